@@ -1,0 +1,167 @@
+"""The data contract (shared/CONTRACT.md v1) stated in code.
+
+Parsers, transforms, the generator and the tests all read names from here, so a change
+to the contract is a change in one place.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+# --------------------------------------------------------------------------- sources
+
+SOURCE_IMPRESSIONS = "impressions"
+SOURCE_CLICK_EVENTS = "click_events"
+SOURCE_BID_REQUESTS = "bid_requests"
+SOURCES = (SOURCE_IMPRESSIONS, SOURCE_CLICK_EVENTS, SOURCE_BID_REQUESTS)
+
+# §1.1 impression JSON fields: name -> (JSON type, required)
+IMPRESSION_FIELDS: dict[str, tuple[str, bool]] = {
+    "impression_id": ("string", True),
+    "event_time": ("string|number", True),
+    "user_id": ("string", True),
+    "campaign_id": ("string", True),
+    "ad_creative_id": ("string", True),
+    "website": ("string", True),
+    "device_type": ("string", False),
+    "country": ("string", False),
+    "bid_request_id": ("string", False),
+    "cost_micros": ("integer", False),
+}
+IMPRESSION_REQUIRED = tuple(k for k, (_, req) in IMPRESSION_FIELDS.items() if req)
+
+# §1.2 click/conversion CSV header, exact and in order
+CLICK_CSV_COLUMNS = (
+    "event_id",
+    "event_type",
+    "event_time",
+    "user_id",
+    "campaign_id",
+    "ad_creative_id",
+    "impression_id",
+    "conversion_type",
+    "conversion_value",
+)
+CLICK_CSV_HEADER = ",".join(CLICK_CSV_COLUMNS)
+EVENT_TYPE_CLICK = "click"
+EVENT_TYPE_CONVERSION = "conversion"
+EVENT_TYPES = (EVENT_TYPE_CLICK, EVENT_TYPE_CONVERSION)
+
+# §1.4 reference CSV headers
+CAMPAIGN_CSV_COLUMNS = (
+    "campaign_id",
+    "advertiser_id",
+    "campaign_name",
+    "channel",
+    "daily_budget_micros",
+    "start_date",
+    "end_date",
+)
+USER_CSV_COLUMNS = ("user_id", "age_band", "gender", "country", "signup_date", "segment")
+
+# §1.3 bid requests
+BID_SUBJECT = "bid-requests-value"
+CONFLUENT_MAGIC_BYTE = 0
+
+# §1.5 device type mapping (lower-cased input -> canonical); other non-empty -> "other"
+DEVICE_TYPE_MAP = {
+    "phone": "mobile",
+    "smartphone": "mobile",
+    "mobile": "mobile",
+    "pc": "desktop",
+    "desktop": "desktop",
+    "tablet": "tablet",
+    "tv": "ctv",
+    "ctv": "ctv",
+    "connected_tv": "ctv",
+}
+DEVICE_TYPE_OTHER = "other"
+
+# §1.6 quarantine reason codes (short, stable; documented in docs/QUARANTINE.md)
+REASON_BAD_JSON = "bad_json"                    # value is not a JSON object / not UTF-8
+REASON_BAD_CSV = "bad_csv"                      # wrong number of columns, broken quoting
+REASON_BAD_HEADER = "bad_header"                # a CSV file whose header differs from §1.2
+REASON_MISSING_FIELD = "missing_field"          # a required field absent, null or empty
+REASON_BAD_TYPE = "bad_type"                    # a field of the wrong JSON type (e.g. cost_micros "x")
+REASON_BAD_EVENT_TIME = "bad_event_time"        # event_time does not parse
+REASON_FUTURE_EVENT_TIME = "future_event_time"  # event_time > processing time + 24 h
+REASON_UNKNOWN_EVENT_TYPE = "unknown_event_type"
+REASON_NEGATIVE_COST = "negative_cost"          # cost_micros < 0
+REASON_NEGATIVE_VALUE = "negative_value"        # conversion_value < 0
+REASON_BAD_VALUE = "bad_value"                  # conversion_value not a decimal
+REASON_BAD_MAGIC_BYTE = "bad_magic_byte"        # Avro message not in the Confluent wire format
+REASON_UNKNOWN_SCHEMA_ID = "unknown_schema_id"  # schema id not in the registry
+REASON_BAD_AVRO = "bad_avro"                    # body does not decode with its writer schema
+
+REASONS = (
+    REASON_BAD_JSON,
+    REASON_BAD_CSV,
+    REASON_BAD_HEADER,
+    REASON_MISSING_FIELD,
+    REASON_BAD_TYPE,
+    REASON_BAD_EVENT_TIME,
+    REASON_FUTURE_EVENT_TIME,
+    REASON_UNKNOWN_EVENT_TYPE,
+    REASON_NEGATIVE_COST,
+    REASON_NEGATIVE_VALUE,
+    REASON_BAD_VALUE,
+    REASON_BAD_MAGIC_BYTE,
+    REASON_UNKNOWN_SCHEMA_ID,
+    REASON_BAD_AVRO,
+)
+
+FUTURE_TOLERANCE_HOURS = 24
+
+# --------------------------------------------------------------------------- tables (§2)
+
+BRONZE_IMPRESSIONS = "bronze/impressions"
+BRONZE_CLICK_EVENTS = "bronze/click_events"
+BRONZE_BID_REQUESTS = "bronze/bid_requests"
+SILVER_IMPRESSIONS = "silver/impressions"
+SILVER_CLICKS = "silver/clicks"
+SILVER_CONVERSIONS = "silver/conversions"
+SILVER_BID_REQUESTS = "silver/bid_requests"
+GOLD_CAMPAIGN_DAILY = "gold/campaign_daily"
+GOLD_CAMPAIGN_HOURLY = "gold/campaign_hourly"
+GOLD_BID_DAILY = "gold/bid_daily"
+QUARANTINE = "quarantine"
+
+GOLD_CAMPAIGN_DAILY_COLUMNS = (
+    "event_date",
+    "campaign_id",
+    "advertiser_id",
+    "campaign_name",
+    "impressions",
+    "clicks",
+    "unattributed_clicks",
+    "conversions",
+    "view_through_conversions",
+    "spend_micros",
+    "conversion_value",
+    "ctr",
+    "cvr",
+)
+GOLD_BID_DAILY_COLUMNS = (
+    "event_date",
+    "exchange",
+    "bid_requests",
+    "bids",
+    "wins",
+    "win_rate",
+    "avg_clearing_price_micros",
+    "impressions_matched",
+)
+
+# Attribution kinds stored on silver rows (§3)
+ATTRIBUTION_IMPRESSION_ID = "impression_id"   # click: named impression exists
+ATTRIBUTION_LAST_IMPRESSION = "last_impression"  # click: latest impression in window
+ATTRIBUTION_POST_CLICK = "post_click"
+ATTRIBUTION_POST_VIEW = "post_view"
+ATTRIBUTION_NONE = "unattributed"
+
+
+def bid_schema_text(version: int) -> str:
+    """The Avro schema (JSON text) of bid request ``version`` (1 or 2), as shipped in the package."""
+    return (resources.files("advertisex") / "contracts" / f"bid_request.v{version}.avsc").read_text(
+        encoding="utf-8"
+    )
