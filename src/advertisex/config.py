@@ -95,6 +95,7 @@ class AttributionConfig:
 class StreamingConfig:
     trigger_interval_seconds: float = 10.0
     txn_app_id: str = "advertisex"
+    max_files_per_trigger: int = 1000
 
 
 @dataclass(frozen=True)

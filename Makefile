@@ -1,0 +1,50 @@
+# AdvertiseX lakehouse. `make help` lists the targets.
+# `make demo` and `make test` do whatever set-up is missing themselves (idempotent).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+AX := $(VENV)/bin/advertisex
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg requirements/constraints.txt | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP):
+	@command -v java >/dev/null || { echo "error: java (JDK 17) not found on PATH" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[test,quality,lint]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP) deps ## create .venv with pinned packages and resolve JVM jars (Maven)
+
+deps: ## resolve JVM dependencies (Spark connectors, Delta, Kafka broker, Apicurio) into .deps/
+	@bash deps/resolve.sh
+
+lock: $(STAMP) ## re-pin requirements/constraints.txt from the current .venv
+	@{ head -2 requirements/constraints.txt; $(PY) -m pip freeze --exclude-editable; } > requirements/constraints.tmp
+	@mv requirements/constraints.tmp requirements/constraints.txt
+
+stack-up: setup ## start the local Kafka broker and schema registry
+	$(AX) stack up
+
+stack-down: ## stop the local Kafka broker and schema registry
+	@if [ -x $(AX) ]; then $(AX) stack down; fi
+
+demo: setup ## start the stack and run the pipeline end to end on generated data
+	bash scripts/demo.sh
+
+test: setup ## run the whole test suite (starts its own broker and registry on test ports)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check src jobs tests benchmarks
+
+clean: stack-down ## stop the stack, remove .run/, .deps/ and .venv/
+	rm -rf .run .deps $(VENV) build src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
+
+.PHONY: help setup deps lock stack-up stack-down demo test lint clean

@@ -1,0 +1,205 @@
+"""The ``advertisex`` command line.
+
+    advertisex config show [--set k=v ...]
+    advertisex stack up|status|down
+    advertisex deps packages
+    advertisex pipeline --once [--config FILE] [--set k=v ...]
+    advertisex run JOB [--once]
+    advertisex generate ... / advertisex produce ...
+
+Every subcommand takes ``--config FILE`` and repeated ``--set dotted.key=value``.
+A predictable failure (bad config key, service down, missing path) prints one line
+``advertisex: error: ...`` and exits non-zero (3 for a failed critical quality check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from advertisex.config import Config, ConfigError, load_config
+from advertisex.errors import AdvertisexError
+
+Handler = Callable[[argparse.Namespace, Config], int | None]
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and repeatable ``--set KEY=VALUE`` (every subcommand has them)."""
+    parser.add_argument("--config", metavar="FILE", help="overlay YAML on conf/base.yaml (default conf/local.yaml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set lake.root=/data/lake (repeatable)",
+    )
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    add_common_args(common)
+    return common
+
+
+def _print_summary(title: str, summary: dict[str, Any]) -> None:
+    print(f"== {title}")
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            _print_summary(f"{title} / {key}", value)
+        else:
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            print(f"   {key:<28} {shown}")
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def cmd_config_show(args: argparse.Namespace, cfg: Config) -> int:
+    sys.stdout.write(cfg.to_yaml())
+    return 0
+
+
+def cmd_stack(args: argparse.Namespace, cfg: Config) -> int:
+    from advertisex import stack
+
+    if args.action == "up":
+        stack.up(cfg)
+        stack.ensure_topics(cfg)
+    elif args.action == "down":
+        stack.down(cfg)
+    status = stack.status(cfg)
+    for name, info in status.items():
+        print(f"{name:<16} {info}")
+    return 0
+
+
+def cmd_deps(args: argparse.Namespace, cfg: Config) -> int:
+    from advertisex.session import maven_coordinates
+
+    coords = maven_coordinates()
+    print(f"--packages {','.join(coords)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    from advertisex.pipelines.runner import get_job, run_job
+    from advertisex.session import build_spark
+
+    get_job(args.job)  # fail on an unknown name before starting a JVM
+    spark = build_spark(f"advertisex-{args.job}", cfg)
+    summary = run_job(args.job, spark, cfg, once=args.once)
+    _print_summary(args.job, summary)
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
+    from advertisex.pipelines.runner import run_pipeline
+    from advertisex.session import build_spark
+
+    if not args.once:
+        raise AdvertisexError(
+            "continuous mode runs the streaming jobs separately (advertisex run JOB); use `pipeline --once`"
+        )
+    spark = build_spark("advertisex-pipeline", cfg)
+    results = run_pipeline(spark, cfg)
+    for name, summary in results.items():
+        _print_summary(name, summary)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="advertisex",
+        description="AdvertiseX lakehouse: impressions, clicks/conversions and bid requests "
+        "into bronze/silver/gold Delta tables.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("config", help="show the effective configuration")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = csub.add_parser("show", parents=[common], help="print the effective configuration as YAML")
+    show.set_defaults(func=cmd_config_show)
+
+    p = sub.add_parser("stack", parents=[common], help="the local Kafka broker and schema registry")
+    p.add_argument("action", choices=("up", "status", "down"), help="start, report or stop the local stack")
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("deps", parents=[common], help="JVM dependencies for cluster use")
+    p.add_argument("action", choices=("packages",), help="print the spark-submit --packages coordinates")
+    p.set_defaults(func=cmd_deps)
+
+    from advertisex.pipelines.runner import JOBS
+
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run one job",
+        description="Run one job. Jobs: " + "; ".join(f"{j.name}: {j.description}" for j in JOBS),
+    )
+    p.add_argument("job", metavar="JOB", help="one of: " + ", ".join(j.name for j in JOBS))
+    p.add_argument("--once", action="store_true", help="process what is available now and exit (availableNow)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("pipeline", parents=[common], help="run every job in dependency order")
+    p.add_argument("--once", action="store_true", help="all input available now, then quality checks, then exit")
+    p.set_defaults(func=cmd_pipeline)
+
+    _add_plugin_parsers(sub, common)
+    return parser
+
+
+def _add_plugin_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Subcommands defined next to their library code (generate, produce)."""
+    from advertisex.generate import cli as generate_cli
+
+    before = set(sub.choices)
+    generate_cli.add_parsers(sub)
+    for name in sorted(set(sub.choices) - before):
+        add_common_args(sub.choices[name])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``advertisex`` console command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        code = args.func(args, cfg)
+    except ConfigError as exc:
+        print(f"advertisex: config error: {exc}", file=sys.stderr)
+        return 2
+    except AdvertisexError as exc:
+        print(f"advertisex: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("advertisex: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+def job_main(job: str, argv: Sequence[str] | None = None) -> int:
+    """Body of ``jobs/<job>.py`` for spark-submit: parse options, load config, run the job."""
+    parser = argparse.ArgumentParser(prog=f"{job}.py", parents=[_common()], description=f"AdvertiseX job {job!r}")
+    parser.add_argument("--once", action="store_true", help="process what is available now and exit")
+    args = parser.parse_args(argv)
+    args.job = job
+    try:
+        cfg = load_config(args.config, args.overrides)
+        return cmd_run(args, cfg)
+    except ConfigError as exc:
+        print(f"{job}: config error: {exc}", file=sys.stderr)
+        return 2
+    except AdvertisexError as exc:
+        print(f"{job}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

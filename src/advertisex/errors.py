@@ -1,0 +1,24 @@
+"""Named errors. Each predictable failure has a class whose message is one readable line;
+the CLI prints that line (no stack trace) and exits non-zero."""
+
+from __future__ import annotations
+
+
+class AdvertisexError(RuntimeError):
+    """Base of every predictable, user-facing failure."""
+
+    exit_code = 2
+
+
+class InputPathError(AdvertisexError):
+    """A configured input path does not exist."""
+
+
+class ServiceUnavailableError(AdvertisexError):
+    """Kafka or the schema registry does not answer at the configured address."""
+
+
+class DataQualityError(AdvertisexError):
+    """A critical data-quality check failed (CONTRACT §4: exit code 3)."""
+
+    exit_code = 3

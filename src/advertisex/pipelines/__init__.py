@@ -1,0 +1,1 @@
+"""One module per layer; each exposes ``run(spark, cfg, ...)``. :mod:`.runner` orders them."""

@@ -1,0 +1,83 @@
+"""The job registry and the dependency-ordered runner behind ``advertisex pipeline --once``."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from advertisex.config import Config
+from advertisex.errors import AdvertisexError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class Job:
+    """A runnable job: ``target`` is ``"module:function"``, called as ``function(spark, cfg, once=...)``."""
+
+    name: str
+    target: str
+    description: str
+    needs_kafka: bool = False
+    in_pipeline: bool = True
+
+
+# Dependency order: ingestion before silver before gold before checks.
+JOBS: tuple[Job, ...] = (
+    Job("check", "advertisex.pipelines.check:run", "session, Delta, broker, registry and connector checks",
+        in_pipeline=False),
+    Job("ingest_impressions", "advertisex.pipelines.bronze:run_ingest_impressions",
+        "Kafka impressions (JSON) -> bronze/impressions", needs_kafka=True),
+    Job("ingest_bids", "advertisex.pipelines.bronze:run_ingest_bids",
+        "Kafka bid requests (Confluent Avro) -> bronze/bid_requests", needs_kafka=True),
+    Job("ingest_clicks", "advertisex.pipelines.bronze:run_ingest_clicks",
+        "click/conversion CSV files -> bronze/click_events"),
+    Job("backfill_impressions", "advertisex.pipelines.bronze:run_backfill_impressions",
+        "historical impression JSON Lines files -> bronze/impressions"),
+    Job("reference", "advertisex.pipelines.silver:run_reference",
+        "campaigns/users reference CSVs -> SCD-2 dimensions silver/dim_*"),
+    Job("silver", "advertisex.pipelines.silver:run_silver",
+        "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
+    Job("gold", "advertisex.pipelines.gold:run_gold",
+        "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only)"),
+)
+JOB_NAMES = tuple(j.name for j in JOBS)
+
+
+class UnknownJobError(AdvertisexError):
+    """``advertisex run JOB`` with a job that does not exist."""
+
+
+def get_job(name: str) -> Job:
+    for job in JOBS:
+        if job.name == name:
+            return job
+    raise UnknownJobError(f"unknown job {name!r}; jobs: {', '.join(JOB_NAMES)}")
+
+
+def run_job(name: str, spark: SparkSession, cfg: Config, *, once: bool = True) -> dict[str, Any]:
+    """Run one job and return its summary (a dict of figures)."""
+    job = get_job(name)
+    module_name, _, func_name = job.target.partition(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    t0 = time.monotonic()
+    summary = func(spark, cfg, once=once) or {}
+    summary["seconds"] = round(time.monotonic() - t0, 2)
+    return summary
+
+
+def run_pipeline(spark: SparkSession, cfg: Config) -> dict[str, dict[str, Any]]:
+    """Run every pipeline job once, in dependency order; Kafka-fed jobs are skipped when
+    ``kafka.enabled`` is false."""
+    results: dict[str, dict[str, Any]] = {}
+    for job in JOBS:
+        if not job.in_pipeline:
+            continue
+        if job.needs_kafka and not cfg.kafka.enabled:
+            results[job.name] = {"skipped": "kafka.enabled=false"}
+            continue
+        results[job.name] = run_job(job.name, spark, cfg, once=True)
+    return results

@@ -1,0 +1,121 @@
+"""The one SparkSession factory.
+
+No session exists at import time anywhere in the package: entry points call
+:func:`build_spark` once and pass ``spark`` down.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from advertisex.config import Config, project_root
+from advertisex.errors import AdvertisexError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+class MissingJarsError(AdvertisexError):
+    """The configured local jar folder is missing or empty."""
+
+
+def local_jars(jars_dir: str | None) -> list[str]:
+    """Absolute paths of the jars in ``jars_dir`` (sorted); ``[]`` when not configured.
+
+    Raises:
+        MissingJarsError: ``jars_dir`` is set but holds no jar.
+    """
+    if not jars_dir:
+        return []
+    folder = Path(jars_dir)
+    jars = sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
+    if not jars:
+        raise MissingJarsError(
+            f"no Spark connector jars in {folder}: run `make deps` "
+            "(or set spark.jars_dir: null and pass --packages on a cluster)"
+        )
+    return jars
+
+
+def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
+    """Every setting :func:`build_spark` applies, as plain data (inspectable, testable)."""
+    conf: dict[str, str] = {
+        "spark.app.name": app_name,
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.sql.warehouse.dir": f"{cfg.lake.root.rstrip('/')}/_warehouse",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.adaptive.enabled": "true",
+        # Delta: optimized writes keep a day partition to a few files per batch; compaction
+        # of what remains is the scheduled `optimize` job (auto-compaction after every
+        # micro-batch doubled the commit time here).
+        "spark.databricks.delta.optimizeWrite.enabled": "true",
+        "spark.databricks.delta.autoCompact.enabled": "false",
+        # Log replay (needed for txnAppId checks) uses this many tasks; Delta's default of 50
+        # costs seconds per commit on a small machine.
+        "spark.databricks.delta.snapshotPartitions": str(max(1, cfg.spark.shuffle_partitions)),
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }
+    if cfg.spark.master:
+        conf["spark.master"] = cfg.spark.master
+    if cfg.spark.driver_memory:
+        conf["spark.driver.memory"] = cfg.spark.driver_memory
+    jars = local_jars(cfg.spark.jars_dir)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    conf.update(cfg.spark.conf)
+    return conf
+
+
+def build_spark(app_name: str, cfg: Config) -> SparkSession:
+    """Build (or get) the SparkSession for ``app_name`` with Delta, UTC and local jars.
+
+    Args:
+        app_name: shown in the Spark UI and logs.
+        cfg: the loaded configuration; ``spark.*`` keys override the defaults.
+
+    Returns:
+        The active session.
+
+    Raises:
+        MissingJarsError: the local jar folder is configured but empty.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in spark_conf(app_name, cfg).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.spark.log_level)
+    return spark
+
+
+def maven_coordinates(pom: Path | None = None) -> list[str]:
+    """``group:artifact:version`` of the Spark packages in ``deps/spark/pom.xml``.
+
+    These are what ``spark-submit --packages`` needs on a cluster instead of local jars.
+    """
+    pom = pom or project_root() / "deps" / "spark" / "pom.xml"
+    if not pom.is_file():
+        raise AdvertisexError(f"cannot list packages: {pom} not found (run from a source checkout)")
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(pom).getroot()
+    props = {el.tag.split("}")[1]: (el.text or "") for el in root.find("m:properties", ns)}
+
+    def expand(text: str) -> str:
+        for key, value in props.items():
+            text = text.replace("${" + key + "}", value)
+        return text
+
+    coords = []
+    for dep in root.findall("m:dependencies/m:dependency", ns):
+        parts = [expand(dep.findtext(f"m:{t}", default="", namespaces=ns)) for t in ("groupId", "artifactId", "version")]
+        coords.append(":".join(parts))
+    return coords

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from advertisex.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def conf_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "conf"
+    d.mkdir()
+    (d / "base.yaml").write_text((ROOT / "conf" / "base.yaml").read_text())
+    (d / "local.yaml").write_text("lake:\n  root: from-local\nkafka:\n  partitions: 5\n")
+    (d / "other.yaml").write_text("lake:\n  root: from-overlay\n")
+    return d
+
+
+def test_precedence_file_overlay_env_set(conf_dir: Path, tmp_path: Path) -> None:
+    base = load_config(conf_dir=conf_dir, environ={}, root=tmp_path)
+    assert base.lake.root == str(tmp_path / "from-local")  # default overlay local.yaml
+    assert base.kafka.partitions == 5
+    assert base.kafka.topics.impressions == "ad-impressions"  # untouched base value
+
+    overlay = load_config(conf_dir / "other.yaml", conf_dir=conf_dir, environ={}, root=tmp_path)
+    assert overlay.lake.root == str(tmp_path / "from-overlay")
+    assert overlay.kafka.partitions == 2  # local.yaml not applied when another overlay is given
+
+    env = {"ADVERTISEX__LAKE__ROOT": "/from/env", "ADVERTISEX__KAFKA__TOPICS__BIDS": "bids-x"}
+    with_env = load_config(conf_dir / "other.yaml", conf_dir=conf_dir, environ=env, root=tmp_path)
+    assert with_env.lake.root == "/from/env"
+    assert with_env.kafka.topics.bids == "bids-x"
+
+    with_set = load_config(
+        conf_dir / "other.yaml", ["lake.root=/from/set", "kafka.enabled=false"], conf_dir=conf_dir, environ=env
+    )
+    assert with_set.lake.root == "/from/set"
+    assert with_set.kafka.enabled is False
+    assert with_set.kafka.topics.bids == "bids-x"
+
+
+def test_env_values_are_typed(conf_dir: Path) -> None:
+    cfg = load_config(
+        conf_dir=conf_dir,
+        environ={"ADVERTISEX__ATTRIBUTION__CLICK_WINDOW_MINUTES": "45", "ADVERTISEX__KAFKA__ENABLED": "false"},
+    )
+    assert cfg.attribution.click_window_minutes == 45
+    assert cfg.kafka.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("kafka.bootstrap=1", "unknown config key 'kafka.bootstrap'"),
+        ("lakes.root=/x", "unknown config key 'lakes'"),
+        ("kafka.topics.clicks=x", "unknown config key 'kafka.topics.clicks'"),
+    ],
+)
+def test_unknown_key_names_the_key(conf_dir: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override], conf_dir=conf_dir, environ={})
+
+
+def test_unknown_key_in_environment(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown config key 'lake.rooot'"):
+        load_config(conf_dir=conf_dir, environ={"ADVERTISEX__LAKE__ROOOT": "/x"})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("attribution.click_window_minutes=thirty", "'attribution.click_window_minutes' must be an integer"),
+        ("kafka.enabled=maybe", "'kafka.enabled' must be true or false"),
+        ("kafka.topics=x", "'kafka.topics' must be a section"),
+        ("monitoring.metrics_port=1.5", "'monitoring.metrics_port' must be an integer"),
+    ],
+)
+def test_wrong_type_names_the_key(conf_dir: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override], conf_dir=conf_dir, environ={})
+
+
+def test_bad_set_syntax(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="--set expects dotted.key=value"):
+        load_config(overrides=["lake.root"], conf_dir=conf_dir, environ={})
+
+
+def test_missing_overlay_file(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(conf_dir / "nope.yaml", conf_dir=conf_dir, environ={})
+
+
+def test_relative_paths_resolve_against_project_root(conf_dir: Path, tmp_path: Path) -> None:
+    cfg = load_config(overrides=["landing.clicks=data/clicks", "lake.root=s3a://b/lake"], conf_dir=conf_dir,
+                      environ={})
+    assert cfg.landing.clicks == str(tmp_path / "data" / "clicks")
+    assert cfg.lake.root == "s3a://b/lake"  # URIs are left alone
+    assert cfg.table_path("gold/campaign_daily") == "s3a://b/lake/gold/campaign_daily"
+    assert cfg.checkpoint_path("ingest_bids", "bids") == str(tmp_path / ".run" / "checkpoints" / "ingest_bids" / "bids")
+
+
+def test_every_shipped_overlay_is_valid() -> None:
+    for name in ("local.yaml", "test.yaml", "cluster.example.yaml"):
+        cfg = load_config(ROOT / "conf" / name, environ={})
+        assert cfg.kafka.topics.impressions == "ad-impressions"
+
+
+def test_config_show_round_trips(conf_dir: Path) -> None:
+    cfg = load_config(overrides=["spark.conf={spark.sql.adaptive.enabled: 'false'}"], conf_dir=conf_dir, environ={})
+    shown = yaml.safe_load(cfg.to_yaml())
+    assert shown["spark"]["conf"] == {"spark.sql.adaptive.enabled": "false"}
+    assert shown["lake"]["root"] == cfg.lake.root
