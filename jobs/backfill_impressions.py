@@ -1,0 +1,8 @@
+"""spark-submit entry point for the `backfill_impressions` job (see advertisex.pipelines.runner.JOBS)."""
+
+import sys
+
+from advertisex.cli import job_main
+
+if __name__ == "__main__":
+    sys.exit(job_main("backfill_impressions"))

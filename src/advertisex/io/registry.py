@@ -1,0 +1,69 @@
+"""Schema registry access for the bid-request decoder, with a process-wide cache.
+
+Schema ids are immutable in a Confluent-compatible registry, so an id, once fetched,
+never needs fetching again; only "which is the newest version" is asked each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from advertisex.errors import ServiceUnavailableError
+
+
+class SchemaCache:
+    """Writer schemas by id and the newest schema of a subject, from the registry at ``url``."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+
+        self.url = url
+        self._client = SchemaRegistryClient({"url": url, "timeout": int(max(1, timeout_s))})
+        self._by_id: dict[int, str] = {}
+        self._missing: set[int] = set()
+
+    def writer_schemas(self, ids: Iterable[int]) -> dict[int, str]:
+        """Schema JSON for each id the registry knows; ids it does not know are left out."""
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        out = {}
+        for schema_id in ids:
+            if schema_id is None:
+                continue
+            if schema_id not in self._by_id and schema_id not in self._missing:
+                try:
+                    self._by_id[schema_id] = self._client.get_schema(schema_id).schema_str
+                except SchemaRegistryError as exc:
+                    if exc.http_status_code == 404:
+                        self._missing.add(schema_id)
+                    else:
+                        raise ServiceUnavailableError(
+                            f"schema registry at {self.url} failed for schema id {schema_id}: {exc}"
+                        ) from None
+                except OSError as exc:
+                    raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
+            if schema_id in self._by_id:
+                out[schema_id] = self._by_id[schema_id]
+        return out
+
+    def latest(self, subject: str) -> tuple[int, str]:
+        """(id, schema JSON) of the newest version registered under ``subject``."""
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            registered = self._client.get_latest_version(subject)
+        except SchemaRegistryError as exc:
+            raise ServiceUnavailableError(
+                f"schema registry at {self.url}: no schema under subject {subject!r} ({exc})"
+            ) from None
+        except OSError as exc:
+            raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
+        self._by_id[registered.schema_id] = registered.schema.schema_str
+        return registered.schema_id, registered.schema.schema_str
+
+
+@lru_cache(maxsize=8)
+def schema_cache(url: str, timeout_s: float = 10.0) -> SchemaCache:
+    """One cache per registry URL for the life of the driver process."""
+    return SchemaCache(url, timeout_s)

@@ -1,0 +1,392 @@
+"""Silver: valid bronze rows → normalised, de-duplicated, enriched, attributed tables.
+
+Three jobs, run in this order by ``pipeline --once``:
+
+* ``reference`` — ``reference.campaigns`` / ``reference.users`` CSVs → SCD-2 dimensions
+  ``silver/dim_campaigns`` and ``silver/dim_users`` (a changed row closes its old version
+  at load time, so events keep the attributes valid at their event time).
+* ``silver`` — incremental from bronze: one Delta-source stream per bronze table
+  (``availableNow``, own checkpoint) whose ``foreachBatch`` normalises the batch's valid
+  rows, de-duplicates them by event id and MERGEs them into the silver table (insert
+  when the id is new, so a duplicate from another file, batch or restart counts once and
+  a replayed batch changes nothing). Each batch also records the event dates it touched
+  in ``_pipeline/dirty``. Then attribution is recomputed for exactly the click and
+  conversion dates those new events can change (CONTRACT §3 windows), and the gold dates
+  to recompute are recorded for the gold job.
+* ``gold`` (see :mod:`advertisex.pipelines.gold`).
+
+Late data: an impression that arrives after its clicks marks its own date and the next
+``click_window`` of dates dirty, so those clicks are re-attributed in the same run; a
+click naming it by ``impression_id`` is found by id, whatever its date. After all input
+is processed the tables equal the batch definition.
+
+Crash safety: every step can be repeated. The dirty-date rows are deleted only after the
+step that consumes them has committed; a crash in between repeats that step, which
+rewrites the same partitions with the same content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pyspark.sql.functions as F
+
+from advertisex import contract as C
+from advertisex.config import Config
+from advertisex.errors import InputPathError
+from advertisex.io.delta import idempotent_append, is_delta
+from advertisex.pipelines.bronze import run_stream, txn_app_id
+from advertisex.transforms import attribution as A
+from advertisex.transforms import gold as G
+from advertisex.transforms import silver as S
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+DIM_CAMPAIGNS = "silver/dim_campaigns"
+DIM_USERS = "silver/dim_users"
+DIRTY = "_pipeline/dirty"
+
+STAGE_ATTRIBUTION = "attribution"
+STAGE_GOLD_CAMPAIGN = "gold_campaign"
+STAGE_GOLD_BID = "gold_bid"
+DIRTY_SCHEMA = "token string, stage string, source string, event_date date"
+
+CLICK_ATTRIBUTION_NULLS = {
+    "attributed_impression_id": "string",
+    "attribution_kind": "string",
+    "attribution_lag_ms": "long",
+}
+CONVERSION_ATTRIBUTION_NULLS = {
+    "attributed_click_id": "string",
+    "attributed_impression_id": "string",
+    "attribution_kind": "string",
+    "attribution_lag_ms": "long",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def read_table(spark: SparkSession, cfg: Config, table: str) -> DataFrame | None:
+    """The Delta table at ``lake.root/table``, or None when it does not exist yet."""
+    path = cfg.table_path(table)
+    return spark.read.format("delta").load(path) if is_delta(spark, path) else None
+
+
+def dates_in(column: str, dates: Iterable[dt.date]) -> str:
+    """SQL predicate ``column IN (DATE'…', …)`` (``false`` for no dates)."""
+    items = sorted(set(dates))
+    if not items:
+        return "false"
+    return f"{column} IN ({', '.join(f'DATE{d.isoformat()!r}' for d in items)})"
+
+
+def distinct_dates(df: DataFrame, column: str = "event_date") -> set[dt.date]:
+    """driver-side: the (few) distinct dates of a batch, to name the partitions it touches."""
+    return {r[0] for r in df.select(column).distinct().collect() if r[0] is not None}
+
+
+def replace_partitions(df: DataFrame, cfg: Config, table: str, dates: Iterable[dt.date],
+                       partition_by: str = "event_date") -> None:
+    """Overwrite exactly the ``dates`` partitions of ``table`` with ``df`` (Delta ``replaceWhere``)."""
+    dates = set(dates)
+    if not dates:
+        return
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", dates_in(partition_by, dates))
+        .partitionBy(partition_by)
+        .save(cfg.table_path(table))
+    )
+
+
+def record_dirty(spark: SparkSession, cfg: Config, rows: Iterable[tuple[str, str, dt.date]], *,
+                 app_id: str | None = None, version: int | None = None) -> None:
+    """Append ``(stage, source, event_date)`` rows to ``_pipeline/dirty`` under one token."""
+    token = uuid.uuid4().hex
+    data = [(token, stage, source, d) for stage, source, d in rows]
+    if not data:
+        return
+    df = spark.createDataFrame(data, DIRTY_SCHEMA)
+    if app_id is not None and version is not None:
+        idempotent_append(df, cfg.table_path(DIRTY), app_id=app_id, version=version)
+    else:
+        df.write.format("delta").mode("append").save(cfg.table_path(DIRTY))
+
+
+def take_dirty(spark: SparkSession, cfg: Config, stages: Iterable[str]) -> tuple[dict[tuple[str, str], set[dt.date]], list[str]]:
+    """driver-side: the dirty dates recorded for ``stages`` as ``{(stage, source): dates}`` and their tokens."""
+    table = read_table(spark, cfg, DIRTY)
+    if table is None:
+        return {}, []
+    rows = table.where(F.col("stage").isin(*stages)).collect()
+    out: dict[tuple[str, str], set[dt.date]] = {}
+    for r in rows:
+        out.setdefault((r.stage, r.source), set()).add(r.event_date)
+    return out, sorted({r.token for r in rows})
+
+
+def clear_dirty(spark: SparkSession, cfg: Config, stages: Iterable[str], tokens: list[str]) -> None:
+    """Delete the consumed dirty rows (by token) once the consuming step has committed."""
+    if not tokens:
+        return
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, cfg.table_path(DIRTY)).delete(
+        F.col("stage").isin(*stages) & F.col("token").isin(*tokens)
+    )
+
+
+def merge_new(df: DataFrame, cfg: Config, table: str, key: str) -> None:
+    """Insert rows whose ``key`` is not yet in ``table`` (creating it partitioned by ``event_date``)."""
+    spark = df.sparkSession
+    path = cfg.table_path(table)
+    if not is_delta(spark, path):
+        df.write.format("delta").mode("append").partitionBy("event_date").save(path)
+        return
+    from delta.tables import DeltaTable
+
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), f"t.{key} = s.{key}")
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def with_nulls(df: DataFrame, columns: dict[str, str]) -> DataFrame:
+    for name, typ in columns.items():
+        df = df.withColumn(name, F.lit(None).cast(typ))
+    return df
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def _read_reference_csv(spark: SparkSession, path: str, what: str) -> DataFrame:
+    from advertisex.pipelines.bronze import require_path
+
+    require_path(spark, path, what)
+    # RFC 4180: a quote inside a quoted field is doubled (Spark defaults to backslash escapes).
+    return (
+        spark.read.option("header", "true").option("inferSchema", "false").option("escape", "\"")
+        .option("multiLine", "true").csv(path)
+    )
+
+
+def refresh_dimension(spark: SparkSession, cfg: Config, table: str, snapshot: DataFrame, key: str) -> str:
+    """Apply a reference snapshot to an SCD-2 dimension; returns what happened."""
+    path = cfg.table_path(table)
+    if not is_delta(spark, path):
+        S.scd2_initial(snapshot).write.format("delta").mode("overwrite").save(path)
+        return "created"
+    current = spark.read.format("delta").load(path)
+    load_time = dt.datetime.now(dt.UTC)
+    changes = S.scd2_changes(current, snapshot, key=key, load_time=load_time)
+    if changes.to_close.isEmpty() and changes.to_insert.isEmpty():
+        return "unchanged"
+    S.scd2_apply(current, snapshot, key=key, load_time=load_time).localCheckpoint().write.format("delta").mode(
+        "overwrite"
+    ).save(path)
+    return "updated"
+
+
+def run_reference(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
+    """The ``reference`` job: refresh both SCD-2 dimensions from the reference CSVs."""
+    campaigns = S.reference_campaigns(_read_reference_csv(spark, cfg.reference.campaigns, "reference.campaigns"))
+    users = S.reference_users(_read_reference_csv(spark, cfg.reference.users, "reference.users"))
+    return {
+        "dim_campaigns": refresh_dimension(spark, cfg, DIM_CAMPAIGNS, campaigns, "campaign_id"),
+        "dim_users": refresh_dimension(spark, cfg, DIM_USERS, users, "user_id"),
+    }
+
+
+def _dims(spark: SparkSession, cfg: Config) -> tuple[DataFrame, DataFrame]:
+    campaigns = read_table(spark, cfg, DIM_CAMPAIGNS)
+    users = read_table(spark, cfg, DIM_USERS)
+    if campaigns is None or users is None:
+        raise InputPathError(
+            f"reference dimensions missing under {cfg.lake.root}/silver: run the `reference` job first"
+        )
+    return campaigns, users
+
+
+def _enrich(df: DataFrame, campaigns: DataFrame, users: DataFrame) -> DataFrame:
+    return S.enrich_user(S.enrich_campaign(df, campaigns), users)
+
+
+# --------------------------------------------------------------------------- bronze → silver batches
+
+
+def _impressions_batch(cfg: Config, app_id: str):
+    def fn(batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        campaigns, users = _dims(spark, cfg)
+        rows = (
+            S.silver_impressions(batch.where(F.col("quarantine_reason").isNull()))
+            .transform(S.dedupe("impression_id"))
+            .transform(lambda d: _enrich(d, campaigns, users))
+            .localCheckpoint()
+        )
+        merge_new(rows, cfg, C.SILVER_IMPRESSIONS, "impression_id")
+        dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in distinct_dates(rows)]
+        # Clicks that name one of these impressions (of any date) must be re-attributed.
+        clicks = read_table(spark, cfg, C.SILVER_CLICKS)
+        if clicks is not None:
+            named = clicks.join(rows.select(F.col("impression_id")).distinct(), "impression_id", "left_semi")
+            dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(named)]
+        # bid_daily counts impressions on their bid request's date.
+        bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
+        if bids is not None:
+            touched = G.bid_dates_of_impressions(rows.where(F.col("bid_request_id").isNotNull()), bids)
+            dirty += [(STAGE_GOLD_BID, "impressions", d) for d in distinct_dates(touched)]
+        record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
+
+    return fn
+
+
+def _click_events_batch(cfg: Config, app_id: str):
+    def fn(batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        campaigns, users = _dims(spark, cfg)
+        events = (
+            S.silver_click_events(batch.where(F.col("quarantine_reason").isNull()))
+            .transform(S.dedupe("event_id"))
+            .transform(lambda d: _enrich(d, campaigns, users))
+            .localCheckpoint()
+        )
+        clicks, conversions = S.split_clicks_conversions(events)
+        merge_new(with_nulls(clicks, CLICK_ATTRIBUTION_NULLS), cfg, C.SILVER_CLICKS, "event_id")
+        merge_new(with_nulls(conversions, CONVERSION_ATTRIBUTION_NULLS), cfg, C.SILVER_CONVERSIONS, "event_id")
+        dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
+        dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
+        record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
+
+    return fn
+
+
+def _bid_requests_batch(cfg: Config, app_id: str):
+    def fn(batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        campaigns, users = _dims(spark, cfg)
+        rows = (
+            S.silver_bid_requests(batch.where(F.col("quarantine_reason").isNull()))
+            .transform(S.dedupe("bid_request_id"))
+            .transform(lambda d: _enrich(d, campaigns, users))
+            .localCheckpoint()
+        )
+        merge_new(rows, cfg, C.SILVER_BID_REQUESTS, "bid_request_id")
+        dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(rows)]
+        record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
+
+    return fn
+
+
+SILVER_STREAMS = (
+    ("impressions", C.BRONZE_IMPRESSIONS, _impressions_batch),
+    ("click_events", C.BRONZE_CLICK_EVENTS, _click_events_batch),
+    ("bid_requests", C.BRONZE_BID_REQUESTS, _bid_requests_batch),
+)
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """Re-attribute the clicks and conversions of every date the new events can change."""
+    dirty, tokens = take_dirty(spark, cfg, [STAGE_ATTRIBUTION])
+    if not tokens:
+        return {"click_dates": 0, "conversion_dates": 0}
+    a = cfg.attribution
+    windows = {
+        "click_window_minutes": a.click_window_minutes,
+        "conversion_window_days": a.conversion_window_days,
+        "view_through_window_hours": a.view_through_window_hours,
+    }
+    imp_dates = dirty.get((STAGE_ATTRIBUTION, "impressions"), set())
+    affected = G.affected_dates(
+        impression_dates=imp_dates,
+        click_dates=dirty.get((STAGE_ATTRIBUTION, "clicks"), set()),
+        conversion_dates=dirty.get((STAGE_ATTRIBUTION, "conversions"), set()),
+        **windows,
+    )
+    impressions = read_table(spark, cfg, C.SILVER_IMPRESSIONS)
+    clicks_table = read_table(spark, cfg, C.SILVER_CLICKS)
+    conversions_table = read_table(spark, cfg, C.SILVER_CONVERSIONS)
+    imp_cols = ["impression_id", "event_time", "event_date", "user_id", "campaign_id"]
+    if impressions is None:
+        impressions = spark.createDataFrame(
+            [], "impression_id string, event_time timestamp, event_date date, user_id string, campaign_id string"
+        )
+    impressions = impressions.select(*imp_cols)
+
+    click_dates = set(affected.clicks)
+    if clicks_table is not None:
+        click_dates &= distinct_dates(clicks_table.select("event_date"))
+        needs = G.input_dates(click_dates=click_dates, **windows)
+        clicks = clicks_table.where(dates_in("event_date", click_dates))
+        window_imps = impressions.where(dates_in("event_date", needs.impressions))
+        named_imps = impressions.join(
+            clicks.select("impression_id").where(F.col("impression_id").isNotNull()).distinct(),
+            "impression_id",
+            "left_semi",
+        )
+        candidates = window_imps.unionByName(named_imps).dropDuplicates(["impression_id"])
+        attributed = A.attribute_clicks(clicks, candidates, click_window_minutes=a.click_window_minutes)
+        replace_partitions(attributed.select(*clicks_table.columns).localCheckpoint(), cfg, C.SILVER_CLICKS,
+                           click_dates)
+
+    conversion_dates = set(affected.conversions)
+    if conversions_table is not None:
+        conversion_dates &= distinct_dates(conversions_table.select("event_date"))
+        needs = G.input_dates(conversion_dates=conversion_dates, **windows)
+        conversions = conversions_table.where(dates_in("event_date", conversion_dates))
+        clicks_now = read_table(spark, cfg, C.SILVER_CLICKS)
+        if clicks_now is None:
+            clicks_now = with_nulls(
+                spark.createDataFrame([], "event_id string, event_time timestamp, event_date date, "
+                                          "user_id string, campaign_id string, impression_id string"),
+                CLICK_ATTRIBUTION_NULLS,
+            )
+        attributed = A.attribute_conversions(
+            conversions,
+            clicks_now.where(dates_in("event_date", needs.clicks)),
+            impressions.where(dates_in("event_date", needs.impressions)),
+            conversion_window_days=a.conversion_window_days,
+            view_through_window_hours=a.view_through_window_hours,
+        )
+        replace_partitions(attributed.select(*conversions_table.columns).localCheckpoint(), cfg,
+                           C.SILVER_CONVERSIONS, conversion_dates)
+
+    gold_dates = set(imp_dates) | click_dates | conversion_dates
+    record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "silver", d) for d in gold_dates])
+    clear_dirty(spark, cfg, [STAGE_ATTRIBUTION], tokens)
+    return {"click_dates": len(click_dates), "conversion_dates": len(conversion_dates),
+            "gold_dates_marked": len(gold_dates)}
+
+
+def run_silver(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:
+    """The ``silver`` job: merge new bronze rows into silver, then re-attribute what they change."""
+    summary: dict[str, Any] = {}
+    _dims(spark, cfg)  # fail early, with one line, when the reference job has not run
+    job = "silver"
+    for name, bronze_table, make_batch in SILVER_STREAMS:
+        path = cfg.table_path(bronze_table)
+        if not is_delta(spark, path):
+            summary[name] = "no bronze table yet"
+            continue
+        source = spark.readStream.format("delta").option("maxFilesPerTrigger", "1000").load(path)
+        result = run_stream(source, make_batch(cfg, txn_app_id(cfg, job, name)), cfg, job=job, query=name,
+                            once=True)
+        summary[name] = {"batches": result["batches"], "input_rows": result["input_rows"]}
+    summary["attribution"] = reattribute(spark, cfg)
+    return summary

@@ -1,0 +1,353 @@
+"""Bronze parsing and validation: raw records in, typed rows with a quarantine reason out.
+
+Every function here is a pure DataFrame transform. A row's ``quarantine_reason`` is null
+when the record is valid per CONTRACT §1.6, else the first reason code that applies
+(:mod:`advertisex.contract`), checked in this order: unparseable record, missing required
+field, wrong type, unparseable ``event_time``, ``event_time`` more than 24 h after the
+processing time, unknown ``event_type``, negative amount.
+
+Bronze keeps every record (valid or not) as received; the pipeline copies the rows with
+a reason into the quarantine table. Silver reads only rows whose reason is null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+from pyspark.sql.types import MapType, StringType
+
+from advertisex import contract as C
+from advertisex.transforms.normalize import event_time as parse_event_time
+
+Transform = Callable[[DataFrame], DataFrame]
+
+IMPRESSION_STRING_FIELDS = (
+    "impression_id",
+    "user_id",
+    "campaign_id",
+    "ad_creative_id",
+    "website",
+    "device_type",
+    "country",
+    "bid_request_id",
+)
+JSON_MAP = MapType(StringType(), StringType())
+
+
+def _blank(col: Column) -> Column:
+    """True when a required text field is absent, null or only spaces."""
+    return col.isNull() | (F.trim(col) == "")
+
+
+def _first_reason(*checks: tuple[Column, str]) -> Column:
+    """``CASE WHEN c1 THEN r1 WHEN c2 THEN r2 ... END`` (null when no check fires)."""
+    expr = None
+    for cond, reason in checks:
+        expr = F.when(cond, F.lit(reason)) if expr is None else expr.when(cond, F.lit(reason))
+    return expr
+
+
+def _future(ts: Column, now: Column) -> Column:
+    return ts > now + F.expr(f"INTERVAL {C.FUTURE_TOLERANCE_HOURS} HOURS")
+
+
+def event_time_fields(raw: Column) -> tuple[Column, Column]:
+    """(parsed UTC timestamp, UTC date) of a raw ``event_time`` text."""
+    ts = parse_event_time(raw)
+    return ts, F.to_date(ts)
+
+
+# --------------------------------------------------------------------------- impressions
+
+
+def parse_impressions(df: DataFrame) -> DataFrame:
+    """JSON impressions → bronze impression rows.
+
+    Args:
+        df: ``raw`` (the JSON text), ``ingested_at`` (timestamp) and any origin columns,
+            which are passed through.
+
+    Returns:
+        The input columns plus the contract fields (as received, text), ``cost_micros``
+        (long), ``event_time_raw``, ``event_time`` (UTC timestamp), ``event_date`` and
+        ``quarantine_reason``.
+    """
+    m = F.from_json(F.col("raw"), JSON_MAP)
+    # The map reads every value as text; a typed parse tells a JSON number from a string.
+    typed = F.from_json(F.col("raw"), "cost_micros long, event_time long")
+    out = df.withColumn("_m", m).withColumn("_typed", typed)
+    fields = {name: F.col("_m").getItem(name) for name in IMPRESSION_STRING_FIELDS}
+    out = out.select(
+        "*",
+        *[col.alias(name) for name, col in fields.items()],
+        F.col("_m").getItem("event_time").alias("event_time_raw"),
+        F.col("_typed.cost_micros").alias("cost_micros"),
+    )
+    # §1.5: epoch millis are a JSON number; a JSON *string* of digits is not a valid event_time.
+    digits_as_string = F.col("event_time_raw").rlike(r"^\s*\d+\s*$") & F.col("_typed.event_time").isNull()
+    ts, date = event_time_fields(F.when(~digits_as_string, F.col("event_time_raw")))
+    out = out.withColumn("event_time", ts).withColumn("event_date", date)
+    missing = None
+    for name in C.IMPRESSION_REQUIRED:
+        source = F.col("event_time_raw") if name == "event_time" else F.col(name)
+        missing = _blank(source) if missing is None else (missing | _blank(source))
+    cost_given = F.col("_m").getItem("cost_micros").isNotNull()
+    reason = _first_reason(
+        (F.col("_m").isNull(), C.REASON_BAD_JSON),
+        (missing, C.REASON_MISSING_FIELD),
+        (cost_given & F.col("cost_micros").isNull(), C.REASON_BAD_TYPE),
+        (F.col("event_time").isNull(), C.REASON_BAD_EVENT_TIME),
+        (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
+        (F.col("cost_micros") < 0, C.REASON_NEGATIVE_COST),
+    )
+    return out.withColumn("quarantine_reason", reason).drop("_m", "_typed")
+
+
+# --------------------------------------------------------------------------- files → lines
+
+
+def lines_of_files(df: DataFrame, *, skip_header: bool) -> DataFrame:
+    """Whole files → one row per physical line with its 1-based number.
+
+    Args:
+        df: ``value`` (the whole text of one file) and ``source_file`` (its path), plus
+            ``ingested_at``.
+        skip_header: drop line 1 and keep it as ``header`` on every row of the file.
+
+    Returns:
+        ``source_file``, ``source_line``, ``line``, ``header`` (or null), ``ingested_at``.
+        Blank lines carry no record and are dropped; a trailing ``\\r`` (CRLF files) is removed.
+    """
+    lines = F.split(F.col("value"), "\n")
+    out = df.select(
+        "source_file",
+        "ingested_at",
+        (F.get(lines, 0) if skip_header else F.lit(None).cast("string")).alias("header"),
+        F.posexplode(lines).alias("_pos", "line"),
+    )
+    out = out.withColumn("line", F.regexp_replace("line", "\r$", "")).withColumn(
+        "source_line", (F.col("_pos") + 1).cast("long")
+    )
+    if skip_header:
+        out = out.where(F.col("source_line") > 1)
+    out = out.where(F.trim(F.col("line")) != "")
+    return out.select(
+        "source_file",
+        "source_line",
+        "line",
+        F.regexp_replace("header", "^\ufeff|\r$", "").alias("header"),
+        "ingested_at",
+    )
+
+
+def file_origin(file_col: str = "source_file", line_col: str = "source_line") -> Column:
+    """``file:<path>:<line>`` (CONTRACT §2)."""
+    return F.concat(F.lit("file:"), F.col(file_col), F.lit(":"), F.col(line_col).cast("string"))
+
+
+def kafka_origin() -> Column:
+    """``kafka:<topic>/<partition>/<offset>`` (CONTRACT §2)."""
+    return F.concat(
+        F.lit("kafka:"),
+        F.col("kafka_topic"),
+        F.lit("/"),
+        F.col("kafka_partition").cast("string"),
+        F.lit("/"),
+        F.col("kafka_offset").cast("string"),
+    )
+
+
+# --------------------------------------------------------------------------- clicks CSV
+
+_CSV_SCHEMA = ", ".join(f"{c} string" for c in C.CLICK_CSV_COLUMNS) + ", _corrupt string"
+_CSV_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": "_corrupt",
+    "quote": '"',
+    "escape": '"',  # RFC 4180: a quote inside a quoted field is doubled
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+}
+_DECIMAL = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
+
+
+def parse_click_events(df: DataFrame) -> DataFrame:
+    """CSV lines (from :func:`lines_of_files` with the header kept) → bronze click-event rows.
+
+    Returns:
+        ``raw`` (the line), the nine CSV columns as text, ``event_time_raw``,
+        ``event_time``, ``event_date``, ``quarantine_reason``, ``origin`` and the input
+        columns. A file whose header is not exactly CONTRACT §1.2's has every line
+        quarantined as ``bad_header``.
+    """
+    parsed = F.from_csv(F.col("line"), _CSV_SCHEMA, _CSV_OPTIONS)
+    out = df.withColumn("_p", parsed).select(
+        F.col("line").alias("raw"),
+        *[F.col("_p").getField(c).alias(c) for c in C.CLICK_CSV_COLUMNS],
+        F.col("_p").getField("_corrupt").alias("_corrupt"),
+        "source_file",
+        "source_line",
+        "header",
+        "ingested_at",
+    )
+    out = out.withColumn("event_time_raw", F.col("event_time"))
+    ts, date = event_time_fields(F.col("event_time_raw"))
+    out = out.withColumn("event_time", ts).withColumn("event_date", date)
+    etype = F.lower(F.trim(F.col("event_type")))
+    is_click = etype == C.EVENT_TYPE_CLICK
+    value = F.col("conversion_value")
+    value_given = ~_blank(value)
+    missing = (
+        _blank(F.col("event_id"))
+        | _blank(F.col("event_type"))
+        | _blank(F.col("event_time_raw"))
+        | _blank(F.col("user_id"))
+        | _blank(F.col("campaign_id"))
+        | (is_click & _blank(F.col("ad_creative_id")))
+    )
+    reason = _first_reason(
+        (F.col("header") != C.CLICK_CSV_HEADER, C.REASON_BAD_HEADER),
+        (F.col("_corrupt").isNotNull(), C.REASON_BAD_CSV),
+        (missing, C.REASON_MISSING_FIELD),
+        (~etype.isin(*C.EVENT_TYPES), C.REASON_UNKNOWN_EVENT_TYPE),
+        (F.col("event_time").isNull(), C.REASON_BAD_EVENT_TIME),
+        (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
+        (value_given & ~value.rlike(_DECIMAL), C.REASON_BAD_VALUE),
+        (value_given & (F.trim(value).try_cast("decimal(38,10)") < 0), C.REASON_NEGATIVE_VALUE),
+    )
+    return (
+        out.withColumn("quarantine_reason", reason)
+        .withColumn("origin", file_origin())
+        .drop("_corrupt", "header")
+    )
+
+
+# --------------------------------------------------------------------------- bid requests (Avro)
+
+
+def confluent_header(value: Column) -> tuple[Column, Column]:
+    """(magic byte, schema id) of a Confluent wire-format message; null when too short."""
+    long_enough = F.length(value) >= 5
+    magic = F.when(long_enough, F.conv(F.hex(F.substring(value, 1, 1)), 16, 10).cast("int"))
+    schema_id = F.when(long_enough, F.conv(F.hex(F.substring(value, 2, 4)), 16, 10).cast("long").cast("int"))
+    return magic, schema_id
+
+
+def with_confluent_header(df: DataFrame) -> DataFrame:
+    """Add ``magic_byte`` and ``schema_id`` read from bytes 0 and 1-4 of ``value``."""
+    magic, schema_id = confluent_header(F.col("value"))
+    return df.withColumn("magic_byte", magic).withColumn("schema_id", schema_id)
+
+
+def decode_bid_requests(df: DataFrame, *, writer_schemas: Mapping[int, str], reader_schema: str) -> DataFrame:
+    """Decode each message with its own writer schema, read into ``reader_schema``.
+
+    Args:
+        df: ``value`` (binary, Confluent wire format), ``magic_byte``, ``schema_id``
+            (:func:`with_confluent_header`), ``ingested_at`` and origin columns.
+        writer_schemas: schema id → Avro schema JSON, for every id the registry knows
+            among the batch's ids. An id absent here is unknown.
+        reader_schema: the newest schema of the subject (JSON); every message is read
+            into its shape (Avro schema resolution fills fields added since with defaults).
+
+    Returns:
+        The input columns plus ``raw`` (base64 of the message), the bid request fields
+        (``bid_request_id``, ``event_time``, ``user``, ``auction``, ``targeting``),
+        ``event_date`` and ``quarantine_reason``.
+    """
+    from pyspark.sql.avro.functions import from_avro
+
+    body = F.expr("substring(value, 6)")
+    options = {"mode": "PERMISSIVE", "avroSchema": reader_schema}
+    decoded = None
+    for schema_id, writer in sorted(writer_schemas.items()):
+        branch = from_avro(body, writer, options)
+        cond = F.col("schema_id") == F.lit(schema_id)
+        decoded = F.when(cond, branch) if decoded is None else decoded.when(cond, branch)
+    if decoded is None:
+        # No known schema in this batch: decode nothing, but keep the reader's shape.
+        decoded = F.when(F.lit(False), from_avro(body, reader_schema, options))
+    known = F.col("schema_id").isin(*writer_schemas) if writer_schemas else F.lit(False)
+    valid_frame = (F.col("magic_byte") == C.CONFLUENT_MAGIC_BYTE) & F.col("schema_id").isNotNull()
+    out = df.withColumn("_d", F.when(valid_frame & known, decoded)).withColumn(
+        "raw", F.base64(F.col("value"))
+    )
+    out = out.select(
+        "*",
+        F.col("_d.bid_request_id").alias("bid_request_id"),
+        F.col("_d.event_time").alias("event_time"),
+        F.col("_d.user").alias("user"),
+        F.col("_d.auction").alias("auction"),
+        F.col("_d.targeting").alias("targeting"),
+    ).withColumn("event_date", F.to_date("event_time"))
+    reason = _first_reason(
+        (~valid_frame | F.col("magic_byte").isNull(), C.REASON_BAD_MAGIC_BYTE),
+        (~known, C.REASON_UNKNOWN_SCHEMA_ID),
+        # PERMISSIVE from_avro yields a struct of nulls for a body it cannot decode; every
+        # decodable message has its non-nullable fields set.
+        (F.col("_d").isNull() | F.col("_d.bid_request_id").isNull() | F.col("_d.event_time").isNull(),
+         C.REASON_BAD_AVRO),
+        (_blank(F.col("bid_request_id")), C.REASON_MISSING_FIELD),
+        (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
+    )
+    return out.withColumn("quarantine_reason", reason).drop("_d")
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def to_quarantine(df: DataFrame, *, source: str) -> DataFrame:
+    """Rows with a reason → quarantine rows (CONTRACT §2) with ``ingest_date`` for partitioning."""
+    return df.where(F.col("quarantine_reason").isNotNull()).select(
+        F.lit(source).alias("source"),
+        F.col("quarantine_reason").alias("reason"),
+        F.col("raw").cast("string").alias("raw"),
+        F.col("origin"),
+        F.col("ingested_at"),
+        F.to_date("ingested_at").alias("ingest_date"),
+    )
+
+
+# --------------------------------------------------------------------------- table shapes
+
+BRONZE_IMPRESSIONS_SCHEMA = (
+    "raw string, impression_id string, event_time_raw string, user_id string, campaign_id string, "
+    "ad_creative_id string, website string, device_type string, country string, bid_request_id string, "
+    "cost_micros long, event_time timestamp, event_date date, quarantine_reason string, origin string, "
+    "kafka_key string, kafka_topic string, kafka_partition int, kafka_offset long, kafka_timestamp timestamp, "
+    "source_file string, source_line long, ingested_at timestamp"
+)
+BRONZE_CLICK_EVENTS_SCHEMA = (
+    "raw string, "
+    + ", ".join(f"{c} string" for c in C.CLICK_CSV_COLUMNS if c != "event_time")
+    + ", event_time_raw string, event_time timestamp, event_date date, quarantine_reason string, origin string, "
+    "source_file string, source_line long, ingested_at timestamp"
+)
+BRONZE_BID_REQUESTS_COLUMNS = (
+    "raw", "magic_byte", "schema_id", "bid_request_id", "event_time", "user", "auction", "targeting",
+    "event_date", "quarantine_reason", "origin", "kafka_topic", "kafka_partition", "kafka_offset",
+    "kafka_timestamp", "ingested_at",
+)
+
+
+def conform(schema_ddl: str) -> Transform:
+    """Select exactly the columns of ``schema_ddl`` in order, casting, with null for absent ones.
+
+    Both impression feeds (Kafka and files) write one table; conforming gives them one shape.
+    """
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromDDL(schema_ddl)
+
+    def apply(df: DataFrame) -> DataFrame:
+        have = set(df.columns)
+        return df.select(
+            *[
+                (F.col(f.name) if f.name in have else F.lit(None)).cast(f.dataType).alias(f.name)
+                for f in schema.fields
+            ]
+        )
+
+    return apply

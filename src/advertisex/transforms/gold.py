@@ -1,0 +1,381 @@
+"""Gold aggregates (CONTRACT §3) and the date dependencies that allow recomputing a few days.
+
+Every function takes silver DataFrames (valid, de-duplicated, clicks and conversions
+already attributed) and returns the full gold rows for whatever dates its inputs hold.
+Every event counts on its own UTC ``event_date`` and its own ``campaign_id``, so the
+gold rows of a set of dates ``D`` depend only on the silver rows *of* ``D``:
+
+    campaign_daily(D) = f(impressions ∩ D, clicks ∩ D, conversions ∩ D)
+
+To refresh, filter the three inputs to ``D`` and overwrite those partitions
+(``replaceWhere``). What makes ``D`` larger than the dates of newly arrived events is
+attribution, which looks back in time (see :func:`affected_dates`):
+
+- a new impression on day ``d`` can change the attribution of clicks on ``d`` and
+  ``d + ceil(click_window / 1 day)`` (30 min: the next day, after midnight), and of
+  conversions up to ``ceil(view_through_window)`` days later (post-view);
+- a click whose attribution changed (new, or re-attributed) on ``d`` can change
+  conversions on ``d … d + conversion_window_days``;
+- re-attributing clicks of day ``d`` needs impressions of ``d − ceil(click_window)``
+  … ``d``; re-attributing conversions of ``d`` needs attributed clicks of
+  ``d − conversion_window_days … d`` and impressions of ``d − ceil(view_through) … d``
+  (:func:`input_dates`).
+
+``bid_daily`` counts on the bid request's date; an impression may match a bid request
+of another (usually the previous) date: :func:`bid_dates_of_impressions` finds those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+from pyspark.sql.types import DecimalType
+
+from advertisex import contract as C
+from advertisex.transforms import normalize as N
+
+CONVERSION_VALUE_SUM_TYPE = DecimalType(28, 6)  # sum() of decimal(18,6), as Spark types it
+
+_COUNTS = ("impressions", "clicks", "unattributed_clicks", "conversions", "view_through_conversions")
+GOLD_CAMPAIGN_HOURLY_COLUMNS = (
+    "event_date",
+    "event_hour",
+    *C.GOLD_CAMPAIGN_DAILY_COLUMNS[1:],
+)
+
+
+def _ratio(num: Column, den: Column) -> Column:
+    """``num / den`` as double; null when ``den`` is 0 or null (no ANSI division error)."""
+    return F.when(den > 0, num.cast("double") / den.cast("double"))
+
+
+def _distinct_where(cond: Column, id_col: str) -> Column:
+    """Count of distinct non-null ``id_col`` values among rows where ``cond`` holds (long)."""
+    return F.count_distinct(F.when(cond, F.col(id_col))).cast("long")
+
+
+def _campaign_metrics(
+    impressions: DataFrame,
+    clicks: DataFrame,
+    conversions: DataFrame,
+    campaigns_current: DataFrame,
+    keys: Sequence[tuple[str, Column]],
+    columns: Sequence[str],
+) -> DataFrame:
+    key_cols = [name for name, _ in keys]
+
+    def with_keys(df: DataFrame) -> DataFrame:
+        return df.select("*", *[expr.alias(f"_key_{name}") for name, expr in keys])
+
+    zero_long = F.lit(0).cast("long")
+    zero_value = F.lit(0).cast(CONVERSION_VALUE_SUM_TYPE)
+    group = [*[F.col(f"_key_{k}").alias(k) for k in key_cols], "campaign_id"]
+
+    imp = with_keys(impressions).groupBy(*group).agg(
+        F.count_distinct("impression_id").cast("long").alias("impressions"),
+        zero_long.alias("clicks"),
+        zero_long.alias("unattributed_clicks"),
+        zero_long.alias("conversions"),
+        zero_long.alias("view_through_conversions"),
+        F.sum(F.coalesce(F.col("cost_micros").cast("long"), zero_long)).cast("long").alias("spend_micros"),
+        zero_value.alias("conversion_value"),
+    )
+    attributed = F.col("attribution_kind") != C.ATTRIBUTION_NONE
+    clk = with_keys(clicks).groupBy(*group).agg(
+        zero_long.alias("impressions"),
+        _distinct_where(attributed, "event_id").alias("clicks"),
+        _distinct_where(~attributed, "event_id").alias("unattributed_clicks"),
+        zero_long.alias("conversions"),
+        zero_long.alias("view_through_conversions"),
+        zero_long.alias("spend_micros"),
+        zero_value.alias("conversion_value"),
+    )
+    post_click = F.col("attribution_kind") == C.ATTRIBUTION_POST_CLICK
+    post_view = F.col("attribution_kind") == C.ATTRIBUTION_POST_VIEW
+    conv = with_keys(conversions).groupBy(*group).agg(
+        zero_long.alias("impressions"),
+        zero_long.alias("clicks"),
+        zero_long.alias("unattributed_clicks"),
+        _distinct_where(post_click, "event_id").alias("conversions"),
+        _distinct_where(post_view, "event_id").alias("view_through_conversions"),
+        zero_long.alias("spend_micros"),
+        F.coalesce(
+            F.sum(F.when(post_click, F.col("conversion_value"))).cast(CONVERSION_VALUE_SUM_TYPE),
+            zero_value,
+        ).alias("conversion_value"),
+    )
+    totals = (
+        imp.unionByName(clk)
+        .unionByName(conv)
+        .groupBy(*key_cols, "campaign_id")
+        .agg(
+            *[F.sum(c).cast("long").alias(c) for c in (*_COUNTS, "spend_micros")],
+            F.sum("conversion_value").cast(CONVERSION_VALUE_SUM_TYPE).alias("conversion_value"),
+        )
+    )
+    any_count = F.lit(False)
+    for c in _COUNTS:
+        any_count = any_count | (F.col(c) != 0)
+    ref = campaigns_current.select(
+        F.col("campaign_id").alias("_ref_campaign_id"),
+        F.col("advertiser_id").cast("string").alias("advertiser_id"),
+        F.col("campaign_name").cast("string").alias("campaign_name"),
+    )
+    return (
+        totals.where(any_count)
+        .join(F.broadcast(ref), F.col("campaign_id") == F.col("_ref_campaign_id"), "left")
+        .withColumn("ctr", _ratio(F.col("clicks"), F.col("impressions")))
+        .withColumn("cvr", _ratio(F.col("conversions"), F.col("clicks")))
+        .select(*columns)
+    )
+
+
+def campaign_daily(
+    impressions: DataFrame,
+    clicks: DataFrame,
+    conversions: DataFrame,
+    campaigns_current: DataFrame,
+) -> DataFrame:
+    """``gold/campaign_daily``: one row per ``(event_date, campaign_id)`` with any count.
+
+    Args:
+        impressions: silver impressions (``impression_id``, ``event_time``,
+            ``campaign_id``, ``cost_micros``).
+        clicks: attributed silver clicks (``event_id``, ``event_time``, ``campaign_id``,
+            ``attribution_kind``).
+        conversions: attributed silver conversions (``event_id``, ``event_time``,
+            ``campaign_id``, ``attribution_kind``, ``conversion_value``).
+        campaigns_current: one row per ``campaign_id`` with ``advertiser_id`` and
+            ``campaign_name`` (e.g. ``silver.current_rows(campaigns_dim)``).
+
+    Returns:
+        Exactly :data:`contract.GOLD_CAMPAIGN_DAILY_COLUMNS`: ``event_date`` date (UTC date
+        of each event's ``event_time``), ``campaign_id``, ``advertiser_id``,
+        ``campaign_name`` strings; ``impressions``, ``clicks``, ``unattributed_clicks``,
+        ``conversions``, ``view_through_conversions``, ``spend_micros`` long;
+        ``conversion_value`` decimal(28,6); ``ctr``, ``cvr`` double (null when the
+        denominator is 0).
+    """
+    return _campaign_metrics(
+        impressions,
+        clicks,
+        conversions,
+        campaigns_current,
+        keys=[("event_date", N.event_date(F.col("event_time")))],
+        columns=C.GOLD_CAMPAIGN_DAILY_COLUMNS,
+    )
+
+
+def campaign_hourly(
+    impressions: DataFrame,
+    clicks: DataFrame,
+    conversions: DataFrame,
+    campaigns_current: DataFrame,
+) -> DataFrame:
+    """``gold/campaign_hourly``: :func:`campaign_daily` per ``(event_date, event_hour)``.
+
+    Args:
+        impressions: as for :func:`campaign_daily`.
+        clicks: as for :func:`campaign_daily`.
+        conversions: as for :func:`campaign_daily`.
+        campaigns_current: as for :func:`campaign_daily`.
+
+    Returns:
+        :data:`GOLD_CAMPAIGN_HOURLY_COLUMNS`: the daily columns with ``event_hour`` (int,
+        UTC hour 0-23) after ``event_date``.
+    """
+    return _campaign_metrics(
+        impressions,
+        clicks,
+        conversions,
+        campaigns_current,
+        keys=[
+            ("event_date", N.event_date(F.col("event_time"))),
+            ("event_hour", N.event_hour(F.col("event_time"))),
+        ],
+        columns=GOLD_CAMPAIGN_HOURLY_COLUMNS,
+    )
+
+
+def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
+    """``gold/bid_daily``: one row per ``(event_date, exchange)`` of the bid requests.
+
+    Args:
+        bid_requests: silver bid requests (``bid_request_id``, ``event_time``,
+            ``exchange``, ``bid_price_micros``, ``won``, ``clearing_price_micros``).
+        impressions: valid silver impressions (``impression_id``, ``bid_request_id``),
+            of any date: an impression counts on its bid request's date.
+
+    Returns:
+        Exactly :data:`contract.GOLD_BID_DAILY_COLUMNS`: ``event_date`` date, ``exchange``
+        string, ``bid_requests``, ``bids``, ``wins`` long, ``win_rate`` double (null when
+        bids = 0), ``avg_clearing_price_micros`` double (mean over won requests with a
+        clearing price; null when none), ``impressions_matched`` long.
+    """
+    bids = bid_requests.select(
+        "bid_request_id",
+        N.event_date(F.col("event_time")).alias("event_date"),
+        "exchange",
+        "bid_price_micros",
+        "won",
+        "clearing_price_micros",
+    )
+    won = F.coalesce(F.col("won"), F.lit(False))
+    per_day = bids.groupBy("event_date", "exchange").agg(
+        F.count_distinct("bid_request_id").cast("long").alias("bid_requests"),
+        _distinct_where(F.col("bid_price_micros").isNotNull(), "bid_request_id").alias("bids"),
+        _distinct_where(won, "bid_request_id").alias("wins"),
+        F.avg(F.when(won, F.col("clearing_price_micros").cast("double"))).alias(
+            "avg_clearing_price_micros"
+        ),
+    )
+    request_keys = bids.select("bid_request_id", "event_date", "exchange").dropDuplicates(
+        ["bid_request_id"]
+    )
+    matched = (
+        impressions.where(F.col("bid_request_id").isNotNull())
+        .select("impression_id", F.col("bid_request_id").alias("_imp_bid_request_id"))
+        .join(request_keys, F.col("_imp_bid_request_id") == F.col("bid_request_id"), "inner")
+        .groupBy("event_date", "exchange")
+        .agg(F.count_distinct("impression_id").cast("long").alias("impressions_matched"))
+    )
+    return (
+        per_day.join(matched, ["event_date", "exchange"], "left")
+        .withColumn("impressions_matched", F.coalesce(F.col("impressions_matched"), F.lit(0).cast("long")))
+        .withColumn("win_rate", _ratio(F.col("wins"), F.col("bids")))
+        .select(*C.GOLD_BID_DAILY_COLUMNS)
+    )
+
+
+def bid_dates_of_impressions(impressions: DataFrame, bid_requests: DataFrame) -> DataFrame:
+    """The ``bid_daily`` dates that (new) impressions touch: their bid requests' dates.
+
+    Args:
+        impressions: impressions with ``bid_request_id`` (e.g. one batch of new rows).
+        bid_requests: silver bid requests.
+
+    Returns:
+        One column ``event_date`` (date), distinct.
+    """
+    ids = impressions.where(F.col("bid_request_id").isNotNull()).select(
+        F.col("bid_request_id").alias("_id")
+    ).distinct()
+    return (
+        bid_requests.join(ids, F.col("bid_request_id") == F.col("_id"), "inner")
+        .select(N.event_date(F.col("event_time")).alias("event_date"))
+        .distinct()
+    )
+
+
+# --------------------------------------------------------------------------- date dependencies
+
+
+def _days_reach(window: dt.timedelta) -> int:
+    """How many calendar days back ``[t − window, t]`` can reach from ``t``'s date."""
+    return math.ceil(window / dt.timedelta(days=1))
+
+
+def _spread(dates: Iterable[dt.date], back: int = 0, forward: int = 0) -> set[dt.date]:
+    return {d + dt.timedelta(days=k) for d in dates for k in range(-back, forward + 1)}
+
+
+@dataclass(frozen=True)
+class AffectedDates:
+    """Which silver/gold dates a batch of new events makes stale (see :func:`affected_dates`)."""
+
+    clicks: frozenset[dt.date]
+    """Dates whose clicks must be re-attributed."""
+    conversions: frozenset[dt.date]
+    """Dates whose conversions must be re-attributed."""
+    campaign_daily: frozenset[dt.date]
+    """Dates of ``campaign_daily`` (and ``campaign_hourly``) rows to recompute."""
+
+
+def affected_dates(
+    *,
+    impression_dates: Iterable[dt.date] = (),
+    click_dates: Iterable[dt.date] = (),
+    conversion_dates: Iterable[dt.date] = (),
+    click_window_minutes: int,
+    conversion_window_days: int,
+    view_through_window_hours: int,
+) -> AffectedDates:
+    """The dates to re-attribute and recompute after new events on the given dates.
+
+    - new impressions on ``d`` → clicks on ``d … d + reach(click_window)``, conversions on
+      ``d … d + reach(view_through_window)``;
+    - clicks to (re-)attribute on ``d`` → conversions on ``d … d + conversion_window_days``;
+    - campaign_daily: every date above plus the new events' own dates.
+
+    Args:
+        impression_dates: ``event_date`` values of new impressions.
+        click_dates: ``event_date`` values of new clicks.
+        conversion_dates: ``event_date`` values of new conversions.
+        click_window_minutes: ``attribution.click_window_minutes``.
+        conversion_window_days: ``attribution.conversion_window_days``.
+        view_through_window_hours: ``attribution.view_through_window_hours``.
+
+    Returns:
+        :class:`AffectedDates`.
+    """
+    imp = set(impression_dates)
+    click_reach = _days_reach(dt.timedelta(minutes=click_window_minutes))
+    view_reach = _days_reach(dt.timedelta(hours=view_through_window_hours))
+    conv_reach = _days_reach(dt.timedelta(days=conversion_window_days))
+    clicks = set(click_dates) | _spread(imp, forward=click_reach)
+    conversions = (
+        set(conversion_dates) | _spread(imp, forward=view_reach) | _spread(clicks, forward=conv_reach)
+    )
+    return AffectedDates(
+        clicks=frozenset(clicks),
+        conversions=frozenset(conversions),
+        campaign_daily=frozenset(imp | clicks | conversions),
+    )
+
+
+@dataclass(frozen=True)
+class InputDates:
+    """Silver dates to read to re-attribute clicks and conversions of some dates."""
+
+    impressions: frozenset[dt.date]
+    clicks: frozenset[dt.date]
+
+
+def input_dates(
+    *,
+    click_dates: Iterable[dt.date] = (),
+    conversion_dates: Iterable[dt.date] = (),
+    click_window_minutes: int,
+    conversion_window_days: int,
+    view_through_window_hours: int,
+) -> InputDates:
+    """The impression and click dates attribution of the given dates reads.
+
+    Clicks of ``d`` need impressions of ``d − reach(click_window) … d``; conversions of
+    ``d`` need attributed clicks of ``d − conversion_window_days … d`` and impressions of
+    ``d − reach(view_through_window) … d``. A click's *named* impression can be of any
+    date: for exact results, either join the named impressions from the whole table
+    (a cheap id lookup) or accept that a named impression outside these dates falls back
+    to the window rule.
+
+    Args:
+        click_dates: dates whose clicks are re-attributed.
+        conversion_dates: dates whose conversions are re-attributed.
+        click_window_minutes: ``attribution.click_window_minutes``.
+        conversion_window_days: ``attribution.conversion_window_days``.
+        view_through_window_hours: ``attribution.view_through_window_hours``.
+
+    Returns:
+        :class:`InputDates`.
+    """
+    click_reach = _days_reach(dt.timedelta(minutes=click_window_minutes))
+    view_reach = _days_reach(dt.timedelta(hours=view_through_window_hours))
+    conv_reach = _days_reach(dt.timedelta(days=conversion_window_days))
+    clicks = _spread(click_dates, back=0) | _spread(conversion_dates, back=conv_reach)
+    impressions = _spread(clicks, back=click_reach) | _spread(conversion_dates, back=view_reach)
+    return InputDates(impressions=frozenset(impressions), clicks=frozenset(clicks))

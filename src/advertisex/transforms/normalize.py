@@ -1,0 +1,206 @@
+"""Column rules of CONTRACT §1.5: ``Column -> Column`` functions on Spark built-ins.
+
+Every rule is null-safe (null in, null out) and never raises on bad input, ANSI mode
+included: parsing goes through ``try_*`` functions and regular expressions.
+
+The time rules do not depend on ``spark.sql.session.timeZone``: a zone-less ISO string
+is rewritten with an explicit ``Z`` before parsing, and dates/hours are computed from
+epoch microseconds, so the results are UTC whatever the session time zone.
+"""
+
+from __future__ import annotations
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column
+
+from advertisex import contract as C
+
+MICROS_PER_SECOND = 1_000_000
+MICROS_PER_HOUR = 3_600 * MICROS_PER_SECOND
+MICROS_PER_DAY = 24 * MICROS_PER_HOUR
+
+# The whole ISO-8601 (extended format) timestamp we accept:
+#   1 date  2 hour:minute  3 :seconds  4 fraction (. or ,)  5 zone (Z, +hh, +hhmm, +hh:mm)
+# Date-only values are midnight; a missing zone means UTC.
+ISO_TIMESTAMP_RE = (
+    r"^(\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](\d{2}:\d{2})(:\d{2})?([.,]\d{1,9})?)?"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+# Epoch milliseconds: digits only (at most 15, i.e. before year 33658, so the value
+# always fits a timestamp and never overflows under ANSI mode).
+EPOCH_MILLIS_RE = r"^\d{1,15}$"
+
+# Host part of a URL or bare domain (applied to the lower-cased, trimmed text):
+#   optional scheme "xxx://" or protocol-relative "//", optional userinfo "user[:pw]@",
+#   optional "www.", then the host up to a port, path, query or fragment.
+WEBSITE_HOST_RE = r"^(?:[a-z][a-z0-9+.\-]*://|//)?(?:[^@/?#]*@)?(?:www\.)?([^:/?#@]*)"
+
+
+def strip(col: Column) -> Column:
+    """Leading and trailing whitespace (spaces, tabs, line breaks) removed.
+
+    Spark's ``trim`` removes only the space character; CSV and JSON producers also leave
+    tabs and line breaks around values.
+
+    Args:
+        col: a string column.
+
+    Returns:
+        A string column.
+    """
+    return F.regexp_replace(col, r"^\s+|\s+$", "")
+
+
+def empty_to_null(col: Column) -> Column:
+    """Null when the text is null, empty or only whitespace; the text unchanged otherwise.
+
+    Args:
+        col: a string column.
+
+    Returns:
+        A string column.
+    """
+    return F.when(strip(col) != "", col)
+
+
+def clean_id(col: Column) -> Column:
+    """An identifier as text: trimmed, empty → null (case kept).
+
+    Args:
+        col: a string column (ids such as ``campaign_id``, ``impression_id``).
+
+    Returns:
+        A string column.
+    """
+    return empty_to_null(strip(col))
+
+
+def user_id(col: Column) -> Column:
+    """§1.5 user_id: trimmed and lower-cased (``" U-00123 "`` → ``"u-00123"``); empty → null.
+
+    Args:
+        col: the raw ``user_id`` text.
+
+    Returns:
+        A string column.
+    """
+    return empty_to_null(F.lower(strip(col)))
+
+
+def website(col: Column) -> Column:
+    """§1.5 website: the lower-cased host only.
+
+    Scheme, ``//``, userinfo, ``www.``, port, path, query and fragment are removed, and a
+    trailing dot of a fully qualified name too:
+    ``https://www.News.example.com:443/a?b=1`` → ``news.example.com``; ``x.com/path`` →
+    ``x.com``. Text with no host left (e.g. ``"/path"``) becomes null.
+
+    Args:
+        col: the raw ``website`` text (domain or URL).
+
+    Returns:
+        A string column.
+    """
+    host = F.regexp_extract(F.lower(strip(col)), WEBSITE_HOST_RE, 1)
+    host = F.regexp_replace(host, r"\.+$", "")
+    return F.when(col.isNotNull(), empty_to_null(host))
+
+
+def country(col: Column) -> Column:
+    """§1.5 country: upper-cased ISO alpha-2; anything but exactly two letters → null.
+
+    Surrounding whitespace is ignored (``" us "`` → ``"US"``).
+
+    Args:
+        col: the raw ``country`` text.
+
+    Returns:
+        A string column.
+    """
+    up = F.upper(strip(col))
+    return F.when(up.rlike(r"^[A-Z]{2}$"), up)
+
+
+def device_type(col: Column) -> Column:
+    """§1.5 device_type: lower-cased and mapped by :data:`contract.DEVICE_TYPE_MAP`.
+
+    Any other non-empty value → ``"other"``; null or empty → null.
+
+    Args:
+        col: the raw ``device_type`` text.
+
+    Returns:
+        A string column.
+    """
+    low = F.lower(strip(col))
+    mapping = F.create_map(*[F.lit(x) for kv in sorted(C.DEVICE_TYPE_MAP.items()) for x in kv])
+    # element_at/[] on a map returns null for a missing key, also under ANSI mode
+    # (try_element_at makes that explicit).
+    mapped = F.try_element_at(mapping, low)
+    return F.when(low == "", F.lit(None).cast("string")).otherwise(
+        F.coalesce(mapped, F.when(low.isNotNull(), F.lit(C.DEVICE_TYPE_OTHER)))
+    )
+
+
+def event_time(col: Column) -> Column:
+    """§1.5 event_time: raw text → UTC timestamp; null (never an error) when unparseable.
+
+    Accepted: ISO-8601 with ``Z`` or an offset (``2026-11-20T13:04:05.120+01:00``,
+    ``+01``, ``+0100``), ISO-8601 without zone (taken as UTC; ``T`` or a space between
+    date and time; seconds and fraction optional; a date alone is midnight UTC), and epoch
+    milliseconds as a string of digits. Surrounding whitespace is ignored. Invalid dates
+    (``2026-02-30``) and anything else give null.
+
+    Args:
+        col: the raw ``event_time`` (string; a numeric column is read as its text).
+
+    Returns:
+        A timestamp column (UTC instant).
+    """
+    text = F.upper(strip(col.cast("string")))
+    date = F.regexp_extract(text, ISO_TIMESTAMP_RE, 1)
+    hm = F.regexp_extract(text, ISO_TIMESTAMP_RE, 2)
+    sec = F.regexp_extract(text, ISO_TIMESTAMP_RE, 3)
+    frac = F.regexp_replace(F.regexp_extract(text, ISO_TIMESTAMP_RE, 4), ",", ".")
+    zone = F.regexp_extract(text, ISO_TIMESTAMP_RE, 5)
+    # Rebuild one canonical shape Spark's parser takes in full: yyyy-MM-ddTHH:mm:ss[.f]zone.
+    canonical = F.concat(
+        date,
+        F.lit("T"),
+        F.when(hm == "", F.lit("00:00")).otherwise(hm),
+        F.when(sec == "", F.lit(":00")).otherwise(sec),
+        frac,
+        F.when(zone == "", F.lit("Z")).otherwise(zone),
+    )
+    iso = F.when(text.rlike(ISO_TIMESTAMP_RE), F.try_to_timestamp(canonical))
+    millis = F.when(text.rlike(EPOCH_MILLIS_RE), F.timestamp_millis(text.try_cast("long")))
+    return F.coalesce(millis, iso)
+
+
+def event_date(ts_col: Column) -> Column:
+    """The UTC calendar date of a timestamp (independent of the session time zone).
+
+    Args:
+        ts_col: a timestamp column.
+
+    Returns:
+        A date column.
+    """
+    micros = F.unix_micros(ts_col)
+    days = (micros - F.pmod(micros, F.lit(MICROS_PER_DAY))) / F.lit(MICROS_PER_DAY)
+    return F.date_from_unix_date(days.cast("int"))
+
+
+def event_hour(ts_col: Column) -> Column:
+    """The UTC hour of day (0-23) of a timestamp (independent of the session time zone).
+
+    Args:
+        ts_col: a timestamp column.
+
+    Returns:
+        An int column.
+    """
+    micros = F.unix_micros(ts_col)
+    of_day = F.pmod(micros, F.lit(MICROS_PER_DAY))
+    return ((of_day - F.pmod(of_day, F.lit(MICROS_PER_HOUR))) / F.lit(MICROS_PER_HOUR)).cast("int")

@@ -1,0 +1,125 @@
+"""Bronze parsing and validation on small in-memory inputs: every reason code of CONTRACT §1.6."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyspark.sql.functions as F
+from chispa import assert_df_equality
+
+from advertisex import contract as C
+from advertisex.transforms import bronze as T
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, 0)
+
+
+def _impressions(spark, raws):
+    df = spark.createDataFrame([(r, f"o{i}") for i, r in enumerate(raws)], "raw string, origin string")
+    return df.withColumn("ingested_at", F.lit(NOW))
+
+
+def test_impression_reasons(spark):
+    ok = '{"impression_id":"i1","event_time":"2026-11-20T13:04:05.120+01:00","user_id":" U-1 ","campaign_id":"c1",'
+    ok += '"ad_creative_id":"a1","website":"x.com","cost_micros":15,"extra":{"k":1}}'
+    raws = [
+        ok,
+        "{not json",
+        "[1,2]",
+        '{"impression_id":"i2","event_time":1795176000000,"user_id":"u","campaign_id":"c","ad_creative_id":"a"}',
+        '{"impression_id":"i3","event_time":"2026-11-20T10:00:00","user_id":"u","campaign_id":"c",'
+        '"ad_creative_id":"a","website":"w","cost_micros":"12"}',
+        '{"impression_id":"i4","event_time":"yesterday","user_id":"u","campaign_id":"c","ad_creative_id":"a",'
+        '"website":"w"}',
+        '{"impression_id":"i5","event_time":"2026-11-21T12:00:01Z","user_id":"u","campaign_id":"c",'
+        '"ad_creative_id":"a","website":"w"}',
+        '{"impression_id":"i6","event_time":"2026-11-21T12:00:00Z","user_id":"u","campaign_id":"c",'
+        '"ad_creative_id":"a","website":"w","cost_micros":-1}',
+        '{"impression_id":"i7","event_time":1795176000000,"user_id":"  ","campaign_id":"c","ad_creative_id":"a",'
+        '"website":"w","cost_micros":null}',
+        '{"impression_id":"i8","event_time":1795176000000,"user_id":"u","campaign_id":"c","ad_creative_id":"a",'
+        '"website":"w","cost_micros":null}',
+        '{"impression_id":"i9","event_time":"1795176000000","user_id":"u","campaign_id":"c","ad_creative_id":"a",'
+        '"website":"w"}',
+    ]
+    got = T.parse_impressions(_impressions(spark, raws)).select(
+        "origin", "impression_id", "user_id", "cost_micros", "event_time", "event_date", "quarantine_reason"
+    )
+    schema = (
+        "origin string, impression_id string, user_id string, cost_micros long, event_time timestamp, "
+        "event_date date, quarantine_reason string"
+    )
+    t = dt.datetime
+    expected = spark.createDataFrame(
+        [
+            ("o0", "i1", " U-1 ", 15, t(2026, 11, 20, 12, 4, 5, 120000), dt.date(2026, 11, 20), None),
+            ("o1", None, None, None, None, None, C.REASON_BAD_JSON),
+            ("o2", None, None, None, None, None, C.REASON_BAD_JSON),
+            ("o3", "i2", "u", None, t(2026, 11, 20, 12, 0), dt.date(2026, 11, 20), C.REASON_MISSING_FIELD),
+            ("o4", "i3", "u", None, t(2026, 11, 20, 10, 0), dt.date(2026, 11, 20), C.REASON_BAD_TYPE),
+            ("o5", "i4", "u", None, None, None, C.REASON_BAD_EVENT_TIME),
+            ("o6", "i5", "u", None, t(2026, 11, 21, 12, 0, 1), dt.date(2026, 11, 21), C.REASON_FUTURE_EVENT_TIME),
+            ("o7", "i6", "u", -1, t(2026, 11, 21, 12, 0), dt.date(2026, 11, 21), C.REASON_NEGATIVE_COST),
+            ("o8", "i7", "  ", None, t(2026, 11, 20, 12, 0), dt.date(2026, 11, 20), C.REASON_MISSING_FIELD),
+            ("o9", "i8", "u", None, t(2026, 11, 20, 12, 0), dt.date(2026, 11, 20), None),
+            ("o10", "i9", "u", None, None, None, C.REASON_BAD_EVENT_TIME),  # digits as a JSON string
+        ],
+        schema,
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_lines_and_csv_reasons(spark):
+    header = C.CLICK_CSV_HEADER
+    good_file = "\r\n".join(
+        [
+            header,
+            "e1,click,2026-11-20T10:00:00Z, U-1 ,c1,a1,i1,,",
+            'e2, Conversion ,1795176000000,u2,c1,,,"purchase, gift",12.50',
+            "",
+            "e3,click,2026-11-20T10:00:00Z,u3,c1,a1",
+            "e4,view,2026-11-20T10:00:00Z,u3,c1,a1,,,",
+            "e5,click,2026-11-20T10:00:00Z,u3,c1,,,,",
+            "e6,conversion,2026-11-20T10:00:00Z,u3,c1,,,signup,-3",
+            "e7,conversion,2026-11-20T10:00:00Z,u3,c1,,,signup,abc",
+            "e8,conversion,Nov 20 2026,u3,c1,,,signup,",
+            "e9,conversion,2026-11-22T10:00:00Z,u3,c1,,,signup,1",
+            "",
+        ]
+    )
+    bad_header_file = "event_id,type\ne10,click\n"
+    files = spark.createDataFrame(
+        [(good_file, "/l/a.csv"), (bad_header_file, "/l/b.csv")], "value string, source_file string"
+    ).withColumn("ingested_at", F.lit(NOW))
+    lines = T.lines_of_files(files, skip_header=True)
+    got = T.parse_click_events(lines).select("origin", "event_id", "event_type", "conversion_type",
+                                             "conversion_value", "quarantine_reason")
+    expected = spark.createDataFrame(
+        [
+            ("file:/l/a.csv:2", "e1", "click", None, None, None),
+            ("file:/l/a.csv:3", "e2", " Conversion ", "purchase, gift", "12.50", None),
+            ("file:/l/a.csv:5", "e3", "click", None, None, C.REASON_BAD_CSV),
+            ("file:/l/a.csv:6", "e4", "view", None, None, C.REASON_UNKNOWN_EVENT_TYPE),
+            ("file:/l/a.csv:7", "e5", "click", None, None, C.REASON_MISSING_FIELD),
+            ("file:/l/a.csv:8", "e6", "conversion", "signup", "-3", C.REASON_NEGATIVE_VALUE),
+            ("file:/l/a.csv:9", "e7", "conversion", "signup", "abc", C.REASON_BAD_VALUE),
+            ("file:/l/a.csv:10", "e8", "conversion", "signup", None, C.REASON_BAD_EVENT_TIME),
+            ("file:/l/a.csv:11", "e9", "conversion", "signup", "1", C.REASON_FUTURE_EVENT_TIME),
+            ("file:/l/b.csv:2", "e10", "click", None, None, C.REASON_BAD_HEADER),
+        ],
+        "origin string, event_id string, event_type string, conversion_type string, conversion_value string, "
+        "quarantine_reason string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_quarantine_rows(spark):
+    df = spark.createDataFrame(
+        [("{bad", "kafka:t/0/5", C.REASON_BAD_JSON), ("{}", "kafka:t/0/6", None)],
+        "raw string, origin string, quarantine_reason string",
+    ).withColumn("ingested_at", F.lit(NOW))
+    got = T.to_quarantine(df, source=C.SOURCE_IMPRESSIONS)
+    expected = spark.createDataFrame(
+        [("impressions", "bad_json", "{bad", "kafka:t/0/5", NOW, NOW.date())],
+        "source string, reason string, raw string, origin string, ingested_at timestamp, ingest_date date",
+    )
+    assert_df_equality(got, expected, ignore_nullable=True)
