@@ -16,7 +16,7 @@ help: ## list the targets
 $(STAMP):
 	@command -v java >/dev/null || { echo "error: java (JDK 17) not found on PATH" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[test,quality,lint]'
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[stack,test,quality,lint]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -41,10 +41,16 @@ demo: setup ## start the stack and run the pipeline end to end on generated data
 test: setup ## run the whole test suite (starts its own broker and registry on test ports)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files
+	@mkdir -p dist && rm -f dist/advertisex.zip
+	@cd src && ../$(PY) -m zipfile -c ../dist/advertisex.zip advertisex
+	@$(PY) -c "import zipfile; zipfile.ZipFile('dist/advertisex.zip', 'a').write('conf/base.yaml', 'advertisex/_conf/base.yaml')"
+	@echo "dist/advertisex.zip"
+
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src jobs tests benchmarks
 
 clean: stack-down ## stop the stack, remove .run/, .deps/ and .venv/
-	rm -rf .run .deps $(VENV) build src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
+	rm -rf .run .deps $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
 
-.PHONY: help setup deps lock stack-up stack-down demo test lint clean
+.PHONY: help setup deps lock stack-up stack-down demo test package lint clean

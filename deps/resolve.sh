@@ -23,6 +23,12 @@ for name in "${!out[@]}"; do
   fi
   echo "resolving JVM dependencies: $name -> ${dir#$root/}"
   rm -rf "$dir"
-  mvn -q -B -Dstyle.color=never -f "$pom" process-resources
+  log="$(mktemp)"
+  if ! mvn -q -B -Dstyle.color=never -f "$pom" process-resources >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "error: Maven could not resolve deps/$name/pom.xml (see above)" >&2
+    exit 1
+  fi
+  rm -f "$log"
   echo "$sum" > "$stamp"
 done

@@ -134,6 +134,11 @@ class StackConfig:
 
 
 @dataclass(frozen=True)
+class MaintenanceConfig:
+    optimize_days: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     lake: LakeConfig
     checkpoints: CheckpointsConfig
@@ -146,6 +151,7 @@ class Config:
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     stack: StackConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,6 +210,21 @@ def project_root() -> Path:
 
 def default_conf_dir() -> Path:
     return project_root() / "conf"
+
+
+def _packaged_base() -> Path | None:
+    """``base.yaml`` shipped inside ``dist/advertisex.zip`` (``make package``), for a
+    spark-submit driver that has the package but not the repository's ``conf/``."""
+    from importlib import resources
+
+    try:
+        candidate = resources.files("advertisex") / "_conf" / "base.yaml"
+    except (ModuleNotFoundError, FileNotFoundError):
+        return None
+    if not candidate.is_file():
+        return None
+    with resources.as_file(candidate) as real:
+        return Path(real)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -302,7 +323,10 @@ def load_config(
     """
     environ = os.environ if environ is None else environ
     conf = Path(conf_dir) if conf_dir is not None else default_conf_dir()
-    tree = _read_yaml(conf / "base.yaml")
+    base_file = conf / "base.yaml"
+    if conf_dir is None and not base_file.is_file():
+        base_file = _packaged_base() or base_file
+    tree = _read_yaml(base_file)
     overlay = Path(config_file) if config_file is not None else conf / "local.yaml"
     if config_file is not None or overlay.is_file():
         tree = _deep_merge(tree, _read_yaml(overlay))

@@ -282,3 +282,28 @@ def test_sigkill_mid_stream_then_restart_every_message_exactly_once(spark, stack
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_ctrl_c_stops_a_continuous_stream_cleanly(spark, stack_cfg, tmp_path):
+    cfg = _cfg(stack_cfg, tmp_path)
+    topic = cfg.kafka.topics.impressions
+    _create_topic(cfg, topic, partitions=1)
+    _produce(cfg, topic, [(b"u", json.dumps(_impression(i)).encode()) for i in range(20)])
+    args = [sys.executable, "-m", "advertisex.cli", "run", "ingest_impressions",  # no --once: continuous
+            "--config", str(ROOT / "conf" / "test.yaml"),
+            "--set", f"lake.root={cfg.lake.root}", "--set", f"checkpoints.root={cfg.checkpoints.root}",
+            "--set", f"kafka.topics.impressions={topic}", "--set", "streaming.trigger_interval_seconds=1",
+            "--set", f"streaming.txn_app_id={cfg.streaming.txn_app_id}"]
+    env = {**os.environ, "ADVERTISEX_HOME": str(ROOT)}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    delta_log = Path(cfg.table_path(C.BRONZE_IMPRESSIONS)) / "_delta_log"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not list(delta_log.glob("*.json")):
+        time.sleep(0.5)
+    assert proc.poll() is None, "a continuous stream must keep running"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert "input_rows" in out
+    assert spark.read.format("delta").load(cfg.table_path(C.BRONZE_IMPRESSIONS)).count() == 20

@@ -165,6 +165,9 @@ def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, 
     truth = out / "truth"
     _assert_gold_equals_truth(spark, cfg, truth)
     _assert_quarantine_and_silver_match_truth(spark, cfg, truth)
+    # Analysts query by name (tables registered by the run).
+    want = sum(r["impressions"] for r in json.loads((truth / "campaign_daily.json").read_text()))
+    assert spark.sql("SELECT sum(impressions) AS n FROM gold.campaign_daily").first().n == want
 
     a = cfg.attribution
     allowed = G.affected_dates(

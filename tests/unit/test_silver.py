@@ -50,9 +50,9 @@ def test_silver_impressions_normalises(spark) -> None:
     )
     expected = spark.createDataFrame(
         [
-            ("i-1", T, D, "u-00123", "c-1", "cr-1", "news.example.com", "mobile", "US", None, 1200,
-             "kafka:ad-impressions/0/7", ING),
-            ("i-2", T, D, "u-2", "c-2", "cr-2", "x.com", None, None, "b-9", None, "f", ING),
+            (" i-1 ", T, D, "u-00123", "c-1", "cr-1", "news.example.com", "mobile", "US", None, 1200,
+             "kafka:ad-impressions/0/7", ING),  # ids other than user_id stay as received
+            ("i-2", T, D, "u-2", " c-2 ", "cr-2", "x.com", None, None, "b-9", None, "f", ING),
         ],
         "impression_id string, event_time timestamp, event_date date, user_id string,"
         " campaign_id string, ad_creative_id string, website string, device_type string,"

@@ -578,7 +578,7 @@ def compute_truth(
     b = TruthBuilder(manifest["now_ms"] if now_ms is None else now_ms, windows)
     b.sources.update(["files"])
     for path in manifest["impression_files"]:
-        for line in _read_text(path).splitlines():
+        for line in _file_lines(_read_text(path)):
             b.add_impression(line)
     for path in manifest["click_files"]:
         b.add_click_csv(_read_text(path))
@@ -586,7 +586,8 @@ def compute_truth(
     if include_kafka:
         b.sources.update(["kafka"])
         for path in manifest["kafka_impression_values"]:
-            for line in _read_text(path).splitlines():
+            # one message per line (the producer splits on b"\n" the same way)
+            for line in _read_text(path).split("\n")[:-1]:
                 b.add_impression(line)
         bids = manifest["bids_files"]
         if bids:
@@ -594,6 +595,12 @@ def compute_truth(
             for item in iter_bid_items(bids, pools):
                 b.add_bid_item(item)
     return b.result()
+
+
+def _file_lines(text: str) -> list[str]:
+    """The records of a JSON Lines file: split on ``\n`` only (a U+2028 inside a JSON
+    string is not a line break), a trailing ``\r`` removed, blank lines (no record) skipped."""
+    return [ln.removesuffix("\r") for ln in text.split("\n") if ln.strip()]
 
 
 def _csv_value(v: Any) -> str:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from advertisex.catalog import register_tables
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError
 
@@ -43,6 +44,10 @@ JOBS: tuple[Job, ...] = (
         "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
     Job("gold", "advertisex.pipelines.gold:run_gold",
         "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only)"),
+    Job("quality", "advertisex.pipelines.quality:run_quality",
+        "Great Expectations suites on gold (critical failure: exit 3)"),
+    Job("optimize", "advertisex.pipelines.maintenance:run_optimize",
+        "compaction + Z-order by campaign_id (schedule it, e.g. hourly)", in_pipeline=False),
 )
 JOB_NAMES = tuple(j.name for j in JOBS)
 
@@ -73,11 +78,15 @@ def run_pipeline(spark: SparkSession, cfg: Config) -> dict[str, dict[str, Any]]:
     """Run every pipeline job once, in dependency order; Kafka-fed jobs are skipped when
     ``kafka.enabled`` is false."""
     results: dict[str, dict[str, Any]] = {}
-    for job in JOBS:
-        if not job.in_pipeline:
-            continue
-        if job.needs_kafka and not cfg.kafka.enabled:
-            results[job.name] = {"skipped": "kafka.enabled=false"}
-            continue
-        results[job.name] = run_job(job.name, spark, cfg, once=True)
+    try:
+        for job in JOBS:
+            if not job.in_pipeline:
+                continue
+            if job.needs_kafka and not cfg.kafka.enabled:
+                results[job.name] = {"skipped": "kafka.enabled=false"}
+                continue
+            results[job.name] = run_job(job.name, spark, cfg, once=True)
+    finally:
+        # Names work even when a job failed (e.g. a critical quality check): analysts can look.
+        results["catalog"] = {"tables": register_tables(spark, cfg)}
     return results

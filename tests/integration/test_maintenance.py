@@ -1,0 +1,51 @@
+"""The optimize job and the SQL catalog on real Delta tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyspark.sql.functions as F
+from chispa import assert_df_equality
+
+from advertisex import contract as C
+from advertisex.catalog import register_tables
+from advertisex.pipelines.maintenance import run_optimize
+
+
+def _files(spark, path: str, date: str) -> int:
+    return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().numFiles if date == "*" else len(
+        spark.read.format("delta").load(path).where(f"event_date = DATE'{date}'").inputFiles()
+    )
+
+
+def test_optimize_compacts_zorders_and_keeps_content(spark, lake_cfg):
+    path = lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY)
+    for i in range(6):  # six small appends: six files per partition
+        spark.range(i * 50, (i + 1) * 50).select(
+            F.format_string("cmp-%04d", (F.col("id") % 7).cast("int")).alias("campaign_id"),
+            F.col("id").alias("impressions"),
+            F.when(F.col("id") % 2 == 0, F.lit(dt.date(2026, 11, 20))).otherwise(F.lit(dt.date(2026, 11, 21)))
+            .alias("event_date"),
+        ).coalesce(1).write.format("delta").mode("append").partitionBy("event_date").save(path)
+    before = spark.read.format("delta").load(path).collect()
+    assert _files(spark, path, "2026-11-20") == 6
+
+    summary = run_optimize(spark, lake_cfg)
+
+    assert summary[C.GOLD_CAMPAIGN_DAILY] == "files -12 +2"
+    assert _files(spark, path, "2026-11-20") == 1
+    after = spark.read.format("delta").load(path)
+    assert_df_equality(after, spark.createDataFrame(before, after.schema), ignore_row_order=True)
+    op = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
+    assert op.operation == "OPTIMIZE"
+    assert op.operationParameters["zOrderBy"] == '["campaign_id"]'
+
+
+def test_tables_registered_by_name(spark, lake_cfg):
+    path = lake_cfg.table_path(C.GOLD_BID_DAILY)
+    spark.createDataFrame([(dt.date(2026, 11, 20), "adx", 3)], "event_date date, exchange string, wins long") \
+        .write.format("delta").partitionBy("event_date").save(path)
+    names = register_tables(spark, lake_cfg)
+    assert names == ["gold.bid_daily"]
+    assert spark.sql("SELECT exchange, wins FROM gold.bid_daily").collect()[0].asDict() == {"exchange": "adx", "wins": 3}
+    assert register_tables(spark, lake_cfg) == ["gold.bid_daily"]  # idempotent
