@@ -176,21 +176,31 @@ def _first_line(exc: BaseException) -> str:
 
 
 def write_bronze(parsed: DataFrame, cfg: Config, *, table: str, source: str, app_id: str, batch_id: int) -> None:
-    """Append a parsed batch to its bronze table and its bad rows to quarantine, idempotently."""
-    parsed.persist()
-    try:
+    """Append a parsed batch to its bronze table and its bad rows to quarantine, idempotently.
+
+    Each bronze row carries ``ingest_batch`` = ``{app_id}/{batch_id}``. The quarantine rows
+    are then read back from bronze by that value (a scan of two columns, with file skipping
+    on ``ingest_batch``) instead of keeping the whole parsed batch in memory, and a replay
+    after a crash between the two commits quarantines exactly the rows bronze holds.
+    """
+    tag = f"{app_id}/{batch_id}"
+    path = cfg.table_path(table)
+    idempotent_append(
+        parsed.withColumn("ingest_batch", F.lit(tag)), path, app_id=app_id, version=batch_id,
+        partition_by=BRONZE_PARTITION,
+    )
+    spark = parsed.sparkSession
+    bad = T.to_quarantine(
+        spark.read.format("delta").load(path).where(
+            (F.col("ingest_batch") == tag) & F.col("quarantine_reason").isNotNull()
+        ),
+        source=source,
+    )
+    # A batch without bad records writes no quarantine commit.
+    if not bad.isEmpty():
         idempotent_append(
-            parsed, cfg.table_path(table), app_id=app_id, version=batch_id, partition_by=BRONZE_PARTITION
+            bad, cfg.table_path(C.QUARANTINE), app_id=app_id, version=batch_id, partition_by=QUARANTINE_PARTITION
         )
-        bad = T.to_quarantine(parsed, source=source)
-        # A batch without bad records writes no quarantine commit. A replay of that batch
-        # has the same input, so it has no bad records either: nothing can be lost.
-        if not bad.isEmpty():
-            idempotent_append(
-                bad, cfg.table_path(C.QUARANTINE), app_id=app_id, version=batch_id, partition_by=QUARANTINE_PARTITION
-            )
-    finally:
-        parsed.unpersist()
 
 
 # --------------------------------------------------------------------------- jobs

@@ -34,6 +34,10 @@ IMPRESSION_STRING_FIELDS = (
     "bid_request_id",
 )
 JSON_MAP = MapType(StringType(), StringType())
+IMPRESSION_JSON_SCHEMA = (
+    ", ".join(f"{name} string" for name in ("event_time", *IMPRESSION_STRING_FIELDS))
+    + ", cost_micros long, _corrupt string"
+)
 
 
 def _blank(col: Column) -> Column:
@@ -74,35 +78,41 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         (long), ``event_time_raw``, ``event_time`` (UTC timestamp), ``event_date`` and
         ``quarantine_reason``.
     """
-    m = F.from_json(F.col("raw"), JSON_MAP)
-    # The map reads every value as text; a typed parse tells a JSON number from a string.
-    typed = F.from_json(F.col("raw"), "cost_micros long, event_time long")
-    out = df.withColumn("_m", m).withColumn("_typed", typed)
-    fields = {name: F.col("_m").getItem(name) for name in IMPRESSION_STRING_FIELDS}
+    # One typed parse per record. Text fields are read as strings (a JSON number becomes
+    # its text); cost_micros must be a JSON integer. In PERMISSIVE mode a record that is not
+    # valid JSON, or whose cost_micros is not an integer, gets _corrupt set (the other fields
+    # are still filled); only then is the record parsed again, as a map, to tell the two apart.
+    p = F.from_json(F.col("raw"), IMPRESSION_JSON_SCHEMA, {"columnNameOfCorruptRecord": "_corrupt"})
+    out = df.withColumn("_p", p)
     out = out.select(
         "*",
-        *[col.alias(name) for name, col in fields.items()],
-        F.col("_m").getItem("event_time").alias("event_time_raw"),
-        F.col("_typed.cost_micros").alias("cost_micros"),
+        *[F.col(f"_p.{name}").alias(name) for name in IMPRESSION_STRING_FIELDS],
+        F.col("_p.event_time").alias("event_time_raw"),
+        F.col("_p.cost_micros").alias("cost_micros"),
     )
+    corrupt = F.col("_p").isNull() | F.col("_p._corrupt").isNotNull()
+    not_json_object = F.when(F.col("_p").isNull(), F.lit(True)).when(
+        F.col("_p._corrupt").isNotNull(), F.from_json(F.col("raw"), JSON_MAP).isNull()
+    ).otherwise(F.lit(False))
     # §1.5: epoch millis are a JSON number; a JSON *string* of digits is not a valid event_time.
-    digits_as_string = F.col("event_time_raw").rlike(r"^\s*\d+\s*$") & F.col("_typed.event_time").isNull()
+    digits_as_string = F.when(
+        F.col("event_time_raw").rlike(r"^\d+$"), F.col("raw").rlike(r'"event_time"\s*:\s*"')
+    ).otherwise(F.lit(False))
     ts, date = event_time_fields(F.when(~digits_as_string, F.col("event_time_raw")))
     out = out.withColumn("event_time", ts).withColumn("event_date", date)
     missing = None
     for name in C.IMPRESSION_REQUIRED:
         source = F.col("event_time_raw") if name == "event_time" else F.col(name)
         missing = _blank(source) if missing is None else (missing | _blank(source))
-    cost_given = F.col("_m").getItem("cost_micros").isNotNull()
     reason = _first_reason(
-        (F.col("_m").isNull(), C.REASON_BAD_JSON),
+        (not_json_object, C.REASON_BAD_JSON),
         (missing, C.REASON_MISSING_FIELD),
-        (cost_given & F.col("cost_micros").isNull(), C.REASON_BAD_TYPE),
+        (corrupt, C.REASON_BAD_TYPE),
         (F.col("event_time").isNull(), C.REASON_BAD_EVENT_TIME),
         (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
         (F.col("cost_micros") < 0, C.REASON_NEGATIVE_COST),
     )
-    return out.withColumn("quarantine_reason", reason).drop("_m", "_typed")
+    return out.withColumn("quarantine_reason", reason).drop("_p")
 
 
 # --------------------------------------------------------------------------- files → lines
@@ -121,10 +131,13 @@ def lines_of_files(df: DataFrame, *, skip_header: bool) -> DataFrame:
         Blank lines carry no record and are dropped; a trailing ``\\r`` (CRLF files) is removed.
     """
     lines = F.split(F.col("value"), "\n")
+    # substring_index scans only the first line; the optimizer may evaluate this column once
+    # per exploded row, and splitting the whole file there would make the cost quadratic.
+    header = F.substring_index(F.col("value"), "\n", 1) if skip_header else F.lit(None).cast("string")
     out = df.select(
         "source_file",
         "ingested_at",
-        (F.get(lines, 0) if skip_header else F.lit(None).cast("string")).alias("header"),
+        header.alias("header"),
         F.posexplode(lines).alias("_pos", "line"),
     )
     out = out.withColumn("line", F.regexp_replace("line", "\r$", "")).withColumn(
@@ -317,13 +330,13 @@ BRONZE_IMPRESSIONS_SCHEMA = (
     "ad_creative_id string, website string, device_type string, country string, bid_request_id string, "
     "cost_micros long, event_time timestamp, event_date date, quarantine_reason string, origin string, "
     "kafka_key string, kafka_topic string, kafka_partition int, kafka_offset long, kafka_timestamp timestamp, "
-    "source_file string, source_line long, ingested_at timestamp"
+    "source_file string, source_line long, ingested_at timestamp, ingest_batch string"
 )
 BRONZE_CLICK_EVENTS_SCHEMA = (
     "raw string, "
     + ", ".join(f"{c} string" for c in C.CLICK_CSV_COLUMNS if c != "event_time")
     + ", event_time_raw string, event_time timestamp, event_date date, quarantine_reason string, origin string, "
-    "source_file string, source_line long, ingested_at timestamp"
+    "source_file string, source_line long, ingested_at timestamp, ingest_batch string"
 )
 BRONZE_BID_REQUESTS_COLUMNS = (
     "raw", "magic_byte", "schema_id", "bid_request_id", "event_time", "user", "auction", "targeting",

@@ -164,21 +164,13 @@ def event_time(col: Column) -> Column:
         A timestamp column (UTC instant).
     """
     text = col.cast("string")
-    date = F.regexp_extract(text, ISO_TIMESTAMP_RE, 1)
-    hm = F.regexp_extract(text, ISO_TIMESTAMP_RE, 2)
-    sec = F.regexp_extract(text, ISO_TIMESTAMP_RE, 3)
-    frac = F.regexp_replace(F.regexp_extract(text, ISO_TIMESTAMP_RE, 4), ",", ".")
-    zone = F.regexp_extract(text, ISO_TIMESTAMP_RE, 5)
-    # Rebuild one canonical shape Spark's parser takes in full: yyyy-MM-ddTHH:mm:ss[.f]zone.
-    canonical = F.concat(
-        date,
-        F.lit("T"),
-        F.when(hm == "", F.lit("00:00")).otherwise(hm),
-        F.when(sec == "", F.lit(":00")).otherwise(sec),
-        frac,
-        F.when(zone == "", F.lit("Z")).otherwise(zone),
+    # The strict shape (ISO_TIMESTAMP_RE) is already what Spark's parser reads in full; only
+    # a missing zone needs the explicit "Z" (UTC), so no session time zone is involved.
+    has_zone = text.rlike(r"(Z|[+-]\d{2}:\d{2})$")
+    iso = F.when(
+        text.rlike(ISO_TIMESTAMP_RE),
+        F.try_to_timestamp(F.when(has_zone, text).otherwise(F.concat(text, F.lit("Z")))),
     )
-    iso = F.when(text.rlike(ISO_TIMESTAMP_RE), F.try_to_timestamp(canonical))
     millis = F.when(text.rlike(EPOCH_MILLIS_RE), F.timestamp_millis(text.try_cast("long")))
     return F.coalesce(millis, iso)
 
