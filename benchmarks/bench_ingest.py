@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from advertisex.config import Config, load_config  # noqa: E402
-from advertisex.generate import GenerateParams, generate, load_manifest  # noqa: E402
+from advertisex.generate import GenerateParams, Rates, generate, load_manifest  # noqa: E402
 from advertisex.pipelines import bronze  # noqa: E402
 from advertisex.session import build_spark  # noqa: E402
 
@@ -52,10 +52,11 @@ def _cfg(work: Path, *extra: str) -> Config:
     )
 
 
-def _generate(cfg: Config, work: Path, impressions: int, days: int = 7) -> None:
+def _generate(cfg: Config, work: Path, impressions: int, days: int = 7, kafka_share: float = 0.5) -> None:
     per_day = impressions // days
     params = GenerateParams(seed=5, start_date=dt.date(2026, 11, 2), days=days, impressions_per_day=per_day,
-                            users=200_000, campaigns=200)
+                            users=200_000, campaigns=200,
+                            rates=Rates().with_overrides({"kafka_share": kafka_share}))
     t0 = time.monotonic()
     generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
              campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=work / "generated")
@@ -69,7 +70,7 @@ def _rate(n: int, s: float) -> str:
 def bench_files(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="ax-bench-files-"))
     cfg = _cfg(work)
-    _generate(cfg, work, args.impressions)
+    _generate(cfg, work, args.impressions, kafka_share=0.0)
     # CSV volume: the generated click files repeated under new names up to --csv-rows.
     clicks = Path(cfg.landing.clicks)
     originals = sorted(clicks.iterdir())

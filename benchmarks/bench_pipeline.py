@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from advertisex.config import load_config  # noqa: E402
-from advertisex.generate import GenerateParams, generate  # noqa: E402
+from advertisex.generate import GenerateParams, Rates, generate  # noqa: E402
 from advertisex.pipelines.runner import run_job, run_pipeline  # noqa: E402
 from advertisex.session import build_spark  # noqa: E402
 
@@ -57,8 +57,10 @@ def main() -> int:
         environ={},
     )
     per_day = args.impressions // args.days
+    # Files only (Kafka is disabled here): every impression goes to the landing files.
     params = GenerateParams(seed=7, start_date=dt.date(2026, 11, 2), days=args.days, impressions_per_day=per_day,
-                            users=args.users, campaigns=args.campaigns)
+                            users=args.users, campaigns=args.campaigns,
+                            rates=Rates().with_overrides({"kafka_share": 0.0}))
     t0 = time.monotonic()
     res = generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
                    campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=work / "generated")

@@ -19,4 +19,6 @@ echo "== produce the Kafka feeds"
 $AX produce
 echo "== pipeline --once"
 $AX pipeline --once
+echo "== gold vs the generator's independently computed truth"
+.venv/bin/python scripts/compare_with_truth.py
 echo "== demo finished in $(( $(date +%s) - t0 ))s; stop the stack with: make stack-down"
