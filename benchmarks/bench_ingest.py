@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from advertisex.config import Config, load_config  # noqa: E402
+from advertisex.config import Config, folder_overrides, load_config  # noqa: E402
 from advertisex.generate import GenerateParams, Rates, generate, load_manifest  # noqa: E402
 from advertisex.pipelines import bronze  # noqa: E402
 from advertisex.session import build_spark  # noqa: E402
@@ -39,12 +39,7 @@ def _cfg(work: Path, *extra: str) -> Config:
     return load_config(
         ROOT / "conf" / "local.yaml",
         [
-            f"lake.root={work / 'lake'}",
-            f"checkpoints.root={work / 'checkpoints'}",
-            f"landing.impressions={work / 'landing' / 'impressions'}",
-            f"landing.clicks={work / 'landing' / 'clicks'}",
-            f"reference.campaigns={work / 'reference' / 'campaigns.csv'}",
-            f"reference.users={work / 'reference' / 'users.csv'}",
+            *folder_overrides(work),
             f"streaming.txn_app_id=bench-{uuid.uuid4().hex[:8]}",
             *extra,
         ],

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from advertisex.config import load_config  # noqa: E402
+from advertisex.config import folder_overrides, load_config  # noqa: E402
 from advertisex.generate import GenerateParams, Rates, generate  # noqa: E402
 from advertisex.pipelines.runner import run_job, run_pipeline  # noqa: E402
 from advertisex.session import build_spark  # noqa: E402
@@ -45,12 +45,7 @@ def main() -> int:
     cfg = load_config(
         ROOT / "conf" / "local.yaml",
         [
-            f"lake.root={work / 'lake'}",
-            f"checkpoints.root={work / 'checkpoints'}",
-            f"landing.impressions={work / 'landing' / 'impressions'}",
-            f"landing.clicks={work / 'landing' / 'clicks'}",
-            f"reference.campaigns={work / 'reference' / 'campaigns.csv'}",
-            f"reference.users={work / 'reference' / 'users.csv'}",
+            *folder_overrides(work),
             "kafka.enabled=false",
             *args.overrides,
         ],

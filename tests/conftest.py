@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from advertisex.config import Config, load_config
+from advertisex.config import Config, folder_overrides, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,12 +23,7 @@ def test_cfg(base_tmp: Path) -> Config:
     return load_config(
         ROOT / "conf" / "test.yaml",
         [
-            f"lake.root={base_tmp / 'lake'}",
-            f"checkpoints.root={base_tmp / 'checkpoints'}",
-            f"landing.impressions={base_tmp / 'landing' / 'impressions'}",
-            f"landing.clicks={base_tmp / 'landing' / 'clicks'}",
-            f"reference.campaigns={base_tmp / 'reference' / 'campaigns.csv'}",
-            f"reference.users={base_tmp / 'reference' / 'users.csv'}",
+            *folder_overrides(base_tmp),
         ],
         environ={},
     )
@@ -58,12 +53,7 @@ def make_cfg(tmp: Path, *overrides: str) -> Config:
     return load_config(
         ROOT / "conf" / "test.yaml",
         [
-            f"lake.root={tmp / 'lake'}",
-            f"checkpoints.root={tmp / 'checkpoints'}",
-            f"landing.impressions={tmp / 'landing' / 'impressions'}",
-            f"landing.clicks={tmp / 'landing' / 'clicks'}",
-            f"reference.campaigns={tmp / 'reference' / 'campaigns.csv'}",
-            f"reference.users={tmp / 'reference' / 'users.csv'}",
+            *folder_overrides(tmp),
             f"streaming.txn_app_id=test-{tmp.name}",
             *overrides,
         ],

@@ -185,6 +185,20 @@ PATH_KEYS = (
 )
 
 
+def folder_overrides(folder: str | os.PathLike[str]) -> list[str]:
+    """``--set`` overrides that put the lake, checkpoints, landing and reference files of a
+    run under one ``folder`` (tests, benchmarks, throw-away experiments)."""
+    root = Path(folder)
+    return [
+        f"lake.root={root / 'lake'}",
+        f"checkpoints.root={root / 'checkpoints'}",
+        f"landing.impressions={root / 'landing' / 'impressions'}",
+        f"landing.clicks={root / 'landing' / 'clicks'}",
+        f"reference.campaigns={root / 'reference' / 'campaigns.csv'}",
+        f"reference.users={root / 'reference' / 'users.csv'}",
+    ]
+
+
 def join_path(base: str, *parts: str) -> str:
     """Join path segments for local paths and URIs (``s3a://b/x``) alike."""
     out = base.rstrip("/")

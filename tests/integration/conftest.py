@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from advertisex import stack
-from advertisex.config import Config, load_config
+from advertisex.config import Config, folder_overrides, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,12 +23,7 @@ def stack_overrides(base_tmp: Path, run_dir: Path) -> list[str]:
     """Overrides that keep every path of a test run under ``base_tmp``."""
     return [
         f"stack.run_dir={run_dir}",
-        f"lake.root={base_tmp / 'lake'}",
-        f"checkpoints.root={base_tmp / 'checkpoints'}",
-        f"landing.impressions={base_tmp / 'landing' / 'impressions'}",
-        f"landing.clicks={base_tmp / 'landing' / 'clicks'}",
-        f"reference.campaigns={base_tmp / 'reference' / 'campaigns.csv'}",
-        f"reference.users={base_tmp / 'reference' / 'users.csv'}",
+        *folder_overrides(base_tmp),
     ]
 
 

@@ -16,7 +16,7 @@ import pytest
 from chispa import assert_df_equality
 
 from advertisex import contract as C
-from advertisex.config import Config, load_config
+from advertisex.config import Config, folder_overrides, load_config
 from advertisex.generate import GenerateParams, compute_truth, generate, load_manifest, write_truth
 from advertisex.generate.producer import produce
 from advertisex.generate.truth import Windows
@@ -43,12 +43,7 @@ def _cfg(stack_cfg: Config, tmp: Path) -> Config:
         ROOT / "conf" / "test.yaml",
         [
             f"stack.run_dir={stack_cfg.stack.run_dir}",
-            f"lake.root={tmp / 'lake'}",
-            f"checkpoints.root={tmp / 'checkpoints'}",
-            f"landing.impressions={tmp / 'landing' / 'impressions'}",
-            f"landing.clicks={tmp / 'landing' / 'clicks'}",
-            f"reference.campaigns={tmp / 'reference' / 'campaigns.csv'}",
-            f"reference.users={tmp / 'reference' / 'users.csv'}",
+            *folder_overrides(tmp),
             f"kafka.topics.impressions=imp-{suffix}",
             f"kafka.topics.bids=bids-{suffix}",
             f"schema_registry.subject=bids-{suffix}-value",
