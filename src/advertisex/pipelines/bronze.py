@@ -253,7 +253,7 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
         ).persist()
         try:
             # driver-side: the batch's distinct schema ids (a handful) pick the writer schemas.
-            ids = [r.schema_id for r in df.select("schema_id").distinct().collect()]
+            ids = [r.schema_id for r in df.select("schema_id").distinct().collect()]  # driver-side: a few ids
             writers = cache.writer_schemas(i for i in ids if i is not None)
             _, reader = cache.latest(cfg.schema_registry.subject)
             parsed = T.decode_bid_requests(df, writer_schemas=writers, reader_schema=reader).select(

@@ -111,7 +111,8 @@ def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
             continue
         version = _version(spark, cfg, table)
         known = [] if stored is None else [
-            r.asDict() for r in stored.where(f"table = '{table}' AND table_version = {version}").collect()
+            r.asDict()  # driver-side: the stored results of one table version (a dozen rows)
+            for r in stored.where(f"table = '{table}' AND table_version = {version}").collect()  # driver-side: same
         ]
         if known:
             rows += known

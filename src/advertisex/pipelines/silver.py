@@ -90,7 +90,7 @@ def dates_in(column: str, dates: Iterable[dt.date]) -> str:
 
 def distinct_dates(df: DataFrame, column: str = "event_date") -> set[dt.date]:
     """driver-side: the (few) distinct dates of a batch, to name the partitions it touches."""
-    return {r[0] for r in df.select(column).distinct().collect() if r[0] is not None}
+    return {r[0] for r in df.select(column).distinct().collect() if r[0] is not None}  # driver-side: dates
 
 
 def replace_partitions(df: DataFrame, cfg: Config, table: str, dates: Iterable[dt.date],
@@ -127,7 +127,7 @@ def take_dirty(spark: SparkSession, cfg: Config, stages: Iterable[str]) -> tuple
     table = read_table(spark, cfg, DIRTY)
     if table is None:
         return {}, []
-    rows = table.where(F.col("stage").isin(*stages)).collect()
+    rows = table.where(F.col("stage").isin(*stages)).collect()  # driver-side: (stage, source, date) rows
     out: dict[tuple[str, str], set[dt.date]] = {}
     for r in rows:
         out.setdefault((r.stage, r.source), set()).add(r.event_date)
