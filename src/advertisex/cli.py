@@ -167,19 +167,23 @@ def _add_plugin_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``advertisex`` console command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    return _run("advertisex", args, args.func)
+
+
+def _run(prog: str, args: argparse.Namespace, handler: Handler) -> int:
+    """Load the config and call ``handler``; a predictable failure becomes one line on stderr."""
     try:
         cfg = load_config(args.config, args.overrides)
-        code = args.func(args, cfg)
+        code = handler(args, cfg)
     except ConfigError as exc:
-        print(f"advertisex: config error: {exc}", file=sys.stderr)
+        print(f"{prog}: config error: {exc}", file=sys.stderr)
         return 2
     except AdvertisexError as exc:
-        print(f"advertisex: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("advertisex: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
 
@@ -190,16 +194,7 @@ def job_main(job: str, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="process what is available now and exit")
     args = parser.parse_args(argv)
     args.job = job
-    try:
-        cfg = load_config(args.config, args.overrides)
-        return cmd_run(args, cfg)
-    except ConfigError as exc:
-        print(f"{job}: config error: {exc}", file=sys.stderr)
-        return 2
-    except AdvertisexError as exc:
-        print(f"{job}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
+    return _run(job, args, cmd_run)
 
 if __name__ == "__main__":
     sys.exit(main())

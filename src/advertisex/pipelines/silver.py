@@ -220,8 +220,16 @@ def _dims(spark: SparkSession, cfg: Config) -> tuple[DataFrame, DataFrame]:
     return campaigns, users
 
 
-def _enrich(df: DataFrame, campaigns: DataFrame, users: DataFrame) -> DataFrame:
-    return S.enrich_user(S.enrich_campaign(df, campaigns), users)
+def _silver_rows(batch: DataFrame, cfg: Config, to_silver, key: str) -> DataFrame:
+    """A bronze batch's valid rows → silver rows: normalised, one per ``key``, enriched as of
+    event time, materialised (the merge and the dirty-date scans read them several times)."""
+    campaigns, users = _dims(batch.sparkSession, cfg)
+    return (
+        to_silver(batch.where(F.col("quarantine_reason").isNull()))
+        .transform(S.dedupe(key))
+        .transform(lambda d: S.enrich_user(S.enrich_campaign(d, campaigns), users))
+        .localCheckpoint()
+    )
 
 
 # --------------------------------------------------------------------------- bronze → silver batches
@@ -230,13 +238,7 @@ def _enrich(df: DataFrame, campaigns: DataFrame, users: DataFrame) -> DataFrame:
 def _impressions_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        campaigns, users = _dims(spark, cfg)
-        rows = (
-            S.silver_impressions(batch.where(F.col("quarantine_reason").isNull()))
-            .transform(S.dedupe("impression_id"))
-            .transform(lambda d: _enrich(d, campaigns, users))
-            .localCheckpoint()
-        )
+        rows = _silver_rows(batch, cfg, S.silver_impressions, "impression_id")
         merge_new(rows, cfg, C.SILVER_IMPRESSIONS, "impression_id")
         dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in distinct_dates(rows)]
         # Clicks that name one of these impressions (of any date) must be re-attributed.
@@ -257,13 +259,7 @@ def _impressions_batch(cfg: Config, app_id: str):
 def _click_events_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        campaigns, users = _dims(spark, cfg)
-        events = (
-            S.silver_click_events(batch.where(F.col("quarantine_reason").isNull()))
-            .transform(S.dedupe("event_id"))
-            .transform(lambda d: _enrich(d, campaigns, users))
-            .localCheckpoint()
-        )
+        events = _silver_rows(batch, cfg, S.silver_click_events, "event_id")
         clicks, conversions = S.split_clicks_conversions(events)
         merge_new(with_nulls(clicks, CLICK_ATTRIBUTION_NULLS), cfg, C.SILVER_CLICKS, "event_id")
         merge_new(with_nulls(conversions, CONVERSION_ATTRIBUTION_NULLS), cfg, C.SILVER_CONVERSIONS, "event_id")
@@ -277,13 +273,7 @@ def _click_events_batch(cfg: Config, app_id: str):
 def _bid_requests_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        campaigns, users = _dims(spark, cfg)
-        rows = (
-            S.silver_bid_requests(batch.where(F.col("quarantine_reason").isNull()))
-            .transform(S.dedupe("bid_request_id"))
-            .transform(lambda d: _enrich(d, campaigns, users))
-            .localCheckpoint()
-        )
+        rows = _silver_rows(batch, cfg, S.silver_bid_requests, "bid_request_id")
         merge_new(rows, cfg, C.SILVER_BID_REQUESTS, "bid_request_id")
         dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(rows)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
