@@ -53,10 +53,11 @@ def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
         "spark.sql.warehouse.dir": f"{cfg.lake.root.rstrip('/')}/_warehouse",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
-        # Delta: optimized writes keep a day partition to a few files per batch; compaction
-        # of what remains is the scheduled `optimize` job (auto-compaction after every
-        # micro-batch doubled the commit time here).
-        "spark.databricks.delta.optimizeWrite.enabled": "true",
+        # Delta small files: the scheduled `optimize` job compacts them (and Z-orders). Optimized
+        # writes would add a full shuffle to every write (+5 s per 2M-row backfill here) and
+        # still leave a file per micro-batch; auto-compaction after every micro-batch doubled
+        # the commit time. Either can be switched on through `spark.conf`.
+        "spark.databricks.delta.optimizeWrite.enabled": "false",
         "spark.databricks.delta.autoCompact.enabled": "false",
         # Log replay (needed for txnAppId checks) uses this many tasks; Delta's default of 50
         # costs seconds per commit on a small machine.

@@ -87,10 +87,16 @@ def test_lines_and_csv_reasons(spark):
         ]
     )
     bad_header_file = "event_id,type\ne10,click\n"
-    files = spark.createDataFrame(
-        [(good_file, "/l/a.csv"), (bad_header_file, "/l/b.csv")], "value string, source_file string"
-    ).withColumn("ingested_at", F.lit(NOW))
-    lines = T.lines_of_files(files, skip_header=True)
+    # What the text scan yields: one row per physical line ("\n"-separated), numbered.
+    physical = [
+        (line, path, n)
+        for text, path in ((good_file, "/l/a.csv"), (bad_header_file, "/l/b.csv"))
+        for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), start=1)
+    ]
+    files = spark.createDataFrame(physical, "line string, source_file string, source_line long").withColumn(
+        "ingested_at", F.lit(NOW)
+    )
+    lines = T.records_of_lines(files, skip_header=True)
     got = T.parse_click_events(lines).select("origin", "event_id", "event_type", "conversion_type",
                                              "conversion_value", "quarantine_reason")
     expected = spark.createDataFrame(

@@ -15,6 +15,7 @@ from advertisex.transforms.gold import (
     bid_daily,
     bid_dates_of_impressions,
     campaign_daily,
+    campaign_daily_from_hourly,
     campaign_hourly,
     input_dates,
 )
@@ -201,3 +202,13 @@ def test_affected_dates_follow_the_attribution_windows() -> None:
     reads = input_dates(click_dates=[D2], conversion_dates=[D2], **windows)
     assert reads.clicks == _days(D2 - dt.timedelta(days=7), D2)
     assert reads.impressions == _days(D2 - dt.timedelta(days=8), D2)
+
+
+def test_campaign_daily_from_hourly_equals_campaign_daily(spark) -> None:
+    inputs = _inputs(spark)
+    assert_df_equality(
+        campaign_daily_from_hourly(campaign_hourly(*inputs)),
+        campaign_daily(*inputs),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )

@@ -52,6 +52,9 @@ def test_website_keeps_lowercased_host_only(spark) -> None:
             ("wwwx.com", "wwwx.com"),  # only a "www." label is removed
             ("www.www.x.com", "www.x.com"),
             ("/just/a/path", None),
+            ("WWW.Example.COM..", "example.com"),
+            ("https:// x.com /p", "x.com"),  # whitespace around the host is not part of it
+            ("www.", None),
             ("", None),
             (None, None),
         ],

@@ -45,8 +45,10 @@ def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         campaigns = S.current_rows(read_table(spark, cfg, DIM_CAMPAIGNS))
         where = dates_in("event_date", campaign_dates)
         args = (impressions.where(where), clicks.where(where), conversions.where(where), campaigns)
-        replace_partitions(G.campaign_daily(*args), cfg, C.GOLD_CAMPAIGN_DAILY, campaign_dates)
-        replace_partitions(G.campaign_hourly(*args), cfg, C.GOLD_CAMPAIGN_HOURLY, campaign_dates)
+        # One pass over silver: the hourly rows (a few thousand per day), then the daily ones from them.
+        hourly = G.campaign_hourly(*args).localCheckpoint()
+        replace_partitions(hourly, cfg, C.GOLD_CAMPAIGN_HOURLY, campaign_dates)
+        replace_partitions(G.campaign_daily_from_hourly(hourly), cfg, C.GOLD_CAMPAIGN_DAILY, campaign_dates)
     summary["campaign_dates"] = len(campaign_dates)
 
     bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)

@@ -38,7 +38,7 @@ import pyspark.sql.functions as F
 from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import InputPathError
-from advertisex.io.delta import idempotent_append, is_delta
+from advertisex.io.delta import idempotent_append, is_delta, table_options
 from advertisex.pipelines.bronze import run_stream, txn_app_id
 from advertisex.transforms import attribution as A
 from advertisex.transforms import gold as G
@@ -102,6 +102,7 @@ def replace_partitions(df: DataFrame, cfg: Config, table: str, dates: Iterable[d
     (
         df.write.format("delta")
         .mode("overwrite")
+        .options(**table_options(table))
         .option("replaceWhere", dates_in(partition_by, dates))
         .partitionBy(partition_by)
         .save(cfg.table_path(table))
@@ -150,7 +151,7 @@ def merge_new(df: DataFrame, cfg: Config, table: str, key: str) -> None:
     spark = df.sparkSession
     path = cfg.table_path(table)
     if not is_delta(spark, path):
-        df.write.format("delta").mode("append").partitionBy("event_date").save(path)
+        df.write.format("delta").mode("append").options(**table_options(table)).partitionBy("event_date").save(path)
         return
     from delta.tables import DeltaTable
 
@@ -222,14 +223,20 @@ def _dims(spark: SparkSession, cfg: Config) -> tuple[DataFrame, DataFrame]:
 
 def _silver_rows(batch: DataFrame, cfg: Config, to_silver, key: str) -> DataFrame:
     """A bronze batch's valid rows → silver rows: normalised, one per ``key``, enriched as of
-    event time, materialised (the merge and the dirty-date scans read them several times)."""
+    event time. Not materialised: the merge reads it once, and what the dirty-date scans
+    need comes from :func:`_silver_keys` (a few cheap columns read again from bronze)."""
     campaigns, users = _dims(batch.sparkSession, cfg)
     return (
         to_silver(batch.where(F.col("quarantine_reason").isNull()))
         .transform(S.dedupe(key))
         .transform(lambda d: S.enrich_user(S.enrich_campaign(d, campaigns), users))
-        .localCheckpoint()
     )
+
+
+def _silver_keys(batch: DataFrame, to_silver, *columns: str) -> DataFrame:
+    """``columns`` (ids, ``event_date``) of a bronze batch's valid rows as silver has them;
+    column pruning reads and normalises only those."""
+    return to_silver(batch.where(F.col("quarantine_reason").isNull())).select(*columns)
 
 
 # --------------------------------------------------------------------------- bronze → silver batches
@@ -238,18 +245,19 @@ def _silver_rows(batch: DataFrame, cfg: Config, to_silver, key: str) -> DataFram
 def _impressions_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        rows = _silver_rows(batch, cfg, S.silver_impressions, "impression_id")
-        merge_new(rows, cfg, C.SILVER_IMPRESSIONS, "impression_id")
-        dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in distinct_dates(rows)]
+        merge_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg, C.SILVER_IMPRESSIONS,
+                  "impression_id")
+        keys = _silver_keys(batch, S.silver_impressions, "impression_id", "event_date", "bid_request_id")
+        dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in distinct_dates(keys)]
         # Clicks that name one of these impressions (of any date) must be re-attributed.
         clicks = read_table(spark, cfg, C.SILVER_CLICKS)
         if clicks is not None:
-            named = clicks.join(rows.select(F.col("impression_id")).distinct(), "impression_id", "left_semi")
+            named = clicks.join(keys.select("impression_id").distinct(), "impression_id", "left_semi")
             dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(named)]
         # bid_daily counts impressions on their bid request's date.
         bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
         if bids is not None:
-            touched = G.bid_dates_of_impressions(rows.where(F.col("bid_request_id").isNotNull()), bids)
+            touched = G.bid_dates_of_impressions(keys.where(F.col("bid_request_id").isNotNull()), bids)
             dirty += [(STAGE_GOLD_BID, "impressions", d) for d in distinct_dates(touched)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
 
@@ -259,7 +267,7 @@ def _impressions_batch(cfg: Config, app_id: str):
 def _click_events_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        events = _silver_rows(batch, cfg, S.silver_click_events, "event_id")
+        events = _silver_rows(batch, cfg, S.silver_click_events, "event_id").localCheckpoint()  # small; read twice
         clicks, conversions = S.split_clicks_conversions(events)
         merge_new(with_nulls(clicks, CLICK_ATTRIBUTION_NULLS), cfg, C.SILVER_CLICKS, "event_id")
         merge_new(with_nulls(conversions, CONVERSION_ATTRIBUTION_NULLS), cfg, C.SILVER_CONVERSIONS, "event_id")
@@ -273,9 +281,10 @@ def _click_events_batch(cfg: Config, app_id: str):
 def _bid_requests_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        rows = _silver_rows(batch, cfg, S.silver_bid_requests, "bid_request_id")
-        merge_new(rows, cfg, C.SILVER_BID_REQUESTS, "bid_request_id")
-        dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(rows)]
+        merge_new(_silver_rows(batch, cfg, S.silver_bid_requests, "bid_request_id"), cfg, C.SILVER_BID_REQUESTS,
+                  "bid_request_id")
+        keys = _silver_keys(batch, S.silver_bid_requests, "event_date")
+        dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(keys)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
 
     return fn
@@ -325,12 +334,14 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         needs = G.input_dates(click_dates=click_dates, **windows)
         clicks = clicks_table.where(dates_in("event_date", click_dates))
         window_imps = impressions.where(dates_in("event_date", needs.impressions))
-        named_imps = impressions.join(
+        # Impressions named by a click but outside the window dates (silver holds one row per
+        # impression_id, so the union has no duplicates).
+        named_imps = impressions.where(f"NOT ({dates_in('event_date', needs.impressions)})").join(
             clicks.select("impression_id").where(F.col("impression_id").isNotNull()).distinct(),
             "impression_id",
             "left_semi",
         )
-        candidates = window_imps.unionByName(named_imps).dropDuplicates(["impression_id"])
+        candidates = window_imps.unionByName(named_imps)
         attributed = A.attribute_clicks(clicks, candidates, click_window_minutes=a.click_window_minutes)
         replace_partitions(attributed.select(*clicks_table.columns).localCheckpoint(), cfg, C.SILVER_CLICKS,
                            click_dates)

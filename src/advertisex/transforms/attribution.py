@@ -94,7 +94,10 @@ def latest_in_window(
         )
     )
     rus = F.unix_micros(F.col("event_time"))
-    rhs = right.where(not_null & F.col("event_time").isNotNull()).select(
+    # Only right rows whose keys occur on the left can match: a semi join on the (usually few)
+    # left keys first keeps the bucketed join small when the right side is large.
+    left_keys = left.where(not_null).select(*keys).distinct()
+    rhs = right.where(not_null & F.col("event_time").isNotNull()).join(left_keys, list(keys), "left_semi").select(
         F.col(right_id).alias("_match_id"),
         *[F.col(k).alias(f"_k_{k}") for k in keys],
         rus.alias("_match_us"),
@@ -141,8 +144,9 @@ def attribute_clicks(
         ``attribution_lag_ms`` (long: click time − impression time; null if unattributed).
     """
     base = clicks.drop(*CLICK_ATTRIBUTION_COLUMNS)
+    named_ids = clicks.select("impression_id").where(F.col("impression_id").isNotNull()).distinct()
     named = (
-        impressions.where(F.col("impression_id").isNotNull())
+        impressions.join(named_ids, "impression_id", "left_semi")
         .groupBy("impression_id")
         .agg(F.min(F.unix_micros(F.col("event_time"))).alias("_named_us"))
         .select(F.col("impression_id").alias("_named_id"), "_named_us")

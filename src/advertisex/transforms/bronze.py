@@ -117,42 +117,59 @@ def parse_impressions(df: DataFrame) -> DataFrame:
 
 # --------------------------------------------------------------------------- files → lines
 
+# Text scans with these settings read every file whole, in one task of its own (a file is
+# never split, two files never share a task), so a row's position in its task is its line
+# number in the file: see :func:`line_number`.
+WHOLE_FILE_PER_TASK_CONF = {
+    "spark.sql.files.maxPartitionBytes": str(1 << 50),
+    "spark.sql.files.openCostInBytes": str(1 << 50),
+}
 
-def lines_of_files(df: DataFrame, *, skip_header: bool) -> DataFrame:
-    """Whole files → one row per physical line with its 1-based number.
+
+def line_number(block_start: str = "file_block_start") -> Column:
+    """The 1-based number of a text scan's row in its file (rows of a ``text`` scan, ``lineSep``
+    ``\\n``, run with :data:`WHOLE_FILE_PER_TASK_CONF`).
+
+    ``monotonically_increasing_id`` is ``task << 33`` plus the row's position in its task;
+    with one whole file per task that position is the line index. A file that was split
+    after all (``block_start``, the scan's ``_metadata.file_block_start``, not 0) fails the
+    job instead of numbering lines wrongly. Use it in a projection right over the scan
+    (before any filter), in a batch query (streaming queries do not allow it: number the
+    rows of a micro-batch inside ``foreachBatch``).
+    """
+    n = F.monotonically_increasing_id() - F.shiftleft(F.spark_partition_id().cast("long"), 33) + F.lit(1)
+    return F.when(F.col(block_start) == 0, n).otherwise(
+        F.raise_error(F.lit("a landing file was split across tasks: line numbers are unknown"))
+    )
+
+
+def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
+    """Numbered physical lines → one row per record.
 
     Args:
-        df: ``value`` (the whole text of one file) and ``source_file`` (its path), plus
-            ``ingested_at``.
-        skip_header: drop line 1 and keep it as ``header`` on every row of the file.
+        df: ``line`` (text without the ``\\n``), ``source_file``, ``source_line`` (1-based)
+            and ``ingested_at``; one row per physical line of each file.
+        skip_header: drop line 1 and keep it as ``header`` on every row of its file.
 
     Returns:
         ``source_file``, ``source_line``, ``line``, ``header`` (or null), ``ingested_at``.
-        Blank lines carry no record and are dropped; a trailing ``\\r`` (CRLF files) is removed.
+        Blank lines carry no record and are dropped; a trailing ``\\r`` (CRLF files) is
+        removed, and a byte-order mark from the header.
     """
-    lines = F.split(F.col("value"), "\n")
-    # substring_index scans only the first line; the optimizer may evaluate this column once
-    # per exploded row, and splitting the whole file there would make the cost quadratic.
-    header = F.substring_index(F.col("value"), "\n", 1) if skip_header else F.lit(None).cast("string")
-    out = df.select(
-        "source_file",
-        "ingested_at",
-        header.alias("header"),
-        F.posexplode(lines).alias("_pos", "line"),
-    )
-    out = out.withColumn("line", F.regexp_replace("line", "\r$", "")).withColumn(
-        "source_line", (F.col("_pos") + 1).cast("long")
+    line = F.col("line")
+    out = df.withColumn(
+        "line", F.when(line.endswith("\r"), line.substr(F.lit(1), F.length(line) - 1)).otherwise(line)
     )
     if skip_header:
-        out = out.where(F.col("source_line") > 1)
+        headers = out.where(F.col("source_line") == 1).select(
+            "source_file", F.regexp_replace("line", "^\ufeff", "").alias("header")
+        )
+        # One row per file of the batch: small enough to broadcast whatever the batch size.
+        out = out.where(F.col("source_line") > 1).join(F.broadcast(headers), "source_file", "left")
+    else:
+        out = out.withColumn("header", F.lit(None).cast("string"))
     out = out.where(F.trim(F.col("line")) != "")
-    return out.select(
-        "source_file",
-        "source_line",
-        "line",
-        F.regexp_replace("header", "^\ufeff|\r$", "").alias("header"),
-        "ingested_at",
-    )
+    return out.select("source_file", "source_line", "line", "header", "ingested_at")
 
 
 def file_origin(file_col: str = "source_file", line_col: str = "source_line") -> Column:
@@ -187,7 +204,7 @@ _DECIMAL = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
 
 
 def parse_click_events(df: DataFrame) -> DataFrame:
-    """CSV lines (from :func:`lines_of_files` with the header kept) → bronze click-event rows.
+    """CSV lines (from :func:`records_of_lines` with the header kept) → bronze click-event rows.
 
     Returns:
         ``raw`` (the line), the nine CSV columns as text, ``event_time_raw``,

@@ -202,6 +202,31 @@ def campaign_hourly(
     )
 
 
+def campaign_daily_from_hourly(hourly: DataFrame) -> DataFrame:
+    """:func:`campaign_daily` rolled up from :func:`campaign_hourly` rows of the same dates.
+
+    Each silver event has one ``event_time``, so it counts in exactly one hour of its day
+    and its id (unique in silver) in no other hour: the daily counts, spend and value are
+    the sums of the hourly ones, and ``ctr``/``cvr`` are recomputed from the sums. The
+    gold job computes the hourly table once and derives the daily one from it.
+
+    Args:
+        hourly: :data:`GOLD_CAMPAIGN_HOURLY_COLUMNS` rows.
+
+    Returns:
+        Exactly :data:`contract.GOLD_CAMPAIGN_DAILY_COLUMNS`, as :func:`campaign_daily`.
+    """
+    daily = hourly.groupBy("event_date", "campaign_id", "advertiser_id", "campaign_name").agg(
+        *[F.sum(c).cast("long").alias(c) for c in (*_COUNTS, "spend_micros")],
+        F.sum("conversion_value").cast(CONVERSION_VALUE_SUM_TYPE).alias("conversion_value"),
+    )
+    return (
+        daily.withColumn("ctr", _ratio(F.col("clicks"), F.col("impressions")))
+        .withColumn("cvr", _ratio(F.col("conversions"), F.col("clicks")))
+        .select(*C.GOLD_CAMPAIGN_DAILY_COLUMNS)
+    )
+
+
 def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
     """``gold/bid_daily``: one row per ``(event_date, exchange)`` of the bid requests.
 

@@ -38,13 +38,16 @@ EPOCH_MILLIS_RE = r"^\d{1,15}$"
 #   optional scheme "xxx://" or protocol-relative "//", optional userinfo "user[:pw]@",
 #   optional "www.", then the host up to a port, path, query or fragment.
 WEBSITE_HOST_RE = r"^(?:[a-z][a-z0-9+.\-]*://|//)?(?:[^@/?#]*@)?(?:www\.)?([^:/?#@]*)"
+# Java's regex class \s: what `strip` removes.
+WHITESPACE = " \t\n\x0b\f\r"
 
 
 def strip(col: Column) -> Column:
     """Leading and trailing whitespace (spaces, tabs, line breaks) removed.
 
     Spark's ``trim`` removes only the space character; CSV and JSON producers also leave
-    tabs and line breaks around values.
+    tabs and line breaks around values. The characters removed are exactly the regex
+    class ``\\s`` (:data:`WHITESPACE`), with a native trim rather than a regex.
 
     Args:
         col: a string column.
@@ -52,7 +55,7 @@ def strip(col: Column) -> Column:
     Returns:
         A string column.
     """
-    return F.regexp_replace(col, r"^\s+|\s+$", "")
+    return F.btrim(col, F.lit(WHITESPACE))
 
 
 def empty_to_null(col: Column) -> Column:
@@ -91,7 +94,9 @@ def user_id(col: Column) -> Column:
     Returns:
         A string column.
     """
-    return empty_to_null(F.lower(strip(col)))
+    # The stripped text has no surrounding whitespace, so "blank" is just "": nullif
+    # evaluates it once (CASE WHEN would evaluate it twice).
+    return F.nullif(F.lower(strip(col)), F.lit(""))
 
 
 def website(col: Column) -> Column:
@@ -108,9 +113,10 @@ def website(col: Column) -> Column:
     Returns:
         A string column.
     """
+    # One regex on the lower-cased text, then whitespace and trailing dots trimmed; nullif
+    # (unlike CASE WHEN) evaluates the expression once.
     host = F.regexp_extract(F.lower(strip(col)), WEBSITE_HOST_RE, 1)
-    host = F.regexp_replace(host, r"\.+$", "")
-    return F.when(col.isNotNull(), empty_to_null(host))
+    return F.nullif(F.rtrim(strip(host), F.lit(".")), F.lit(""))
 
 
 def country(col: Column) -> Column:
@@ -166,7 +172,9 @@ def event_time(col: Column) -> Column:
     text = col.cast("string")
     # The strict shape (ISO_TIMESTAMP_RE) is already what Spark's parser reads in full; only
     # a missing zone needs the explicit "Z" (UTC), so no session time zone is involved.
-    has_zone = text.rlike(r"(Z|[+-]\d{2}:\d{2})$")
+    # Where the shape matched, a zone is a final "Z" or a "±hh:mm" whose sign is 6th from the end
+    # (string functions: an unanchored regex here cost a second per 2M rows).
+    has_zone = text.endswith("Z") | F.substring(text, -6, 1).isin("+", "-")
     iso = F.when(
         text.rlike(ISO_TIMESTAMP_RE),
         F.try_to_timestamp(F.when(has_zone, text).otherwise(F.concat(text, F.lit("Z")))),
