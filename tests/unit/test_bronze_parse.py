@@ -87,15 +87,15 @@ def test_lines_and_csv_reasons(spark):
         ]
     )
     bad_header_file = "event_id,type\ne10,click\n"
-    # What the text scan yields: one row per physical line ("\n"-separated), numbered.
-    physical = [
-        (line, path, n)
-        for text, path in ((good_file, "/l/a.csv"), (bad_header_file, "/l/b.csv"))
-        for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), start=1)
-    ]
-    files = spark.createDataFrame(physical, "line string, source_file string, source_line long").withColumn(
-        "ingested_at", F.lit(NOW)
-    )
+    # What numbered_lines yields: one row per physical line ("\n"-separated), numbered, with
+    # the file's first line as header.
+    physical = []
+    for text, path in ((good_file, "/l/a.csv"), (bad_header_file, "/l/b.csv")):
+        rows = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+        physical += [(line, path, n, rows[0]) for n, line in enumerate(rows, start=1)]
+    files = spark.createDataFrame(
+        physical, "line string, source_file string, source_line long, header string"
+    ).withColumn("ingested_at", F.lit(NOW))
     lines = T.records_of_lines(files, skip_header=True)
     got = T.parse_click_events(lines).select("origin", "event_id", "event_type", "conversion_type",
                                              "conversion_value", "quarantine_reason")

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
@@ -119,32 +118,10 @@ def file_lines(text_scan: DataFrame) -> DataFrame:
     )
 
 
-def _numbered(batch: DataFrame) -> DataFrame:
+def _numbered(batch: DataFrame, *, with_header: bool) -> DataFrame:
     """A file-source micro-batch → ``line``, ``source_file``, ``source_line``, ``ingested_at``
-    (the scan must run under :func:`whole_file_per_task`)."""
-    return batch.select(
-        "line", "source_file", T.line_number("file_block_start").alias("source_line"),
-        F.current_timestamp().alias("ingested_at"),
-    )
-
-
-@contextmanager
-def whole_file_per_task(spark: SparkSession) -> Iterator[None]:
-    """Scan settings under which :func:`transforms.bronze.line_number` is right, on ``spark``
-    and restored afterwards. It must be the session that *created* the file source: a
-    micro-batch's files are split into tasks with that session's settings, not with those of
-    the stream's own (cloned) session that ``foreachBatch`` sees."""
-    old = {k: spark.conf.get(k, None) for k in T.WHOLE_FILE_PER_TASK_CONF}
-    for key, value in T.WHOLE_FILE_PER_TASK_CONF.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
+    (and ``header``)."""
+    return T.numbered_lines(batch, with_header=with_header).withColumn("ingested_at", F.current_timestamp())
 
 
 # --------------------------------------------------------------------------- running
@@ -164,6 +141,10 @@ def run_stream(
     With ``once`` the query processes everything available now (``availableNow``) and
     returns; otherwise it runs every ``streaming.trigger_interval_seconds`` until stopped
     (Ctrl-C stops it cleanly: the current batch finishes or is replayed on restart).
+
+    Returns ``batches``, ``input_rows`` (what Spark's progress reports: rows read from the
+    source, so a batch that scans its input twice, e.g. to number file lines, counts them
+    twice) and ``stream_seconds``.
     """
     t0 = time.monotonic()
     batches = rows = 0
@@ -318,14 +299,8 @@ def clicks_batch(cfg: Config, app_id: str) -> BatchFn:
     """foreachBatch body for the click/conversion CSV files."""
 
     def fn(batch: DataFrame, batch_id: int) -> None:
-        lines = T.records_of_lines(_numbered(batch), skip_header=True)
-        # Click files are small and each spans several dates: written straight from the scan
-        # (a task per file) they would make a Parquet file per file and date (~500 files of
-        # 14 kB for 65k rows, 3x slower); regrouped by date (a shuffle of a few MB) they make
-        # a few files per date.
-        parsed = (
-            T.parse_click_events(lines).transform(T.conform(T.BRONZE_CLICK_EVENTS_SCHEMA)).repartition(*BRONZE_PARTITION)
-        )
+        lines = T.records_of_lines(_numbered(batch, with_header=True), skip_header=True)
+        parsed = T.parse_click_events(lines).transform(T.conform(T.BRONZE_CLICK_EVENTS_SCHEMA))
         write_bronze(parsed, cfg, table=C.BRONZE_CLICK_EVENTS, source=C.SOURCE_CLICK_EVENTS,
                      app_id=app_id, batch_id=batch_id)
 
@@ -335,16 +310,14 @@ def clicks_batch(cfg: Config, app_id: str) -> BatchFn:
 def run_ingest_clicks(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:
     job, query = "ingest_clicks", "files"
     source = _file_source(spark, cfg, cfg.landing.clicks, CLICK_FILE_GLOB, "landing.clicks")
-    with whole_file_per_task(spark):
-        return run_stream(source, clicks_batch(cfg, txn_app_id(cfg, job, query)), cfg, job=job, query=query,
-                          once=once)
+    return run_stream(source, clicks_batch(cfg, txn_app_id(cfg, job, query)), cfg, job=job, query=query, once=once)
 
 
 def backfill_batch(cfg: Config, app_id: str) -> BatchFn:
     """foreachBatch body for historical impression JSON Lines files."""
 
     def fn(batch: DataFrame, batch_id: int) -> None:
-        lines = T.records_of_lines(_numbered(batch), skip_header=False)
+        lines = T.records_of_lines(_numbered(batch, with_header=False), skip_header=False)
         parsed = T.parse_impressions(
             lines.withColumnRenamed("line", "raw").drop("header").withColumn("origin", T.file_origin())
         ).transform(T.conform(T.BRONZE_IMPRESSIONS_SCHEMA))
@@ -357,6 +330,5 @@ def backfill_batch(cfg: Config, app_id: str) -> BatchFn:
 def run_backfill_impressions(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:
     job, query = "backfill_impressions", "files"
     source = _file_source(spark, cfg, cfg.landing.impressions, IMPRESSION_FILE_GLOB, "landing.impressions")
-    with whole_file_per_task(spark):
-        return run_stream(source, backfill_batch(cfg, txn_app_id(cfg, job, query)), cfg, job=job, query=query,
-                          once=once)
+    return run_stream(source, backfill_batch(cfg, txn_app_id(cfg, job, query)), cfg, job=job, query=query,
+                      once=once)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql.types import MapType, StringType
 
 from advertisex import contract as C
@@ -117,55 +117,75 @@ def parse_impressions(df: DataFrame) -> DataFrame:
 
 # --------------------------------------------------------------------------- files → lines
 
-# Text scans with these settings read every file whole, in one task of its own (a file is
-# never split, two files never share a task), so a row's position in its task is its line
-# number in the file: see :func:`line_number`.
-WHOLE_FILE_PER_TASK_CONF = {
-    "spark.sql.files.maxPartitionBytes": str(1 << 50),
-    "spark.sql.files.openCostInBytes": str(1 << 50),
-}
+def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
+    """A text scan's rows → the same rows with their 1-based line number in their file.
 
+    Spark's line reader gives no line numbers, and splits big files across tasks and packs
+    small ones into one task. Within a task, though, the lines of one file block come
+    contiguously and in order, so ``monotonically_increasing_id`` (task << 33, plus the
+    row's position in the task) numbers them consecutively. One small aggregate per block
+    (its first id and line count; the blocks of a file are summed in order) turns that into
+    the line number. The scan is read twice (for the aggregate, then the rows); both reads
+    split the batch's fixed file list the same way.
 
-def line_number(block_start: str = "file_block_start") -> Column:
-    """The 1-based number of a text scan's row in its file (rows of a ``text`` scan, ``lineSep``
-    ``\\n``, run with :data:`WHOLE_FILE_PER_TASK_CONF`).
+    Args:
+        scan: ``line``, ``source_file``, ``file_block_start`` (``_metadata.file_block_start``)
+            straight from a ``text`` scan with ``lineSep`` ``\\n``, before any filter (and
+            in a batch query: streaming queries do not allow ``monotonically_increasing_id``;
+            number a micro-batch inside ``foreachBatch``).
+        with_header: also return ``header``, the file's first line, on every row.
 
-    ``monotonically_increasing_id`` is ``task << 33`` plus the row's position in its task;
-    with one whole file per task that position is the line index. A file that was split
-    after all (``block_start``, the scan's ``_metadata.file_block_start``, not 0) fails the
-    job instead of numbering lines wrongly. Use it in a projection right over the scan
-    (before any filter), in a batch query (streaming queries do not allow it: number the
-    rows of a micro-batch inside ``foreachBatch``).
+    Returns:
+        ``line``, ``source_file``, ``source_line`` (long) and, ``with_header``, ``header``.
     """
-    n = F.monotonically_increasing_id() - F.shiftleft(F.spark_partition_id().cast("long"), 33) + F.lit(1)
-    return F.when(F.col(block_start) == 0, n).otherwise(
-        F.raise_error(F.lit("a landing file was split across tasks: line numbers are unknown"))
+    ided = scan.withColumn("_row_id", F.monotonically_increasing_id())
+    blocks = ided.groupBy("source_file", "file_block_start").agg(
+        F.min("_row_id").alias("_first_id"),
+        F.count(F.lit(1)).alias("_lines"),
+        F.min_by("line", "_row_id").alias("_first_line"),
     )
+    earlier = Window.partitionBy("source_file").orderBy("file_block_start")
+    blocks = blocks.select(
+        "source_file",
+        "file_block_start",
+        "_first_id",
+        F.coalesce(F.sum("_lines").over(earlier.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)).alias(
+            "_lines_before"
+        ),
+        F.first("_first_line").over(earlier.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)).alias(
+            "header"
+        ),
+    )
+    # One row per file block of the batch: small enough to broadcast whatever the batch size.
+    out = ided.join(F.broadcast(blocks), ["source_file", "file_block_start"], "inner").withColumn(
+        "source_line", (F.col("_row_id") - F.col("_first_id") + F.col("_lines_before") + F.lit(1)).cast("long")
+    )
+    return out.select("line", "source_file", "source_line", *(["header"] if with_header else []))
 
 
 def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
     """Numbered physical lines → one row per record.
 
     Args:
-        df: ``line`` (text without the ``\\n``), ``source_file``, ``source_line`` (1-based)
-            and ``ingested_at``; one row per physical line of each file.
-        skip_header: drop line 1 and keep it as ``header`` on every row of its file.
+        df: ``line`` (text without the ``\\n``), ``source_file``, ``source_line`` (1-based),
+            ``ingested_at`` and, with ``skip_header``, ``header`` (the file's first line);
+            one row per physical line of each file (:func:`numbered_lines`).
+        skip_header: drop line 1 (the header, kept on every row as ``header``).
 
     Returns:
         ``source_file``, ``source_line``, ``line``, ``header`` (or null), ``ingested_at``.
         Blank lines carry no record and are dropped; a trailing ``\\r`` (CRLF files) is
-        removed, and a byte-order mark from the header.
+        removed, and from the header a byte-order mark too.
     """
-    line = F.col("line")
-    out = df.withColumn(
-        "line", F.when(line.endswith("\r"), line.substr(F.lit(1), F.length(line) - 1)).otherwise(line)
-    )
+
+    def no_cr(c: Column) -> Column:
+        return F.when(c.endswith("\r"), c.substr(F.lit(1), F.length(c) - 1)).otherwise(c)
+
+    out = df.withColumn("line", no_cr(F.col("line")))
     if skip_header:
-        headers = out.where(F.col("source_line") == 1).select(
-            "source_file", F.regexp_replace("line", "^\ufeff", "").alias("header")
+        out = out.where(F.col("source_line") > 1).withColumn(
+            "header", F.regexp_replace(no_cr(F.col("header")), "^\ufeff", "")
         )
-        # One row per file of the batch: small enough to broadcast whatever the batch size.
-        out = out.where(F.col("source_line") > 1).join(F.broadcast(headers), "source_file", "left")
     else:
         out = out.withColumn("header", F.lit(None).cast("string"))
     out = out.where(F.trim(F.col("line")) != "")
