@@ -57,12 +57,6 @@ def _future(ts: Column, now: Column) -> Column:
     return ts > now + F.expr(f"INTERVAL {C.FUTURE_TOLERANCE_HOURS} HOURS")
 
 
-def event_time_fields(raw: Column) -> tuple[Column, Column]:
-    """(parsed UTC timestamp, UTC date) of a raw ``event_time`` text."""
-    ts = parse_event_time(raw)
-    return ts, F.to_date(ts)
-
-
 # --------------------------------------------------------------------------- impressions
 
 
@@ -98,8 +92,12 @@ def parse_impressions(df: DataFrame) -> DataFrame:
     digits_as_string = F.when(
         F.col("event_time_raw").rlike(r"^\d+$"), F.col("raw").rlike(r'"event_time"\s*:\s*"')
     ).otherwise(F.lit(False))
-    ts, date = event_time_fields(F.when(~digits_as_string, F.col("event_time_raw")))
-    out = out.withColumn("event_time", ts).withColumn("event_date", date)
+    # A column of its own, so it is evaluated once: the time rules use their input several
+    # times, and inlined there the regex over the whole raw record ran once per use.
+    out = out.withColumn("_event_time_text", F.when(~digits_as_string, F.col("event_time_raw")))
+    out = out.withColumn("event_time", parse_event_time(F.col("_event_time_text")))
+    # From the column, not the expression: the parse (regexes) runs once per record.
+    out = out.withColumn("event_date", F.to_date(F.col("event_time")))
     missing = None
     for name in C.IMPRESSION_REQUIRED:
         source = F.col("event_time_raw") if name == "event_time" else F.col(name)
@@ -112,7 +110,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
         (F.col("cost_micros") < 0, C.REASON_NEGATIVE_COST),
     )
-    return out.withColumn("quarantine_reason", reason).drop("_p")
+    return out.withColumn("quarantine_reason", reason).drop("_p", "_event_time_text")
 
 
 # --------------------------------------------------------------------------- files → lines
@@ -243,8 +241,9 @@ def parse_click_events(df: DataFrame) -> DataFrame:
         "ingested_at",
     )
     out = out.withColumn("event_time_raw", F.col("event_time"))
-    ts, date = event_time_fields(F.col("event_time_raw"))
-    out = out.withColumn("event_time", ts).withColumn("event_date", date)
+    out = out.withColumn("event_time", parse_event_time(F.col("event_time_raw")))
+    # From the column, not the expression: the parse (regexes) runs once per record.
+    out = out.withColumn("event_date", F.to_date(F.col("event_time")))
     etype = F.lower(F.trim(F.col("event_type")))
     is_click = etype == C.EVENT_TYPE_CLICK
     value = F.col("conversion_value")
