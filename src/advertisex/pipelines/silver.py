@@ -221,13 +221,18 @@ def _dims(spark: SparkSession, cfg: Config) -> tuple[DataFrame, DataFrame]:
     return campaigns, users
 
 
+def _valid(batch: DataFrame, to_silver) -> DataFrame:
+    """A bronze batch's valid rows in silver shape (normalised, not yet de-duplicated)."""
+    return to_silver(batch.where(F.col("quarantine_reason").isNull()))
+
+
 def _silver_rows(batch: DataFrame, cfg: Config, to_silver, key: str) -> DataFrame:
     """A bronze batch's valid rows → silver rows: normalised, one per ``key``, enriched as of
     event time. Not materialised: the merge reads it once, and what the dirty-date scans
     need comes from :func:`_silver_keys` (a few cheap columns read again from bronze)."""
     campaigns, users = _dims(batch.sparkSession, cfg)
     return (
-        to_silver(batch.where(F.col("quarantine_reason").isNull()))
+        _valid(batch, to_silver)
         .transform(S.dedupe(key))
         .transform(lambda d: S.enrich_user(S.enrich_campaign(d, campaigns), users))
     )
@@ -236,7 +241,7 @@ def _silver_rows(batch: DataFrame, cfg: Config, to_silver, key: str) -> DataFram
 def _silver_keys(batch: DataFrame, to_silver, *columns: str) -> DataFrame:
     """``columns`` (ids, ``event_date``) of a bronze batch's valid rows as silver has them;
     column pruning reads and normalises only those."""
-    return to_silver(batch.where(F.col("quarantine_reason").isNull())).select(*columns)
+    return _valid(batch, to_silver).select(*columns)
 
 
 # --------------------------------------------------------------------------- bronze → silver batches
