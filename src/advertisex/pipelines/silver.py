@@ -7,9 +7,9 @@ Three jobs, run in this order by ``pipeline --once``:
   at load time, so events keep the attributes valid at their event time).
 * ``silver`` — incremental from bronze: one Delta-source stream per bronze table
   (``availableNow``, own checkpoint) whose ``foreachBatch`` normalises the batch's valid
-  rows, de-duplicates them by event id and MERGEs them into the silver table (insert
-  when the id is new, so a duplicate from another file, batch or restart counts once and
-  a replayed batch changes nothing). Each batch also records the event dates it touched
+  rows, de-duplicates them by event id and appends the ids silver does not hold yet
+  (:func:`insert_new`: a duplicate from another file, batch or restart counts once, and
+  a replayed batch is skipped by its Delta transaction id). Each batch also records the event dates it touched
   in ``_pipeline/dirty``. Then attribution is recomputed for exactly the click and
   conversion dates those new events can change (CONTRACT §3 windows), and the gold dates
   to recompute are recorded for the gold job.
@@ -146,22 +146,24 @@ def clear_dirty(spark: SparkSession, cfg: Config, stages: Iterable[str], tokens:
     )
 
 
-def merge_new(df: DataFrame, cfg: Config, table: str, key: str) -> None:
-    """Insert rows whose ``key`` is not yet in ``table`` (creating it partitioned by ``event_date``)."""
+def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str, version: int) -> None:
+    """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (partitioned by ``event_date``),
+    once per ``(app_id, version)``.
+
+    An anti-join against the table's keys and an idempotent append: a replayed batch is
+    skipped by Delta's ``txnAppId``/``txnVersion``, and an id already in silver (from
+    another file, batch or restart) is not inserted again. This assumes one writer per
+    silver table (its silver stream); unlike a MERGE, two writers inserting the same new
+    id at once would not conflict. An append also commits in a fraction of a MERGE's time
+    (no touched-file bookkeeping), which is most of a small late batch's cost.
+    """
     spark = df.sparkSession
     path = cfg.table_path(table)
-    if not is_delta(spark, path):
-        df.write.format("delta").mode("append").options(**table_options(table)).partitionBy("event_date").save(path)
-        return
-    from delta.tables import DeltaTable
-
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(df.alias("s"), f"t.{key} = s.{key}")
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    if is_delta(spark, path):
+        existing = spark.read.format("delta").load(path).select(key)
+        df = df.join(existing, key, "left_anti").select(*df.columns)
+    idempotent_append(df, path, app_id=app_id, version=version, partition_by=["event_date"],
+                      options=table_options(table))
 
 
 def with_nulls(df: DataFrame, columns: dict[str, str]) -> DataFrame:
@@ -173,10 +175,7 @@ def with_nulls(df: DataFrame, columns: dict[str, str]) -> DataFrame:
 # --------------------------------------------------------------------------- reference
 
 
-def _read_reference_csv(spark: SparkSession, path: str, what: str) -> DataFrame:
-    from advertisex.pipelines.bronze import require_path
-
-    require_path(spark, path, what)
+def _read_reference_csv(spark: SparkSession, path: str) -> DataFrame:
     # RFC 4180: a quote inside a quoted field is doubled (Spark defaults to backslash escapes).
     return (
         spark.read.option("header", "true").option("inferSchema", "false").option("escape", "\"")
@@ -184,30 +183,77 @@ def _read_reference_csv(spark: SparkSession, path: str, what: str) -> DataFrame:
     )
 
 
-def refresh_dimension(spark: SparkSession, cfg: Config, table: str, snapshot: DataFrame, key: str) -> str:
-    """Apply a reference snapshot to an SCD-2 dimension; returns what happened."""
+FINGERPRINT_PREFIX = "advertisex.reference.fingerprint="
+
+
+def files_fingerprint(spark: SparkSession, path: str) -> str:
+    """driver-side: a SHA-256 over (path, size, modification time) of every file under ``path``
+    (any Hadoop file system), so an untouched reference folder is recognised without reading it."""
+    import hashlib
+
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FileSystem has no Python API
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    entries = []
+    files = fs.listFiles(hpath, True)
+    while files.hasNext():
+        st = files.next()
+        entries.append(f"{st.getPath().toString()}\t{st.getLen()}\t{st.getModificationTime()}")
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+
+
+def _last_fingerprint(spark: SparkSession, path: str) -> str | None:
+    """The reference fingerprint recorded with the dimension's latest commit (``userMetadata``)."""
+    meta = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().userMetadata or ""
+    return meta.removeprefix(FINGERPRINT_PREFIX) if meta.startswith(FINGERPRINT_PREFIX) else None
+
+
+def refresh_dimension(spark: SparkSession, cfg: Config, table: str, source: str, what: str,
+                      to_snapshot, key: str) -> str:
+    """Apply the reference snapshot at ``source`` to an SCD-2 dimension; returns what happened.
+
+    Every commit to the dimension carries the fingerprint of the files it was loaded from
+    (Delta ``userMetadata``). When the files are untouched since, the job stops there:
+    nothing is read and nothing is written. When they were touched but hold the same rows,
+    the same rows are committed again with the new fingerprint (content unchanged).
+    """
+    from advertisex.pipelines.bronze import require_path
+
+    require_path(spark, source, what)
+    fingerprint = files_fingerprint(spark, source)
     path = cfg.table_path(table)
+    meta = {"userMetadata": FINGERPRINT_PREFIX + fingerprint}
     if not is_delta(spark, path):
-        S.scd2_initial(snapshot).write.format("delta").mode("overwrite").save(path)
+        snapshot = to_snapshot(_read_reference_csv(spark, source))
+        S.scd2_initial(snapshot).write.format("delta").mode("overwrite").options(**meta).save(path)
         return "created"
+    if _last_fingerprint(spark, path) == fingerprint:
+        return "unchanged"
+    snapshot = to_snapshot(_read_reference_csv(spark, source))
     current = spark.read.format("delta").load(path)
     load_time = dt.datetime.now(dt.UTC)
     changes = S.scd2_changes(current, snapshot, key=key, load_time=load_time)
     if changes.to_close.isEmpty() and changes.to_insert.isEmpty():
+        # Delta commits nothing for an empty append: the same rows are written again instead.
+        current.localCheckpoint().write.format("delta").mode("overwrite").options(**meta).save(path)
         return "unchanged"
     S.scd2_apply(current, snapshot, key=key, load_time=load_time).localCheckpoint().write.format("delta").mode(
         "overwrite"
-    ).save(path)
+    ).options(**meta).save(path)
     return "updated"
 
 
 def run_reference(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     """The ``reference`` job: refresh both SCD-2 dimensions from the reference CSVs."""
-    campaigns = S.reference_campaigns(_read_reference_csv(spark, cfg.reference.campaigns, "reference.campaigns"))
-    users = S.reference_users(_read_reference_csv(spark, cfg.reference.users, "reference.users"))
+    from advertisex.pipelines.bronze import require_path
+
+    require_path(spark, cfg.reference.campaigns, "reference.campaigns")
+    require_path(spark, cfg.reference.users, "reference.users")
     return {
-        "dim_campaigns": refresh_dimension(spark, cfg, DIM_CAMPAIGNS, campaigns, "campaign_id"),
-        "dim_users": refresh_dimension(spark, cfg, DIM_USERS, users, "user_id"),
+        "dim_campaigns": refresh_dimension(spark, cfg, DIM_CAMPAIGNS, cfg.reference.campaigns,
+                                           "reference.campaigns", S.reference_campaigns, "campaign_id"),
+        "dim_users": refresh_dimension(spark, cfg, DIM_USERS, cfg.reference.users, "reference.users",
+                                       S.reference_users, "user_id"),
     }
 
 
@@ -228,7 +274,7 @@ def _valid(batch: DataFrame, to_silver) -> DataFrame:
 
 def _silver_rows(batch: DataFrame, cfg: Config, to_silver, key: str) -> DataFrame:
     """A bronze batch's valid rows → silver rows: normalised, one per ``key``, enriched as of
-    event time. Not materialised: the merge reads it once, and what the dirty-date scans
+    event time. Not materialised: the insert reads it once, and what the dirty-date scans
     need comes from :func:`_silver_keys` (a few cheap columns read again from bronze)."""
     campaigns, users = _dims(batch.sparkSession, cfg)
     return (
@@ -250,8 +296,8 @@ def _silver_keys(batch: DataFrame, to_silver, *columns: str) -> DataFrame:
 def _impressions_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        merge_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg, C.SILVER_IMPRESSIONS,
-                  "impression_id")
+        insert_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg, C.SILVER_IMPRESSIONS,
+                   "impression_id", app_id=app_id, version=batch_id)
         keys = _silver_keys(batch, S.silver_impressions, "impression_id", "event_date", "bid_request_id")
         dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in distinct_dates(keys)]
         # Clicks that name one of these impressions (of any date) must be re-attributed.
@@ -274,8 +320,10 @@ def _click_events_batch(cfg: Config, app_id: str):
         spark = batch.sparkSession
         events = _silver_rows(batch, cfg, S.silver_click_events, "event_id").localCheckpoint()  # small; read twice
         clicks, conversions = S.split_clicks_conversions(events)
-        merge_new(with_nulls(clicks, CLICK_ATTRIBUTION_NULLS), cfg, C.SILVER_CLICKS, "event_id")
-        merge_new(with_nulls(conversions, CONVERSION_ATTRIBUTION_NULLS), cfg, C.SILVER_CONVERSIONS, "event_id")
+        insert_new(with_nulls(clicks, CLICK_ATTRIBUTION_NULLS), cfg, C.SILVER_CLICKS, "event_id",
+                   app_id=app_id, version=batch_id)
+        insert_new(with_nulls(conversions, CONVERSION_ATTRIBUTION_NULLS), cfg, C.SILVER_CONVERSIONS, "event_id",
+                   app_id=app_id, version=batch_id)
         dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
         dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
@@ -286,14 +334,21 @@ def _click_events_batch(cfg: Config, app_id: str):
 def _bid_requests_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        merge_new(_silver_rows(batch, cfg, S.silver_bid_requests, "bid_request_id"), cfg, C.SILVER_BID_REQUESTS,
-                  "bid_request_id")
+        insert_new(_silver_rows(batch, cfg, S.silver_bid_requests, "bid_request_id"), cfg, C.SILVER_BID_REQUESTS,
+                   "bid_request_id", app_id=app_id, version=batch_id)
         keys = _silver_keys(batch, S.silver_bid_requests, "event_date")
         dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(keys)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
 
     return fn
 
+
+# Bronze columns silver does not read (the raw record and its transport/file origin details;
+# the summary ``origin`` string is kept).
+BRONZE_ONLY_COLUMNS = (
+    "raw", "event_time_raw", "magic_byte", "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset",
+    "kafka_timestamp", "source_file", "source_line", "ingest_batch",
+)
 
 SILVER_STREAMS = (
     ("impressions", C.BRONZE_IMPRESSIONS, _impressions_batch),
@@ -381,7 +436,7 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
 
 
 def run_silver(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:
-    """The ``silver`` job: merge new bronze rows into silver, then re-attribute what they change."""
+    """The ``silver`` job: insert new bronze rows into silver, then re-attribute what they change."""
     summary: dict[str, Any] = {}
     _dims(spark, cfg)  # fail early, with one line, when the reference job has not run
     job = "silver"
@@ -390,7 +445,12 @@ def run_silver(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any)
         if not is_delta(spark, path):
             summary[name] = "no bronze table yet"
             continue
-        source = spark.readStream.format("delta").option("maxFilesPerTrigger", "1000").load(path)
+        # foreachBatch hands over an already-planned batch (an RDD scan, no column pruning), so
+        # what silver never reads is dropped here, at the source: `raw` is half of bronze's bytes.
+        source = (
+            spark.readStream.format("delta").option("maxFilesPerTrigger", "1000").load(path)
+            .drop(*BRONZE_ONLY_COLUMNS)
+        )
         result = run_stream(source, make_batch(cfg, txn_app_id(cfg, job, name)), cfg, job=job, query=name,
                             once=True)
         summary[name] = {"batches": result["batches"], "input_rows": result["input_rows"]}
