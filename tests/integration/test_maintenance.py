@@ -8,7 +8,7 @@ import pyspark.sql.functions as F
 from chispa import assert_df_equality
 
 from advertisex import contract as C
-from advertisex.catalog import register_tables
+from advertisex.catalog import _registered_location, register_tables
 from advertisex.pipelines.maintenance import run_optimize
 
 
@@ -49,3 +49,29 @@ def test_tables_registered_by_name(spark, lake_cfg):
     assert names == ["gold.bid_daily"]
     assert spark.sql("SELECT exchange, wins FROM gold.bid_daily").collect()[0].asDict() == {"exchange": "adx", "wins": 3}
     assert register_tables(spark, lake_cfg) == ["gold.bid_daily"]  # idempotent
+    assert _registered_location(spark, "gold.bid_daily").removeprefix("file:") == path
+
+
+def test_optimize_zorders_a_table_created_with_other_statistics_columns(spark, lake_cfg):
+    # silver/bid_requests as an older version created it: statistics without `exchange`,
+    # which Delta refuses to Z-order by (DELTA_ZORDERING_ON_COLUMN_WITHOUT_STATS).
+    path = lake_cfg.table_path(C.SILVER_BID_REQUESTS)
+    for i in range(2):
+        spark.range(i * 20, (i + 1) * 20).select(
+            F.format_string("br-%03d", F.col("id").cast("int")).alias("bid_request_id"),
+            F.format_string("ex-%d", (F.col("id") % 3).cast("int")).alias("exchange"),
+            F.timestamp_seconds(F.lit(1795651200) + F.col("id")).alias("event_time"),
+            F.lit("cmp-0001").alias("campaign_id"),
+            F.lit(dt.date(2026, 11, 20)).alias("event_date"),
+        ).coalesce(1).write.format("delta").mode("append").option(
+            "delta.dataSkippingStatsColumns", "bid_request_id"
+        ).partitionBy("event_date").save(path)
+    before = spark.read.format("delta").load(path).collect()
+
+    summary = run_optimize(spark, lake_cfg)
+
+    assert summary[C.SILVER_BID_REQUESTS] == "files -2 +1"
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().properties
+    assert props["delta.dataSkippingStatsColumns"] == "event_time,exchange,campaign_id"
+    after = spark.read.format("delta").load(path)
+    assert_df_equality(after, spark.createDataFrame(before, after.schema), ignore_row_order=True)

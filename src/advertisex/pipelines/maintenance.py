@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from advertisex import contract as C
 from advertisex.config import Config
-from advertisex.io.delta import is_delta
+from advertisex.io.delta import align_stats_columns, is_delta
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -55,6 +55,9 @@ def run_optimize(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         path = cfg.table_path(table)
         if not is_delta(spark, path):
             continue
+        # Z-ordering needs statistics on its columns; tables created by an older version may
+        # list others (the rewrite below then collects the current ones).
+        align_stats_columns(spark, path, table)
         metrics = spark.sql(optimize_statement(path, zorder, partition, since)).select("metrics.*").first()
         summary[table] = f"files -{metrics.numFilesRemoved} +{metrics.numFilesAdded}"
     return summary
