@@ -9,10 +9,10 @@ Three jobs, run in this order by ``pipeline --once``:
   (``availableNow``, own checkpoint) whose ``foreachBatch`` normalises the batch's valid
   rows, de-duplicates them by event id and appends the ids silver does not hold yet
   (:func:`insert_new`: a duplicate from another file, batch or restart counts once, and
-  a replayed batch is skipped by its Delta transaction id). Each batch also records the event dates it touched
-  in ``_pipeline/dirty``. Then attribution is recomputed for exactly the click and
-  conversion dates those new events can change (CONTRACT §3 windows), and the gold dates
-  to recompute are recorded for the gold job.
+  a replayed batch is skipped by its Delta transaction id). Each batch also records the
+  event dates it touched in ``_pipeline/dirty``. Then attribution is recomputed for
+  exactly the click and conversion dates those new events can change (CONTRACT §3
+  windows), and the gold dates to recompute are recorded for the gold job.
 * ``gold`` (see :mod:`advertisex.pipelines.gold`).
 
 Late data: an impression that arrives after its clicks marks its own date and the next
