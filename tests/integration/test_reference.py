@@ -36,6 +36,13 @@ def test_reference_refresh_skips_untouched_files_and_keeps_history(spark, lake_c
     # Untouched files: nothing read, nothing committed.
     assert run_reference(spark, cfg) == {"dim_campaigns": "unchanged", "dim_users": "unchanged"}
     assert (_version(spark, cfg, DIM_CAMPAIGNS), _version(spark, cfg, DIM_USERS)) == versions
+    # Proof that an untouched file is not read: bytes swapped behind the file system's back
+    # (same size, same modification time) go unnoticed.
+    before = os.stat(cfg.reference.campaigns)
+    _write(cfg.reference.campaigns, CAMPAIGNS_HEADER + "cmp-1,adv-1,Alphb,search,100,2026-11-01,\n")
+    os.utime(cfg.reference.campaigns, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert run_reference(spark, cfg)["dim_campaigns"] == "unchanged"
+    assert _version(spark, cfg, DIM_CAMPAIGNS) == versions[0]
 
     # Touched but identical (same bytes, new modification time): content unchanged, and the
     # new fingerprint is recorded so the next run skips again.
@@ -48,7 +55,8 @@ def test_reference_refresh_skips_untouched_files_and_keeps_history(spark, lake_c
     assert run_reference(spark, cfg)["dim_users"] == "unchanged"
     assert _version(spark, cfg, DIM_USERS) == touched
 
-    # A changed campaign: the old version is closed, the new one is current.
+    # A changed campaign (a new file of another size): the old version is closed, the new
+    # one is current.
     _write(cfg.reference.campaigns, CAMPAIGNS_HEADER + "cmp-1,adv-1,Alpha v2,search,100,2026-11-01,\n")
     assert run_reference(spark, cfg)["dim_campaigns"] == "updated"
     rows = spark.read.format("delta").load(cfg.table_path(DIM_CAMPAIGNS)).orderBy("valid_from").collect()

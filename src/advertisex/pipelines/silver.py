@@ -216,6 +216,8 @@ def refresh_dimension(spark: SparkSession, cfg: Config, table: str, source: str,
     (Delta ``userMetadata``). When the files are untouched since, the job stops there:
     nothing is read and nothing is written. When they were touched but hold the same rows,
     the same rows are committed again with the new fingerprint (content unchanged).
+    Replace a reference file by writing it: an edit that keeps both its size and its
+    modification time is not seen.
     """
     from advertisex.pipelines.bronze import require_path
 
