@@ -86,11 +86,16 @@ def _kafka_source(spark: SparkSession, cfg: Config, topic: str) -> DataFrame:
     )
 
 
-def require_path(spark: SparkSession, path: str, what: str) -> None:
-    """Raise :class:`InputPathError` naming ``path`` unless it exists (local or any Hadoop FS)."""
+def hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """``(file system, Hadoop Path)`` of ``path`` (local or any Hadoop file system)."""
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FileSystem has no Python API
     hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath  # noqa: SLF001
+
+
+def require_path(spark: SparkSession, path: str, what: str) -> None:
+    """Raise :class:`InputPathError` naming ``path`` unless it exists (local or any Hadoop FS)."""
+    fs, hpath = hadoop_path(spark, path)
     if not fs.exists(hpath):
         raise InputPathError(f"{what} path does not exist: {path}")
 

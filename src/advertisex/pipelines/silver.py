@@ -39,7 +39,7 @@ from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import InputPathError
 from advertisex.io.delta import idempotent_append, is_delta, table_options
-from advertisex.pipelines.bronze import run_stream, txn_app_id
+from advertisex.pipelines.bronze import hadoop_path, require_path, run_stream, txn_app_id
 from advertisex.transforms import attribution as A
 from advertisex.transforms import gold as G
 from advertisex.transforms import silver as S
@@ -191,9 +191,7 @@ def files_fingerprint(spark: SparkSession, path: str) -> str:
     (any Hadoop file system), so an untouched reference folder is recognised without reading it."""
     import hashlib
 
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FileSystem has no Python API
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    fs, hpath = hadoop_path(spark, path)
     entries = []
     files = fs.listFiles(hpath, True)
     while files.hasNext():
@@ -219,19 +217,17 @@ def refresh_dimension(spark: SparkSession, cfg: Config, table: str, source: str,
     Replace a reference file by writing it: an edit that keeps both its size and its
     modification time is not seen.
     """
-    from advertisex.pipelines.bronze import require_path
-
     require_path(spark, source, what)
     fingerprint = files_fingerprint(spark, source)
     path = cfg.table_path(table)
     meta = {"userMetadata": FINGERPRINT_PREFIX + fingerprint}
-    if not is_delta(spark, path):
-        snapshot = to_snapshot(_read_reference_csv(spark, source))
-        S.scd2_initial(snapshot).write.format("delta").mode("overwrite").options(**meta).save(path)
-        return "created"
-    if _last_fingerprint(spark, path) == fingerprint:
+    exists = is_delta(spark, path)
+    if exists and _last_fingerprint(spark, path) == fingerprint:
         return "unchanged"
     snapshot = to_snapshot(_read_reference_csv(spark, source))
+    if not exists:
+        S.scd2_initial(snapshot).write.format("delta").mode("overwrite").options(**meta).save(path)
+        return "created"
     current = spark.read.format("delta").load(path)
     load_time = dt.datetime.now(dt.UTC)
     changes = S.scd2_changes(current, snapshot, key=key, load_time=load_time)
@@ -247,8 +243,6 @@ def refresh_dimension(spark: SparkSession, cfg: Config, table: str, source: str,
 
 def run_reference(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     """The ``reference`` job: refresh both SCD-2 dimensions from the reference CSVs."""
-    from advertisex.pipelines.bronze import require_path
-
     require_path(spark, cfg.reference.campaigns, "reference.campaigns")
     require_path(spark, cfg.reference.users, "reference.users")
     return {

@@ -57,6 +57,18 @@ def _future(ts: Column, now: Column) -> Column:
     return ts > now + F.expr(f"INTERVAL {C.FUTURE_TOLERANCE_HOURS} HOURS")
 
 
+def with_event_time(df: DataFrame, text: Column) -> DataFrame:
+    """``df`` plus ``event_time`` (UTC timestamp parsed from ``text``) and ``event_date``.
+
+    ``text`` becomes a column of its own first, so it is evaluated once: the time rules use
+    their input several times, and inlined there a regex over the whole raw record ran once
+    per use. ``event_date`` comes from the parsed column, so the parse runs once per record.
+    """
+    out = df.withColumn("_event_time_text", text)
+    out = out.withColumn("event_time", parse_event_time(F.col("_event_time_text")))
+    return out.withColumn("event_date", F.to_date(F.col("event_time"))).drop("_event_time_text")
+
+
 # --------------------------------------------------------------------------- impressions
 
 
@@ -92,12 +104,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
     digits_as_string = F.when(
         F.col("event_time_raw").rlike(r"^\d+$"), F.col("raw").rlike(r'"event_time"\s*:\s*"')
     ).otherwise(F.lit(False))
-    # A column of its own, so it is evaluated once: the time rules use their input several
-    # times, and inlined there the regex over the whole raw record ran once per use.
-    out = out.withColumn("_event_time_text", F.when(~digits_as_string, F.col("event_time_raw")))
-    out = out.withColumn("event_time", parse_event_time(F.col("_event_time_text")))
-    # From the column, not the expression: the parse (regexes) runs once per record.
-    out = out.withColumn("event_date", F.to_date(F.col("event_time")))
+    out = with_event_time(out, F.when(~digits_as_string, F.col("event_time_raw")))
     missing = None
     for name in C.IMPRESSION_REQUIRED:
         source = F.col("event_time_raw") if name == "event_time" else F.col(name)
@@ -110,7 +117,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
         (F.col("cost_micros") < 0, C.REASON_NEGATIVE_COST),
     )
-    return out.withColumn("quarantine_reason", reason).drop("_p", "_event_time_text")
+    return out.withColumn("quarantine_reason", reason).drop("_p")
 
 
 # --------------------------------------------------------------------------- files → lines
@@ -241,9 +248,7 @@ def parse_click_events(df: DataFrame) -> DataFrame:
         "ingested_at",
     )
     out = out.withColumn("event_time_raw", F.col("event_time"))
-    out = out.withColumn("event_time", parse_event_time(F.col("event_time_raw")))
-    # From the column, not the expression: the parse (regexes) runs once per record.
-    out = out.withColumn("event_date", F.to_date(F.col("event_time")))
+    out = with_event_time(out, F.col("event_time_raw"))
     etype = F.lower(F.trim(F.col("event_type")))
     is_click = etype == C.EVENT_TYPE_CLICK
     value = F.col("conversion_value")
