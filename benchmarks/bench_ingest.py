@@ -1,7 +1,7 @@
 """Benchmark: bronze ingestion rates, each next to its floor (the same input read and written
 as plain Parquet by Spark in the same run).
 
-    .venv/bin/python benchmarks/bench_ingest.py files  --impressions 2000000 --csv-rows 3000000
+    .venv/bin/python benchmarks/bench_ingest.py files  --impressions 2000000 --csv-rows 3000000 [--warmup 200000]
     .venv/bin/python benchmarks/bench_ingest.py kafka  --messages 2000000          # needs `advertisex stack up`
     .venv/bin/python benchmarks/bench_ingest.py sustain --rate 50000 --seconds 300 # needs the stack
 
@@ -80,6 +80,16 @@ def bench_files(args: argparse.Namespace) -> None:
 
     spark = build_spark("advertisex-bench-files", cfg)
     spark.range(1000).selectExpr("sum(id)").collect()
+    if args.warmup:
+        # JIT warm-up: the same two jobs on a small data set of their own, in the same JVM, so the
+        # measured runs (and their floors, which run after them anyway) find the code compiled.
+        wwork = work / "warmup"
+        wcfg = _cfg(wwork)
+        _generate(wcfg, wwork, args.warmup, kafka_share=0.0)
+        t0 = time.monotonic()
+        bronze.run_backfill_impressions(spark, wcfg, once=True)
+        bronze.run_ingest_clicks(spark, wcfg, once=True)
+        print(f"warm-up: backfill + CSV of {args.warmup:,} impressions in {time.monotonic() - t0:.1f}s", flush=True)
 
     t0 = time.monotonic()
     res = bronze.run_backfill_impressions(spark, cfg, once=True)
@@ -257,6 +267,8 @@ def main() -> int:
     f = sub.add_parser("files")
     f.add_argument("--impressions", type=int, default=2_000_000)
     f.add_argument("--csv-rows", type=int, default=3_000_000)
+    f.add_argument("--warmup", type=int, default=0, metavar="N",
+                   help="first run both jobs on N generated impressions of their own (JIT warm-up; 0: none)")
     k = sub.add_parser("kafka")
     k.add_argument("--messages", type=int, default=2_000_000, help="impression messages (about)")
     k.add_argument("--partitions", type=int, default=2)

@@ -1,6 +1,6 @@
 """Benchmark: files → bronze → silver → gold (`pipeline --once`, Kafka disabled) on a warm session.
 
-    .venv/bin/python benchmarks/bench_pipeline.py --impressions 2000000 --days 7
+    .venv/bin/python benchmarks/bench_pipeline.py --impressions 2000000 --days 7 [--warmup 200000]
 
 Prints, for one generated data set (files only):
   * generate time,
@@ -38,6 +38,8 @@ def main() -> int:
     ap.add_argument("--campaigns", type=int, default=200)
     ap.add_argument("--workdir", default=None, help="default: a temporary folder (removed at the end)")
     ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--warmup", type=int, default=0, metavar="N",
+                    help="first run the pipeline on N generated impressions of its own (JIT warm-up; 0: none)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
     args = ap.parse_args()
 
@@ -77,6 +79,19 @@ def main() -> int:
     spark = build_spark("advertisex-bench", cfg)
     spark.range(1000).selectExpr("sum(id)").collect()  # warm the JVM
     print(f"session up in {time.monotonic() - t0:.1f}s", flush=True)
+    if args.warmup:
+        # JIT warm-up: `pipeline --once` on a small data set of its own (own folders), same JVM.
+        wwork = work / "warmup"
+        wcfg = load_config(ROOT / "conf" / "local.yaml", [*folder_overrides(wwork), "kafka.enabled=false",
+                                                          *args.overrides], environ={})
+        wparams = GenerateParams(seed=8, start_date=params.start_date, days=args.days,
+                                 impressions_per_day=max(1, args.warmup // args.days), users=args.users,
+                                 campaigns=args.campaigns, rates=params.rates)
+        generate(wparams, landing_impressions=wcfg.landing.impressions, landing_clicks=wcfg.landing.clicks,
+                 campaigns_csv=wcfg.reference.campaigns, users_csv=wcfg.reference.users, out_dir=wwork / "generated")
+        t0 = time.monotonic()
+        run_pipeline(spark, wcfg)
+        print(f"warm-up: pipeline --once on {args.warmup:,} impressions in {time.monotonic() - t0:.1f}s", flush=True)
 
     t0 = time.monotonic()
     results = run_pipeline(spark, cfg)

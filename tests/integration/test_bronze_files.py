@@ -132,6 +132,44 @@ def test_backfill_same_table_shape_and_replayed_batch_is_a_no_op(spark, lake_cfg
     assert _bronze(spark, lake_cfg, C.BRONZE_IMPRESSIONS).count() == 5
 
 
+def test_quarantine_commit_lost_in_a_crash_is_made_by_the_replay_once(spark, lake_cfg):
+    """A crash after the bronze commit and before the quarantine commit: replaying the batch
+    writes no bronze row and quarantines exactly the batch's bad rows; a batch without bad
+    rows makes no quarantine commit."""
+    import shutil
+
+    from delta.tables import DeltaTable
+
+    landing = Path(lake_cfg.landing.impressions)
+    rec = ('{"impression_id":"k1","event_time":"2026-11-20T10:00:00Z","user_id":"u","campaign_id":"c",'
+           '"ad_creative_id":"a","website":"w.com","cost_micros":5}')
+    _write(landing / "bad.jsonl", rec + "\n{oops\n")
+    _write(landing / "good.jsonl", rec.replace("k1", "k2") + "\n")
+    app_id = bronze.txn_app_id(lake_cfg, "backfill_impressions", "files")
+
+    def lines(name):
+        return bronze.file_lines(spark.read.format("text").option("lineSep", "\n").load(str(landing / name)))
+
+    quarantine = lake_cfg.table_path(C.QUARANTINE)
+    bronze.backfill_batch(lake_cfg, app_id)(lines("bad.jsonl"), 0)
+    shutil.rmtree(quarantine)  # the quarantine commit of batch 0 never happened
+    for _ in range(2):
+        bronze.backfill_batch(lake_cfg, app_id)(lines("bad.jsonl"), 0)
+    assert _bronze(spark, lake_cfg, C.BRONZE_IMPRESSIONS).count() == 2
+    assert_df_equality(
+        spark.read.format("delta").load(quarantine).select("source", "reason", "raw", "origin"),
+        spark.createDataFrame(
+            [(C.SOURCE_IMPRESSIONS, C.REASON_BAD_JSON, "{oops", f"file:{landing / 'bad.jsonl'}:2")],
+            "source string, reason string, raw string, origin string",
+        ),
+        ignore_nullable=True,
+    )
+    version = DeltaTable.forPath(spark, quarantine).history(1).first().version
+    bronze.backfill_batch(lake_cfg, app_id)(lines("good.jsonl"), 1)
+    assert _bronze(spark, lake_cfg, C.BRONZE_IMPRESSIONS).count() == 3
+    assert DeltaTable.forPath(spark, quarantine).history(1).first().version == version
+
+
 def test_missing_landing_path_is_one_line_error(lake_cfg):
     env = {**os.environ, "ADVERTISEX_HOME": str(ROOT)}
     proc = subprocess.run(

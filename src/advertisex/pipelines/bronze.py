@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
+from pyspark.sql import Observation
 
 from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError, InputPathError
-from advertisex.io.delta import idempotent_append, table_options
+from advertisex.io.delta import idempotent_append, last_txn_version, table_options
 from advertisex.io.services import check_kafka, check_registry
 from advertisex.transforms import bronze as T
 
@@ -202,30 +204,43 @@ def _first_line(exc: BaseException) -> str:
 def write_bronze(parsed: DataFrame, cfg: Config, *, table: str, source: str, app_id: str, batch_id: int) -> None:
     """Append a parsed batch to its bronze table and its bad rows to quarantine, idempotently.
 
-    Each bronze row carries ``ingest_batch`` = ``{app_id}/{batch_id}``. The quarantine rows
-    are then read back from bronze by that value (a scan of two columns, with file skipping
-    on ``ingest_batch``) instead of keeping the whole parsed batch in memory, and a replay
-    after a crash between the two commits quarantines exactly the rows bronze holds.
+    Each bronze row carries ``ingest_batch`` = ``{app_id}/{batch_id}``. The bronze write
+    counts the batch's bad rows as it goes (an ``observe`` metric, no extra pass); a batch
+    without any writes no quarantine commit and reads nothing more. Otherwise the bad rows
+    are read back from bronze by that tag (a scan of a few columns, with file skipping on
+    ``ingest_batch``) instead of keeping the whole parsed batch in memory or parsing it
+    again. A replayed batch (already committed to bronze: Delta skips the write, so nothing
+    is counted) quarantines exactly the rows bronze holds for it, which also covers a crash
+    between the two commits; the quarantine append is skipped if it had committed.
     """
     tag = f"{app_id}/{batch_id}"
     path = cfg.table_path(table)
-    idempotent_append(
-        parsed.withColumn("ingest_batch", F.lit(tag)), path, app_id=app_id, version=batch_id,
-        partition_by=BRONZE_PARTITION, options=table_options(table),
-    )
     spark = parsed.sparkSession
+    committed = last_txn_version(spark, path, app_id)
+    replay = committed is not None and committed >= batch_id
+    tagged = parsed.withColumn("ingest_batch", F.lit(tag))
+    if not replay:
+        seen = Observation(f"bronze_bad_rows_{uuid.uuid4().hex}")
+        tagged = tagged.observe(seen, F.count_if(F.col("quarantine_reason").isNotNull()).alias("bad"))
+    idempotent_append(tagged, path, app_id=app_id, version=batch_id, partition_by=BRONZE_PARTITION,
+                      options=table_options(table))
+    # `get` waits for the metric of an executed plan: a replay's write runs nothing, so only a
+    # new batch is asked.
+    if not replay and seen.get["bad"] == 0:
+        return
     bad = T.to_quarantine(
         spark.read.format("delta").load(path).where(
             (F.col("ingest_batch") == tag) & F.col("quarantine_reason").isNotNull()
         ),
         source=source,
     )
-    # A batch without bad records writes no quarantine commit.
-    if not bad.isEmpty():
-        idempotent_append(
-            bad, cfg.table_path(C.QUARANTINE), app_id=app_id, version=batch_id, partition_by=QUARANTINE_PARTITION,
-            options=table_options(C.QUARANTINE),
-        )
+    # A replayed batch without bad records writes no quarantine commit either.
+    if replay and bad.isEmpty():
+        return
+    idempotent_append(
+        bad, cfg.table_path(C.QUARANTINE), app_id=app_id, version=batch_id, partition_by=QUARANTINE_PARTITION,
+        options=table_options(C.QUARANTINE),
+    )
 
 
 # --------------------------------------------------------------------------- jobs
