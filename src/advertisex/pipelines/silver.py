@@ -146,7 +146,18 @@ def clear_dirty(spark: SparkSession, cfg: Config, stages: Iterable[str], tokens:
     )
 
 
-def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str, version: int) -> None:
+# A batch up to this many rows counts as small for :func:`insert_new` (its ids are broadcast).
+SMALL_BATCH_ROWS = 100_000
+
+
+def is_small(df: DataFrame) -> bool:
+    """driver-side: whether ``df`` has at most :data:`SMALL_BATCH_ROWS` rows (each task stops
+    reading one row past that)."""
+    return df.select(F.lit(1)).limit(SMALL_BATCH_ROWS + 1).count() <= SMALL_BATCH_ROWS
+
+
+def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str, version: int,
+               small: bool = False) -> None:
     """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (partitioned by ``event_date``),
     once per ``(app_id, version)``.
 
@@ -156,12 +167,21 @@ def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str,
     silver table (its silver stream); unlike a MERGE, two writers inserting the same new
     id at once would not conflict. An append also commits in a fraction of a MERGE's time
     (no touched-file bookkeeping), which is most of a small late batch's cost.
+
+    ``small`` (the caller knows ``df`` is small, :func:`is_small`): the batch's ids are
+    broadcast and the table's key column is probed with them in one scan, and only the ids
+    found there are anti-joined. Otherwise Spark joins the whole key column of the table
+    with the batch, which for a big table means a broadcast or a shuffle of all its ids.
     """
     spark = df.sparkSession
     path = cfg.table_path(table)
     if is_delta(spark, path):
         existing = spark.read.format("delta").load(path).select(key)
-        df = df.join(existing, key, "left_anti").select(*df.columns)
+        if small:
+            existing = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
+            df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
+        else:
+            df = df.join(existing, key, "left_anti").select(*df.columns)
     idempotent_append(df, path, app_id=app_id, version=version, partition_by=["event_date"],
                       options=table_options(table))
 
@@ -293,7 +313,7 @@ def _impressions_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         insert_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg, C.SILVER_IMPRESSIONS,
-                   "impression_id", app_id=app_id, version=batch_id)
+                   "impression_id", app_id=app_id, version=batch_id, small=is_small(batch))
         keys = _silver_keys(batch, S.silver_impressions, "impression_id", "event_date", "bid_request_id")
         dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in distinct_dates(keys)]
         # Clicks that name one of these impressions (of any date) must be re-attributed.
@@ -316,10 +336,11 @@ def _click_events_batch(cfg: Config, app_id: str):
         spark = batch.sparkSession
         events = _silver_rows(batch, cfg, S.silver_click_events, "event_id").localCheckpoint()  # small; read twice
         clicks, conversions = S.split_clicks_conversions(events)
+        small = is_small(events)
         insert_new(with_nulls(clicks, CLICK_ATTRIBUTION_NULLS), cfg, C.SILVER_CLICKS, "event_id",
-                   app_id=app_id, version=batch_id)
+                   app_id=app_id, version=batch_id, small=small)
         insert_new(with_nulls(conversions, CONVERSION_ATTRIBUTION_NULLS), cfg, C.SILVER_CONVERSIONS, "event_id",
-                   app_id=app_id, version=batch_id)
+                   app_id=app_id, version=batch_id, small=small)
         dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
         dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
@@ -331,7 +352,7 @@ def _bid_requests_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         insert_new(_silver_rows(batch, cfg, S.silver_bid_requests, "bid_request_id"), cfg, C.SILVER_BID_REQUESTS,
-                   "bid_request_id", app_id=app_id, version=batch_id)
+                   "bid_request_id", app_id=app_id, version=batch_id, small=is_small(batch))
         keys = _silver_keys(batch, S.silver_bid_requests, "event_date")
         dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(keys)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
