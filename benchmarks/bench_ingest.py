@@ -2,7 +2,7 @@
 as plain Parquet by Spark in the same run).
 
     .venv/bin/python benchmarks/bench_ingest.py files  --impressions 2000000 --csv-rows 3000000 [--warmup 200000]
-    .venv/bin/python benchmarks/bench_ingest.py kafka  --messages 2000000          # needs `advertisex stack up`
+    .venv/bin/python benchmarks/bench_ingest.py kafka  --messages 2000000 [--warmup 100000]  # needs `advertisex stack up`
     .venv/bin/python benchmarks/bench_ingest.py sustain --rate 50000 --seconds 300 # needs the stack
 
 `files`: backfill of historical impression JSON Lines and CSV clicks/conversions into bronze.
@@ -128,7 +128,7 @@ def bench_kafka(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="ax-bench-kafka-"))
     suffix = uuid.uuid4().hex[:8]
     cfg = _cfg(work, f"kafka.topics.impressions=bench-imp-{suffix}", f"kafka.topics.bids=bench-bids-{suffix}",
-               f"kafka.partitions={args.partitions}", "kafka.max_offsets_per_trigger=1000000")
+               f"kafka.partitions={args.partitions}", f"kafka.max_offsets_per_trigger={args.max_offsets}")
     from advertisex import stack
 
     stack.ensure_topics(cfg)
@@ -141,6 +141,20 @@ def bench_kafka(args: argparse.Namespace) -> None:
 
     spark = build_spark("advertisex-bench-kafka", cfg)
     spark.range(1000).selectExpr("sum(id)").collect()
+    if args.warmup:
+        # JIT warm-up: both jobs on topics and tables of their own, same JVM.
+        wsuffix = uuid.uuid4().hex[:8]
+        wwork = work / "warmup"
+        wcfg = _cfg(wwork, f"kafka.topics.impressions=bench-imp-{wsuffix}", f"kafka.topics.bids=bench-bids-{wsuffix}",
+                    f"kafka.partitions={args.partitions}")
+        stack.ensure_topics(wcfg)
+        _generate(wcfg, wwork, args.warmup * 2)
+        produce(wcfg, load_manifest(wwork / "generated"), progress=None)
+        t0 = time.monotonic()
+        bronze.run_ingest_impressions(spark, wcfg, once=True)
+        bronze.run_ingest_bids(spark, wcfg, once=True)
+        print(f"warm-up: both streams on about {args.warmup:,} impression messages in {time.monotonic() - t0:.1f}s",
+              flush=True)
     for job, fn, topic, table in (
         ("impressions", bronze.run_ingest_impressions, cfg.kafka.topics.impressions, "bronze/impressions"),
         ("bid requests", bronze.run_ingest_bids, cfg.kafka.topics.bids, "bronze/bid_requests"),
@@ -272,6 +286,12 @@ def main() -> int:
     k = sub.add_parser("kafka")
     k.add_argument("--messages", type=int, default=2_000_000, help="impression messages (about)")
     k.add_argument("--partitions", type=int, default=2)
+    k.add_argument("--warmup", type=int, default=0, metavar="N",
+                   help="first run both streams on about N impression messages of their own (JIT warm-up)")
+    k.add_argument("--max-offsets", type=int, default=5_000_000,
+                   help="kafka.max_offsets_per_trigger (default 5M, as conf/cluster.example.yaml: one batch per "
+                        "topic for up to 5M messages; sessions up to 8 used 1M, which split 1.01M impressions into "
+                        "a 1M batch and a 13k one)")
     s = sub.add_parser("sustain")
     s.add_argument("--rate", type=float, default=50_000)
     s.add_argument("--seconds", type=float, default=300)
