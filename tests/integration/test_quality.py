@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 
 from advertisex import contract as C
 from advertisex.errors import DataQualityError
-from advertisex.pipelines.quality import RESULTS, run_quality
+from advertisex.pipelines import quality
+from advertisex.pipelines.quality import RESULTS, run_quality, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = (
@@ -39,7 +41,15 @@ def test_good_gold_passes_and_rerun_reuses_results(spark, lake_cfg):
     assert spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).count() == stored
 
 
-def test_duplicate_key_and_negative_count_are_critical(spark, lake_cfg):
+@pytest.fixture(params=["pandas", "spark"])
+def engine(request, monkeypatch):
+    """Run the quality job with GX's pandas engine (small gold) or its Spark engine."""
+    if request.param == "spark":
+        monkeypatch.setattr(quality, "PANDAS_MAX_ROWS", 0)
+    return request.param
+
+
+def test_duplicate_key_and_negative_count_are_critical(spark, lake_cfg, engine):
     spark.createDataFrame([_row("c1"), _row("c1"), _row("c3", impressions=-5)], SCHEMA).write.format(
         "delta").partitionBy("event_date").save(lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY))
     with pytest.raises(DataQualityError, match="critical data-quality check"):
@@ -61,3 +71,55 @@ def test_cli_exit_code_3_on_critical_failure(spark, lake_cfg):
     )
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1].startswith("advertisex: error: 1 critical data-quality check(s)")
+
+
+BID_SCHEMA = (
+    "event_date date, exchange string, bid_requests long, bids long, wins long, win_rate double, "
+    "avg_clearing_price_micros double, impressions_matched long"
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "schema", "rows"),
+    [
+        (
+            C.GOLD_CAMPAIGN_DAILY,
+            SCHEMA,
+            [
+                _row("c1"), _row("c1"), _row("c2", impressions=-5), _row("c3", impressions=2, clicks=3),
+                (D, None, "adv", None, 1, 0, 0, None, 0, -1, Decimal("-0.5"), 0.0, None),
+                (None, "c4", "adv", None, 5, 1, 1, 2, 1, 7, Decimal("1.25"), 0.2, 2.0),
+            ],
+        ),
+        (
+            C.GOLD_BID_DAILY,
+            BID_SCHEMA,
+            [
+                (D, "x1", 10, 5, 2, 0.4, 1500.0, 2),
+                (D, "x1", 10, 5, 2, 0.4, None, 2),
+                (D, None, -1, 0, 0, None, None, 0),
+                (None, "x2", 3, 3, 4, 1.33, 10.0, -2),
+            ],
+        ),
+    ],
+)
+def test_pandas_and_spark_engines_give_the_same_results(spark, table, schema, rows, caplog):
+    """Every expectation of the suite (passing and failing, with its unexpected count) comes
+    out the same whichever GX engine runs it; the rows break most of them."""
+    df = spark.createDataFrame(rows, schema)
+    caplog.set_level(logging.INFO, logger=quality.__name__)
+
+    def engine_used() -> str:
+        used = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"quality {table}: GX")]
+        caplog.clear()
+        return used[-1].split("GX ")[1].split(" ")[0]
+
+    by_spark = validate(table, df, quality._suites()[table], pandas_max_rows=0)
+    assert engine_used() == "Spark"
+    by_pandas = validate(table, df, quality._suites()[table], pandas_max_rows=len(rows))
+    assert engine_used() == "pandas"
+    assert by_pandas == by_spark
+    assert sum(not r["success"] for r in by_spark) >= 5
+    # One row more than the limit: the Spark engine runs (same results again).
+    assert validate(table, df, quality._suites()[table], pandas_max_rows=len(rows) - 1) == by_spark
+    assert engine_used() == "Spark"
