@@ -36,8 +36,9 @@ from pyspark.sql import Observation
 
 from advertisex import contract as C
 from advertisex.config import Config
-from advertisex.errors import AdvertisexError, InputPathError
+from advertisex.errors import AdvertisexError
 from advertisex.io.delta import idempotent_append, last_txn_version, table_options
+from advertisex.io.fs import require_path
 from advertisex.io.services import check_kafka, check_registry
 from advertisex.transforms import bronze as T
 
@@ -86,20 +87,6 @@ def _kafka_source(spark: SparkSession, cfg: Config, topic: str) -> DataFrame:
             F.col("timestamp").alias("kafka_timestamp"),
         )
     )
-
-
-def hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    """``(file system, Hadoop Path)`` of ``path`` (local or any Hadoop file system)."""
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FileSystem has no Python API
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath  # noqa: SLF001
-
-
-def require_path(spark: SparkSession, path: str, what: str) -> None:
-    """Raise :class:`InputPathError` naming ``path`` unless it exists (local or any Hadoop FS)."""
-    fs, hpath = hadoop_path(spark, path)
-    if not fs.exists(hpath):
-        raise InputPathError(f"{what} path does not exist: {path}")
 
 
 def _file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: str) -> DataFrame:

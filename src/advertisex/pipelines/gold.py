@@ -1,6 +1,6 @@
 """Gold: CONTRACT §3 aggregates, recomputed only for the dates whose silver rows changed.
 
-The silver job records which event dates changed (``_pipeline/dirty``); this job
+The silver job records which event dates changed (``_pipeline/dirty_dates``); this job
 recomputes ``gold/campaign_daily``, ``gold/campaign_hourly`` and ``gold/bid_daily`` for
 exactly those dates with Delta ``replaceWhere`` (a late event rewrites its own day and
 nothing else), then clears the dates it consumed. With nothing dirty it writes nothing.
@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 
 def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     """The ``gold`` job."""
-    dirty, tokens = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN, STAGE_GOLD_BID])
+    marks = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN, STAGE_GOLD_BID])
     summary: dict[str, Any] = {}
-    campaign_dates = set().union(*[v for (stage, _), v in dirty.items() if stage == STAGE_GOLD_CAMPAIGN])
-    bid_dates = set().union(*[v for (stage, _), v in dirty.items() if stage == STAGE_GOLD_BID])
+    campaign_dates = set().union(*[v for (stage, _), v in marks.dates.items() if stage == STAGE_GOLD_CAMPAIGN])
+    bid_dates = set().union(*[v for (stage, _), v in marks.dates.items() if stage == STAGE_GOLD_BID])
 
     impressions = read_table(spark, cfg, C.SILVER_IMPRESSIONS)
     clicks = read_table(spark, cfg, C.SILVER_CLICKS)
@@ -61,5 +61,5 @@ def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         )
         replace_partitions(G.bid_daily(day_bids, matched), cfg, C.GOLD_BID_DAILY, bid_dates)
     summary["bid_dates"] = len(bid_dates)
-    clear_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN, STAGE_GOLD_BID], tokens)
+    clear_dirty(spark, marks.files)
     return summary

@@ -363,6 +363,12 @@ def affected_dates(
     )
 
 
+def post_view_dates(impression_dates: Iterable[dt.date], *, view_through_window_hours: int) -> set[dt.date]:
+    """The conversion dates new impressions on ``impression_dates`` can reach as post-view:
+    ``d … d + reach(view_through_window)``."""
+    return _spread(impression_dates, forward=_days_reach(dt.timedelta(hours=view_through_window_hours)))
+
+
 @dataclass(frozen=True)
 class InputDates:
     """Silver dates to read to re-attribute clicks and conversions of some dates."""

@@ -1,0 +1,210 @@
+"""Change-driven re-attribution on real Delta silver tables: a late impression re-attributes
+the clicks and conversions it can change, rewrites only the partitions where something
+changed, marks only those dates for gold, and survives a crash between its two commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+
+from advertisex import contract as C
+from advertisex.pipelines import silver as P
+from advertisex.pipelines.silver import (
+    STAGE_ATTRIBUTION,
+    STAGE_CONVERSION_ATTRIBUTION,
+    STAGE_GOLD_CAMPAIGN,
+    reattribute,
+    record_dirty,
+    take_dirty,
+)
+
+IMPRESSIONS = "impression_id string, event_time timestamp, event_date date, user_id string, campaign_id string"
+CLICKS = (
+    "event_id string, event_time timestamp, event_date date, user_id string, campaign_id string, "
+    "impression_id string, attributed_impression_id string, attribution_kind string, attribution_lag_ms long"
+)
+CONVERSIONS = (
+    "event_id string, event_time timestamp, event_date date, user_id string, campaign_id string, "
+    "attributed_click_id string, attributed_impression_id string, attribution_kind string, attribution_lag_ms long"
+)
+D1, D2, D3 = dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)
+MIN, HOUR = 60_000, 3_600_000
+
+
+def t(day: dt.date, hh: int, mm: int) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hh, mm)
+
+
+IMPS = [("i1", t(D1, 10, 0), D1, "u1", "c1"), ("i2", t(D1, 11, 0), D1, "u2", "c1")]
+# k2 names an impression that has not arrived yet (i9).
+NEW_CLICKS = [
+    ("k1", t(D1, 10, 10), D1, "u1", "c1", None, None, None, None),
+    ("k2", t(D1, 12, 0), D1, "u3", "c1", "i9", None, None, None),
+    ("k3", t(D1, 11, 5), D1, "u2", "c1", None, None, None, None),
+]
+NEW_CONVERSIONS = [
+    ("v1", t(D2, 9, 0), D2, "u1", "c1", None, None, None, None),
+    ("v2", t(D3, 8, 0), D3, "u3", "c1", None, None, None, None),
+    ("v3", t(D2, 10, 0), D2, "u4", "c2", None, None, None, None),
+]
+# The batch definition (CONTRACT §3) on IMPS, worked out by hand.
+CLICKS_BEFORE = [
+    ("k1", t(D1, 10, 10), D1, "u1", "c1", None, "i1", C.ATTRIBUTION_LAST_IMPRESSION, 10 * MIN),
+    ("k2", t(D1, 12, 0), D1, "u3", "c1", "i9", None, C.ATTRIBUTION_NONE, None),
+    ("k3", t(D1, 11, 5), D1, "u2", "c1", None, "i2", C.ATTRIBUTION_LAST_IMPRESSION, 5 * MIN),
+]
+CONVERSIONS_BEFORE = [
+    ("v1", t(D2, 9, 0), D2, "u1", "c1", "k1", "i1", C.ATTRIBUTION_POST_CLICK, 22 * HOUR + 50 * MIN),
+    ("v2", t(D3, 8, 0), D3, "u3", "c1", None, None, C.ATTRIBUTION_NONE, None),
+    ("v3", t(D2, 10, 0), D2, "u4", "c2", None, None, C.ATTRIBUTION_NONE, None),
+]
+# Late: i9 (named by k2, of another user) and i10 (nobody's). k2 becomes attributed by id,
+# and so v2 (k2's user and campaign, 44 h after k2) becomes post-click; everything else stays.
+LATE_IMPS = [("i9", t(D1, 11, 55), D1, "u8", "c1"), ("i10", t(D1, 9, 0), D1, "u7", "c5")]
+CLICKS_AFTER = [CLICKS_BEFORE[0], ("k2", t(D1, 12, 0), D1, "u3", "c1", "i9", "i9", C.ATTRIBUTION_IMPRESSION_ID,
+                                   5 * MIN), CLICKS_BEFORE[2]]
+CONVERSIONS_AFTER = [CONVERSIONS_BEFORE[0],
+                     ("v2", t(D3, 8, 0), D3, "u3", "c1", "k2", "i9", C.ATTRIBUTION_POST_CLICK, 44 * HOUR),
+                     CONVERSIONS_BEFORE[2]]
+
+
+def _write(spark, cfg, table: str, rows, schema: str, mode: str = "overwrite") -> None:
+    spark.createDataFrame(rows, schema).write.format("delta").mode(mode).partitionBy("event_date").save(
+        cfg.table_path(table))
+
+
+def _assert_table(spark, cfg, table: str, rows, schema: str) -> None:
+    got = spark.read.format("delta").load(cfg.table_path(table))
+    assert_df_equality(got, spark.createDataFrame(rows, schema), ignore_row_order=True, ignore_column_order=True,
+                       ignore_nullable=True)
+
+
+def _files(cfg, table: str) -> dict[str, set[str]]:
+    """The data files of each partition folder (a rewritten partition gets new files)."""
+    root = Path(cfg.table_path(table))
+    return {p.name: {f.name for f in p.glob("*.parquet")} for p in root.glob("event_date=*")}
+
+
+def _first_load(spark, cfg) -> None:
+    """Silver as the silver batches leave it: new rows not attributed yet, their dates marked
+    (the impressions as a big batch would: without keys)."""
+    assert (cfg.attribution.click_window_minutes, cfg.attribution.conversion_window_days,
+            cfg.attribution.view_through_window_hours) == (30, 7, 24)
+    _write(spark, cfg, C.SILVER_IMPRESSIONS, IMPS, IMPRESSIONS)
+    _write(spark, cfg, C.SILVER_CLICKS, NEW_CLICKS, CLICKS)
+    _write(spark, cfg, C.SILVER_CONVERSIONS, NEW_CONVERSIONS, CONVERSIONS)
+    record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1), (STAGE_ATTRIBUTION, "clicks", D1),
+                              (STAGE_ATTRIBUTION, "conversions", D2), (STAGE_ATTRIBUTION, "conversions", D3)])
+    reattribute(spark, cfg)
+    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_BEFORE, CLICKS)
+    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
+    gold = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN])
+    assert set().union(*gold.dates.values()) == {D1, D2, D3}
+    P.clear_dirty(spark, gold.files)  # as the gold job would
+
+
+def _late_batch(spark, cfg) -> None:
+    """What the impressions batch of the late file leaves: the rows, and marks with their keys."""
+    _write(spark, cfg, C.SILVER_IMPRESSIONS, LATE_IMPS, IMPRESSIONS, mode="append")
+    record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1), (STAGE_ATTRIBUTION, "clicks", D1)],
+                 app_id="test.silver.impressions", version=1,
+                 keys={(STAGE_ATTRIBUTION, "impressions"): {(r[0], r[3], r[4]) for r in LATE_IMPS}})
+
+
+def test_late_impression_changes_only_what_it_can(spark, lake_cfg):
+    cfg = lake_cfg
+    _first_load(spark, cfg)
+    clicks_files, conv_files = _files(cfg, C.SILVER_CLICKS), _files(cfg, C.SILVER_CONVERSIONS)
+
+    _late_batch(spark, cfg)
+    summary = reattribute(spark, cfg)
+
+    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
+    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
+    # Rewritten: the clicks of D1 and the conversions of D3, where a row changed; not D2.
+    assert _files(cfg, C.SILVER_CLICKS)["event_date=2026-11-20"] != clicks_files["event_date=2026-11-20"]
+    conv_after = _files(cfg, C.SILVER_CONVERSIONS)
+    assert conv_after["event_date=2026-11-21"] == conv_files["event_date=2026-11-21"]
+    assert conv_after["event_date=2026-11-22"] != conv_files["event_date=2026-11-22"]
+    # Gold recomputes D1 (new impressions, a changed click) and D3 (a changed conversion) only.
+    gold = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN])
+    assert set().union(*gold.dates.values()) == {D1, D3}
+    assert summary["click_dates_changed"] == 1 and summary["conversion_dates_changed"] == 1
+    # Everything handed over was consumed.
+    assert take_dirty(spark, cfg, [STAGE_ATTRIBUTION, STAGE_CONVERSION_ATTRIBUTION]).files == []
+
+    # Nothing new: nothing is re-attributed, nothing rewritten.
+    versions = {tb: spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version
+                for tb in (C.SILVER_CLICKS, C.SILVER_CONVERSIONS)}
+    assert reattribute(spark, cfg) == {"click_dates": 0, "conversion_dates": 0}
+    for tb, v in versions.items():
+        assert spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version == v
+
+
+def test_late_impression_without_effect_rewrites_nothing(spark, lake_cfg):
+    cfg = lake_cfg
+    _first_load(spark, cfg)
+    versions = {tb: spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version
+                for tb in (C.SILVER_CLICKS, C.SILVER_CONVERSIONS)}
+    _write(spark, cfg, C.SILVER_IMPRESSIONS, [LATE_IMPS[1]], IMPRESSIONS, mode="append")
+    record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1)], app_id="test.silver.impressions", version=1,
+                 keys={(STAGE_ATTRIBUTION, "impressions"): {("i10", "u7", "c5")}})
+    reattribute(spark, cfg)
+    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_BEFORE, CLICKS)
+    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
+    for tb, v in versions.items():
+        assert spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version == v
+    assert set().union(*take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN]).dates.values()) == {D1}
+
+
+def test_late_impression_of_a_big_batch_gives_the_same_result(spark, lake_cfg):
+    """Without the new impressions' keys every row of the dates is re-attributed; the result,
+    the rewritten dates and the gold dates are the same."""
+    cfg = lake_cfg
+    _first_load(spark, cfg)
+    _write(spark, cfg, C.SILVER_IMPRESSIONS, LATE_IMPS, IMPRESSIONS, mode="append")
+    record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1), (STAGE_ATTRIBUTION, "clicks", D1)])
+    summary = reattribute(spark, cfg)
+    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
+    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
+    assert summary["click_dates_changed"] == 1 and summary["conversion_dates_changed"] == 1
+    assert set().union(*take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN]).dates.values()) == {D1, D3}
+
+
+@pytest.mark.parametrize("crash_at", ["conversion_marks", "conversions_write"])
+def test_crash_in_the_middle_is_repaired_by_the_rerun(spark, lake_cfg, monkeypatch, crash_at):
+    """The run dies while handing the changed click on to the conversions, or after the
+    clicks committed but before the conversions did. The rerun (which may find no click
+    changed any more) still re-attributes the conversions the changed click reaches."""
+    cfg = lake_cfg
+    _first_load(spark, cfg)
+    _late_batch(spark, cfg)
+    real_replace, real_record = P.replace_partitions, P.record_dirty
+
+    def replace(df, cfg_, table, dates, **kw):
+        if crash_at == "conversions_write" and table == C.SILVER_CONVERSIONS:
+            raise RuntimeError("crash")
+        return real_replace(df, cfg_, table, dates, **kw)
+
+    def record(spark_, cfg_, rows, **kw):
+        rows = list(rows)
+        if crash_at == "conversion_marks" and any(r[0] == STAGE_CONVERSION_ATTRIBUTION for r in rows):
+            raise RuntimeError("crash")
+        return real_record(spark_, cfg_, rows, **kw)
+
+    monkeypatch.setattr(P, "replace_partitions", replace)
+    monkeypatch.setattr(P, "record_dirty", record)
+    with pytest.raises(RuntimeError, match="crash"):
+        reattribute(spark, cfg)
+    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
+
+    monkeypatch.setattr(P, "replace_partitions", real_replace)
+    monkeypatch.setattr(P, "record_dirty", real_record)
+    reattribute(spark, cfg)
+    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
+    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
+    assert set().union(*take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN]).dates.values()) == {D1, D3}
+    assert take_dirty(spark, cfg, [STAGE_ATTRIBUTION, STAGE_CONVERSION_ATTRIBUTION]).files == []
