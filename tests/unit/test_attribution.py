@@ -74,11 +74,12 @@ CLICKS = [
 ]
 
 
-def test_attribute_clicks_edge_cases(spark) -> None:
+@pytest.mark.parametrize("small", [False, True], ids=["planner", "small-left-broadcast"])
+def test_attribute_clicks_edge_cases(spark, small) -> None:
     impressions = spark.createDataFrame(IMPRESSIONS, IMPRESSIONS_SCHEMA)
     clicks = spark.createDataFrame(CLICKS, CLICKS_SCHEMA)
 
-    actual = attribute_clicks(clicks, impressions, click_window_minutes=CFG.click_window_minutes)
+    actual = attribute_clicks(clicks, impressions, click_window_minutes=CFG.click_window_minutes, small=small)
 
     expected = spark.createDataFrame(
         [
@@ -166,7 +167,8 @@ CONVERSIONS = [
 ]
 
 
-def test_attribute_conversions_edge_cases(spark) -> None:
+@pytest.mark.parametrize("small", [False, True], ids=["planner", "small-left-broadcast"])
+def test_attribute_conversions_edge_cases(spark, small) -> None:
     clicks = spark.createDataFrame(ATTRIBUTED_CLICKS, ATTRIBUTED_CLICKS_SCHEMA)
     impressions = spark.createDataFrame(CONV_IMPRESSIONS, IMPRESSIONS_SCHEMA)
     conversions = spark.createDataFrame(CONVERSIONS, CONVERSIONS_SCHEMA)
@@ -177,6 +179,7 @@ def test_attribute_conversions_edge_cases(spark) -> None:
         impressions,
         conversion_window_days=CFG.conversion_window_days,
         view_through_window_hours=CFG.view_through_window_hours,
+        small=small,
     )
 
     week_ms, day_ms, hour_ms = 604_800_000, 86_400_000, 3_600_000

@@ -488,8 +488,8 @@ def _flag(df: DataFrame, pairs: DataFrame | None, ids: DataFrame | None) -> Data
 def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *, pairs: DataFrame | None,
                        ids: DataFrame | None, narrow: bool
                        ) -> tuple[DataFrame, set[dt.date], list[tuple[Any, ...]] | None]:
-    """Re-attribute ``stored`` (some dates of a silver table) with ``attribute`` and find the
-    rows whose ``columns`` (the attribution) changed.
+    """Re-attribute ``stored`` (some dates of a silver table) with ``attribute(rows, small)``
+    and find the rows whose ``columns`` (the attribution) changed.
 
     With ``narrow``, only the rows :func:`_marked` picks are re-attributed (the others
     cannot change); otherwise every row. Returns the re-attributed rows with a ``_changed``
@@ -502,11 +502,15 @@ def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *
         candidates = flagged.where(_marked(pairs, ids)).select(*cols)
     else:
         candidates = stored
+    # The attribution plan reads its input several times (ids, keys, rows); materialised once,
+    # the Delta scan and its file listing run once instead of once per use.
+    candidates = candidates.localCheckpoint()
+    small = is_small(candidates)
     old = candidates.select("*", *[F.col(c).alias(f"_old_{c}") for c in columns])
     changed = F.lit(False)
     for c in columns:
         changed = changed | ~F.col(c).eqNullSafe(F.col(f"_old_{c}"))
-    done = attribute(old).select(*cols, changed.alias("_changed")).localCheckpoint()
+    done = attribute(old, small).select(*cols, changed.alias("_changed")).localCheckpoint()
     changed_rows = done.where("_changed")
     keys = [tuple(r) for r in changed_rows.select("event_date", *A.MATCH_KEYS).distinct()
             .limit(SMALL_BATCH_ROWS + 1).collect()]  # driver-side: at most SMALL_BATCH_ROWS + 1 keys
@@ -578,20 +582,18 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                                        click_dates=marks.dates_of(STAGE_ATTRIBUTION, "clicks"), **windows).clicks)
     changed_click_dates: set[dt.date] = set()
     if clicks_table is not None and click_dates:
-        click_dates &= distinct_dates(clicks_table.select("event_date"))
         needs = G.input_dates(click_dates=click_dates, **windows)
         stored = clicks_table.where(dates_in("event_date", click_dates))
         window_imps = impressions.where(dates_in("event_date", needs.impressions))
 
-        def attribute_clicks(clicks: DataFrame) -> DataFrame:
+        def attribute_clicks(clicks: DataFrame, small: bool) -> DataFrame:
             # Impressions named by a click but outside the window dates (silver holds one row
             # per impression_id, so the union has no duplicates).
+            named_ids = clicks.select("impression_id").where(F.col("impression_id").isNotNull()).distinct()
             named_imps = impressions.where(f"NOT ({dates_in('event_date', needs.impressions)})").join(
-                F.broadcast(clicks.select("impression_id").where(F.col("impression_id").isNotNull()).distinct()),
-                "impression_id", "left_semi",
-            )
+                F.broadcast(named_ids) if small else named_ids, "impression_id", "left_semi")
             return A.attribute_clicks(clicks, window_imps.unionByName(named_imps),
-                                      click_window_minutes=a.click_window_minutes)
+                                      click_window_minutes=a.click_window_minutes, small=small)
 
         done, changed_click_dates, changed_keys = _reattribute_table(
             stored, A.CLICK_ATTRIBUTION_COLUMNS, attribute_clicks, pairs=imp_pairs, ids=imp_ids, narrow=narrow)
@@ -622,7 +624,6 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             | marks.dates_of(STAGE_ATTRIBUTION, "conversions")
             | conv_marks.dates_of(STAGE_CONVERSION_ATTRIBUTION, "clicks")
         )
-        conversion_dates &= distinct_dates(conversions_table.select("event_date")) if conversion_dates else set()
         summary["conversion_dates"] = len(conversion_dates)
         click_pairs = conv_marks.keys_of(STAGE_CONVERSION_ATTRIBUTION, "clicks")
         conv_narrow = narrow and click_pairs is not None
@@ -641,13 +642,14 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                     CLICK_ATTRIBUTION_NULLS,
                 )
 
-            def attribute_conversions(conversions: DataFrame) -> DataFrame:
+            def attribute_conversions(conversions: DataFrame, small: bool) -> DataFrame:
                 return A.attribute_conversions(
                     conversions,
                     clicks_now.where(dates_in("event_date", needs.clicks)),
                     impressions.where(dates_in("event_date", needs.impressions)),
                     conversion_window_days=a.conversion_window_days,
                     view_through_window_hours=a.view_through_window_hours,
+                    small=small,
                 )
 
             done, changed_conv_dates, _ = _reattribute_table(

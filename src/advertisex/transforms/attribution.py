@@ -55,6 +55,7 @@ def latest_in_window(
     window_micros: int,
     keys: Sequence[str] = MATCH_KEYS,
     payload: Sequence[str] = (),
+    small: bool = False,
 ) -> DataFrame:
     """For each ``left`` row, the latest ``right`` row with equal ``keys`` in its window.
 
@@ -70,6 +71,8 @@ def latest_in_window(
         window_micros: the window length in microseconds (>= 0).
         keys: the columns that must be equal.
         payload: more ``right`` columns to return for the winner.
+        small: ``left`` is small (say up to 100,000 rows): its keys and rows are broadcast,
+            so a big ``right`` is filtered where it is read instead of being shuffled.
 
     Returns:
         ``_left_id``, ``_match_id``, ``_match_us`` (epoch micros of the winner's
@@ -97,6 +100,8 @@ def latest_in_window(
     # Only right rows whose keys occur on the left can match: a semi join on the (usually few)
     # left keys first keeps the bucketed join small when the right side is large.
     left_keys = left.where(not_null).select(*keys).distinct()
+    if small:
+        left_keys, lhs = F.broadcast(left_keys), F.broadcast(lhs)
     rhs = right.where(not_null & F.col("event_time").isNotNull()).join(left_keys, list(keys), "left_semi").select(
         F.col(right_id).alias("_match_id"),
         *[F.col(k).alias(f"_k_{k}") for k in keys],
@@ -119,7 +124,7 @@ def latest_in_window(
 
 
 def attribute_clicks(
-    clicks: DataFrame, impressions: DataFrame, *, click_window_minutes: int
+    clicks: DataFrame, impressions: DataFrame, *, click_window_minutes: int, small: bool = False
 ) -> DataFrame:
     """Attribute each click to an impression (CONTRACT §3, click attribution).
 
@@ -137,6 +142,7 @@ def attribute_clicks(
         impressions: valid silver impressions: ``impression_id``, ``event_time``,
             ``user_id``, ``campaign_id``.
         click_window_minutes: ``attribution.click_window_minutes``.
+        small: ``clicks`` is small (see :func:`latest_in_window`): a plan hint only.
 
     Returns:
         ``clicks``' columns plus ``attributed_impression_id`` (string),
@@ -145,6 +151,8 @@ def attribute_clicks(
     """
     base = clicks.drop(*CLICK_ATTRIBUTION_COLUMNS)
     named_ids = clicks.select("impression_id").where(F.col("impression_id").isNotNull()).distinct()
+    if small:
+        named_ids = F.broadcast(named_ids)
     named = (
         impressions.join(named_ids, "impression_id", "left_semi")
         .groupBy("impression_id")
@@ -157,6 +165,7 @@ def attribute_clicks(
         left_id="event_id",
         right_id="impression_id",
         window_micros=click_window_minutes * MICROS_PER_MINUTE,
+        small=small,
     )
     out = base.join(named, F.col("impression_id") == F.col("_named_id"), "left").join(
         latest, F.col("event_id") == F.col("_left_id"), "left"
@@ -183,6 +192,7 @@ def attribute_conversions(
     *,
     conversion_window_days: int,
     view_through_window_hours: int,
+    small: bool = False,
 ) -> DataFrame:
     """Attribute each conversion (CONTRACT §3, conversion attribution).
 
@@ -201,6 +211,7 @@ def attribute_conversions(
         impressions: valid silver impressions.
         conversion_window_days: ``attribution.conversion_window_days``.
         view_through_window_hours: ``attribution.view_through_window_hours``.
+        small: ``conversions`` is small (see :func:`latest_in_window`): a plan hint only.
 
     Returns:
         ``conversions``' columns plus ``attributed_click_id`` (string; post-click only),
@@ -218,6 +229,7 @@ def attribute_conversions(
         right_id="event_id",
         window_micros=conversion_window_days * MICROS_PER_DAY,
         payload=("attributed_impression_id",),
+        small=small,
     ).select(
         F.col("_left_id").alias("_c_left"),
         F.col("_match_id").alias("_click_id"),
@@ -230,6 +242,7 @@ def attribute_conversions(
         left_id="event_id",
         right_id="impression_id",
         window_micros=view_through_window_hours * MICROS_PER_HOUR,
+        small=small,
     ).select(
         F.col("_left_id").alias("_v_left"),
         F.col("_match_id").alias("_view_id"),
