@@ -549,7 +549,7 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     at the end; a repeated step finds nothing changed and commits nothing.
     """
     marks = take_dirty(spark, cfg, [STAGE_ATTRIBUTION])
-    if not marks.files:
+    if not marks.files and not take_dirty(spark, cfg, [STAGE_CONVERSION_ATTRIBUTION]).files:
         return {"click_dates": 0, "conversion_dates": 0}
     a = cfg.attribution
     windows = {
