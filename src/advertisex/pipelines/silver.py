@@ -11,9 +11,10 @@ Three jobs, run in this order by ``pipeline --once``:
   (:func:`insert_new`: a duplicate from another file, batch or restart counts once, and
   a replayed batch is skipped by its Delta transaction id). Each batch also records the
   event dates it touched in ``_pipeline/dirty_dates`` (small JSON files,
-  :func:`record_dirty`). Then attribution is recomputed for
-  exactly the click and conversion dates those new events can change (CONTRACT §3
-  windows), and the gold dates to recompute are recorded for the gold job.
+  :func:`record_dirty`), and a small batch the keys of its new impressions. Then the
+  clicks and conversions those new events can change are re-attributed
+  (:func:`reattribute`, CONTRACT §3 windows), only partitions with a changed row are
+  rewritten, and the dates whose silver rows changed are recorded for the gold job.
 * ``gold`` (see :mod:`advertisex.pipelines.gold`).
 
 Late data: an impression that arrives after its clicks marks its own date and the next
@@ -22,8 +23,9 @@ click naming it by ``impression_id`` is found by id, whatever its date. After al
 is processed the tables equal the batch definition.
 
 Crash safety: every step can be repeated. The dirty-date files are deleted only after the
-step that consumes them has committed; a crash in between repeats that step, which
-rewrites the same partitions with the same content.
+step that consumes them has committed, and a step records what it hands on before it
+commits; a crash in between repeats that step, which then finds nothing left to change
+or rewrites the same partitions with the same content.
 """
 
 from __future__ import annotations
