@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from advertisex import contract as C
 from advertisex.errors import DataQualityError
 from advertisex.pipelines import quality
-from advertisex.pipelines.quality import RESULTS, run_quality, validate
+from advertisex.pipelines.quality import RESULTS, VALIDATED_PREFIX, run_quality, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = (
@@ -39,6 +40,44 @@ def test_good_gold_passes_and_rerun_reuses_results(spark, lake_cfg):
     again = run_quality(spark, lake_cfg)
     assert again["validated_now"] == 0
     assert spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).count() == stored
+
+
+def _last_meta(spark, cfg) -> str:
+    return spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(RESULTS)}` LIMIT 1").first().userMetadata or ""
+
+
+def test_a_new_gold_version_is_validated_and_recorded(spark, lake_cfg):
+    gold = lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY)
+    spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").partitionBy("event_date").save(gold)
+    first = run_quality(spark, lake_cfg)
+    assert first["validated_now"] == first["expectations"]
+    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({C.GOLD_CAMPAIGN_DAILY: 0})
+
+    # Gold moves on (version 1, now with a duplicate key): validated again, and it fails.
+    spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").mode("append").save(gold)
+    with pytest.raises(DataQualityError):
+        run_quality(spark, lake_cfg)
+    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({C.GOLD_CAMPAIGN_DAILY: 1})
+    failed = spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).where("table_version = 1 AND NOT success")
+    assert {r.expectation for r in failed.collect()} == {"expect_compound_columns_to_be_unique"}
+    # The rerun reuses the stored results of version 1 (still failing) and writes nothing.
+    results_version = spark.sql(f"DESCRIBE HISTORY delta.`{lake_cfg.table_path(RESULTS)}` LIMIT 1").first().version
+    with pytest.raises(DataQualityError):
+        run_quality(spark, lake_cfg)
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{lake_cfg.table_path(RESULTS)}` LIMIT 1").first().version == (
+        results_version)
+
+
+def test_results_without_recorded_versions_are_still_reused(spark, lake_cfg):
+    """Results written by an older version (no versions in the commit metadata) are found by
+    scanning them, as before."""
+    spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").partitionBy("event_date").save(
+        lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY))
+    run_quality(spark, lake_cfg)
+    results = spark.read.format("delta").load(lake_cfg.table_path(RESULTS))
+    results.localCheckpoint().write.format("delta").mode("overwrite").save(lake_cfg.table_path(RESULTS))
+    assert _last_meta(spark, lake_cfg) == ""
+    assert run_quality(spark, lake_cfg)["validated_now"] == 0
 
 
 @pytest.fixture(params=["pandas", "spark"])

@@ -113,28 +113,47 @@ RESULTS_SCHEMA = (
 )
 
 
+VALIDATED_PREFIX = "advertisex.quality.validated="
+
+
+def _validated_versions(spark: SparkSession, cfg: Config) -> dict[str, int] | None:
+    """The gold table versions the stored results cover, from the results table's last
+    commit (``userMetadata``); None when unknown (written by an older version)."""
+    path = cfg.table_path(RESULTS)
+    meta = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().userMetadata or ""
+    if not meta.startswith(VALIDATED_PREFIX):
+        return None
+    return {str(k): int(v) for k, v in json.loads(meta.removeprefix(VALIDATED_PREFIX)).items()}
+
+
 def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     """The ``quality`` job.
 
     A gold table version is validated once: its results are stored keyed by
     ``(table, table_version)``, so a rerun over unchanged gold reuses them and writes nothing.
+    Each results commit also records, in its ``userMetadata``, the gold version every suite
+    table's stored results cover; a table whose version moved on is validated without first
+    scanning the stored results for it.
 
     Raises:
         DataQualityError: a critical expectation failed (after every suite ran and the
             results were stored).
     """
     stored = read_table(spark, cfg, RESULTS)
+    covered = None if stored is None else _validated_versions(spark, cfg)
     rows: list[dict[str, Any]] = []
     new: list[dict[str, Any]] = []
+    versions: dict[str, int] = {}
     for table, expectations in _suites().items():
         df = read_table(spark, cfg, table)
         if df is None:
             continue
-        version = _version(spark, cfg, table)
-        known = [] if stored is None else [
+        version = versions[table] = _version(spark, cfg, table)
+        maybe_known = stored is not None and (covered is None or covered.get(table) == version)
+        known = [
             r.asDict()  # driver-side: the stored results of one table version (a dozen rows)
             for r in stored.where(f"table = '{table}' AND table_version = {version}").collect()  # driver-side: same
-        ]
+        ] if maybe_known else []
         if known:
             rows += known
             continue
@@ -145,8 +164,9 @@ def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         new += results
     if new:
         cols = [c.split()[0] for c in RESULTS_SCHEMA.split(", ")]
+        meta = VALIDATED_PREFIX + json.dumps({**(covered or {}), **versions}, sort_keys=True)
         spark.createDataFrame([tuple(r[c] for c in cols) for r in new], RESULTS_SCHEMA).write.format(
-            "delta").mode("append").save(cfg.table_path(RESULTS))
+            "delta").mode("append").option("userMetadata", meta).save(cfg.table_path(RESULTS))
     failed = [r for r in rows if not r["success"]]
     critical = [r for r in failed if r["severity"] == "critical"]
     for r in failed:
