@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from advertisex import contract as C
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 # The columns each table keeps min/max/null statistics for (Delta data skipping). Delta's
 # default is the first 32 columns; statistics on long text such as bronze ``raw`` cost
@@ -98,6 +98,19 @@ def last_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
     snapshot = log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty())
     txn = snapshot.transactions().get(app_id)
     return int(txn.get()) if txn.isDefined() else None
+
+
+def last_commit(spark: SparkSession, path: str) -> Row:
+    """The latest commit of the Delta table at ``path`` (a ``DESCRIBE HISTORY`` row:
+    ``version``, ``userMetadata``, ...)."""
+    return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
+
+
+def commit_metadata(spark: SparkSession, path: str, prefix: str) -> str | None:
+    """The ``userMetadata`` of the table's latest commit after ``prefix``; None when that commit
+    carries no such metadata."""
+    meta = last_commit(spark, path).userMetadata or ""
+    return meta.removeprefix(prefix) if meta.startswith(prefix) else None
 
 
 def is_delta(spark: SparkSession, path: str) -> bool:

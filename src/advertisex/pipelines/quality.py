@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import DataQualityError
+from advertisex.io.delta import commit_metadata, last_commit
 from advertisex.pipelines.silver import read_table
 
 if TYPE_CHECKING:
@@ -74,14 +75,17 @@ def validate(table: str, df: DataFrame, expectations: list[Any], *,
     import great_expectations as gx
 
     limit = PANDAS_MAX_ROWS if pandas_max_rows is None else pandas_max_rows
-    data: Any = df.limit(limit + 1).toPandas() if limit > 0 else None
+    # driver-side: at most `limit` + 1 gold rows, to validate them in the driver when that small.
+    head = df.limit(limit + 1).toPandas() if limit > 0 else None
     context = gx.get_context(mode="ephemeral")
-    if data is not None and len(data) <= limit:
+    if head is not None and len(head) <= limit:
+        data: Any = head
         source = context.data_sources.add_pandas(name="lake")
+        log.info("quality %s: GX pandas engine (%d rows)", table, len(head))
     else:
         data = df
         source = context.data_sources.add_spark(name="lake")
-    log.info("quality %s: GX %s engine", table, "Spark" if data is df else f"pandas ({len(data)} rows)")
+        log.info("quality %s: GX Spark engine", table)
     asset = source.add_dataframe_asset(name=table.replace("/", "_"))
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": data})
     suite = context.suites.add(gx.ExpectationSuite(name=table.replace("/", "_"), expectations=expectations))
@@ -103,8 +107,7 @@ def validate(table: str, df: DataFrame, expectations: list[Any], *,
 
 
 def _version(spark: SparkSession, cfg: Config, table: str) -> int:
-    path = cfg.table_path(table)
-    return int(spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().version)
+    return int(last_commit(spark, cfg.table_path(table)).version)
 
 
 RESULTS_SCHEMA = (
@@ -119,11 +122,8 @@ VALIDATED_PREFIX = "advertisex.quality.validated="
 def _validated_versions(spark: SparkSession, cfg: Config) -> dict[str, int] | None:
     """The gold table versions the stored results cover, from the results table's last
     commit (``userMetadata``); None when unknown (written by an older version)."""
-    path = cfg.table_path(RESULTS)
-    meta = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().userMetadata or ""
-    if not meta.startswith(VALIDATED_PREFIX):
-        return None
-    return {str(k): int(v) for k, v in json.loads(meta.removeprefix(VALIDATED_PREFIX)).items()}
+    meta = commit_metadata(spark, cfg.table_path(RESULTS), VALIDATED_PREFIX)
+    return None if meta is None else {str(k): int(v) for k, v in json.loads(meta).items()}
 
 
 def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:

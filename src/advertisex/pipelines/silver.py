@@ -43,7 +43,7 @@ import pyspark.sql.functions as F
 from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import InputPathError
-from advertisex.io.delta import idempotent_append, is_delta, table_options
+from advertisex.io.delta import commit_metadata, idempotent_append, is_delta, table_options
 from advertisex.io.fs import delete_file, hadoop_path, list_files, read_text, require_path, write_text
 from advertisex.pipelines.bronze import run_stream, txn_app_id
 from advertisex.transforms import attribution as A
@@ -294,12 +294,6 @@ def files_fingerprint(spark: SparkSession, path: str) -> str:
     return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
 
 
-def _last_fingerprint(spark: SparkSession, path: str) -> str | None:
-    """The reference fingerprint recorded with the dimension's latest commit (``userMetadata``)."""
-    meta = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().userMetadata or ""
-    return meta.removeprefix(FINGERPRINT_PREFIX) if meta.startswith(FINGERPRINT_PREFIX) else None
-
-
 def refresh_dimension(spark: SparkSession, cfg: Config, table: str, source: str, what: str,
                       to_snapshot, key: str) -> str:
     """Apply the reference snapshot at ``source`` to an SCD-2 dimension; returns what happened.
@@ -316,7 +310,7 @@ def refresh_dimension(spark: SparkSession, cfg: Config, table: str, source: str,
     path = cfg.table_path(table)
     meta = {"userMetadata": FINGERPRINT_PREFIX + fingerprint}
     exists = is_delta(spark, path)
-    if exists and _last_fingerprint(spark, path) == fingerprint:
+    if exists and commit_metadata(spark, path, FINGERPRINT_PREFIX) == fingerprint:
         return "unchanged"
     snapshot = to_snapshot(_read_reference_csv(spark, source))
     if not exists:
@@ -394,8 +388,7 @@ def _impressions_batch(cfg: Config, app_id: str):
         keys = _silver_keys(batch, S.silver_impressions, *IMPRESSION_KEY_COLUMNS)
         marked_keys = {}
         if small:
-            # driver-side: at most SMALL_BATCH_ROWS short rows; attribution narrows its work to them.
-            rows = keys.collect()
+            rows = keys.collect()  # driver-side: ≤ SMALL_BATCH_ROWS short rows; attribution narrows its work to them
             dates = {r.event_date for r in rows if r.event_date is not None}
             marked_keys[(STAGE_ATTRIBUTION, "impressions")] = {(r.impression_id, r.user_id, r.campaign_id)
                                                                for r in rows}
@@ -487,21 +480,36 @@ def _flag(df: DataFrame, pairs: DataFrame | None, ids: DataFrame | None) -> Data
     return df
 
 
+@dataclass
+class Reattributed:
+    """What :func:`_reattribute_table` found.
+
+    ``done``: the re-attributed rows with a ``_changed`` flag (local checkpoint). ``rest``:
+    the rows left as they are (not read yet; None when every row was re-attributed).
+    ``changed_dates``: the dates with a changed row. ``changed_keys``: the changed rows'
+    ``(event_date, user_id, campaign_id)``, None when more than :data:`SMALL_BATCH_ROWS`.
+    """
+
+    done: DataFrame
+    rest: DataFrame | None
+    changed_dates: set[dt.date]
+    changed_keys: list[tuple[Any, ...]] | None
+
+
 def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *, pairs: DataFrame | None,
-                       ids: DataFrame | None, narrow: bool
-                       ) -> tuple[DataFrame, set[dt.date], list[tuple[Any, ...]] | None]:
+                       ids: DataFrame | None, narrow: bool) -> Reattributed:
     """Re-attribute ``stored`` (some dates of a silver table) with ``attribute(rows, small)``
     and find the rows whose ``columns`` (the attribution) changed.
 
     With ``narrow``, only the rows :func:`_marked` picks are re-attributed (the others
-    cannot change); otherwise every row. Returns the re-attributed rows with a ``_changed``
-    flag (local checkpoint), the dates with a changed row, and the changed rows'
-    ``(event_date, user_id, campaign_id)`` (None when more than :data:`SMALL_BATCH_ROWS`).
+    cannot change); otherwise every row.
     """
     cols = stored.columns
+    rest = None
     if narrow:
         flagged = _flag(stored, pairs, ids)
         candidates = flagged.where(_marked(pairs, ids)).select(*cols)
+        rest = flagged.where(~_marked(pairs, ids)).select(*cols)
     else:
         candidates = stored
     # The attribution plan reads its input several times (ids, keys, rows); materialised once,
@@ -517,18 +525,17 @@ def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *
     keys = [tuple(r) for r in changed_rows.select("event_date", *A.MATCH_KEYS).distinct()
             .limit(SMALL_BATCH_ROWS + 1).collect()]  # driver-side: at most SMALL_BATCH_ROWS + 1 keys
     if len(keys) > SMALL_BATCH_ROWS:
-        return done, distinct_dates(changed_rows), None
-    return done, {k[0] for k in keys}, keys
+        return Reattributed(done, rest, distinct_dates(changed_rows), None)
+    return Reattributed(done, rest, {k[0] for k in keys}, keys)
 
 
-def _write_changed(cfg: Config, table: str, stored: DataFrame, done: DataFrame, dates: set[dt.date], *,
-                   pairs: DataFrame | None, ids: DataFrame | None, narrow: bool) -> None:
-    """Rewrite the ``dates`` partitions of ``table``: the re-attributed rows plus, when only
-    some rows were re-attributed (``narrow``), the untouched rest of those dates."""
-    out = done.drop("_changed")
-    if narrow:
-        flagged = _flag(stored, pairs, ids)
-        out = out.unionByName(flagged.where(~_marked(pairs, ids)).select(*stored.columns))
+def _write_changed(cfg: Config, table: str, found: Reattributed) -> None:
+    """Rewrite the partitions of ``table`` with a changed row: the re-attributed rows plus
+    the rows left as they are."""
+    out = found.done.drop("_changed")
+    if found.rest is not None:
+        out = out.unionByName(found.rest)
+    dates = found.changed_dates
     replace_partitions(out.where(dates_in("event_date", dates)), cfg, table, dates)
 
 
@@ -597,8 +604,9 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             return A.attribute_clicks(clicks, window_imps.unionByName(named_imps),
                                       click_window_minutes=a.click_window_minutes, small=small)
 
-        done, changed_click_dates, changed_keys = _reattribute_table(
-            stored, A.CLICK_ATTRIBUTION_COLUMNS, attribute_clicks, pairs=imp_pairs, ids=imp_ids, narrow=narrow)
+        found = _reattribute_table(stored, A.CLICK_ATTRIBUTION_COLUMNS, attribute_clicks, pairs=imp_pairs,
+                                   ids=imp_ids, narrow=narrow)
+        changed_click_dates, changed_keys = found.changed_dates, found.changed_keys
         if changed_click_dates:
             # Conversions after a changed click, of its user and campaign, may change.
             conv_dates = G.affected_dates(click_dates=changed_click_dates, **windows).conversions
@@ -609,8 +617,7 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 keys=None if changed_keys is None else {
                     (STAGE_CONVERSION_ATTRIBUTION, "clicks"): {(u, c) for _, u, c in changed_keys}},
             )
-            _write_changed(cfg, C.SILVER_CLICKS, stored, done, changed_click_dates, pairs=imp_pairs, ids=imp_ids,
-                           narrow=narrow)
+            _write_changed(cfg, C.SILVER_CLICKS, found)
     summary["click_dates"] = len(click_dates)
     summary["click_dates_changed"] = len(changed_click_dates)
 
@@ -654,13 +661,12 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                     small=small,
                 )
 
-            done, changed_conv_dates, _ = _reattribute_table(
-                stored, A.CONVERSION_ATTRIBUTION_COLUMNS, attribute_conversions, pairs=pairs, ids=None,
-                narrow=conv_narrow)
+            found = _reattribute_table(stored, A.CONVERSION_ATTRIBUTION_COLUMNS, attribute_conversions,
+                                       pairs=pairs, ids=None, narrow=conv_narrow)
+            changed_conv_dates = found.changed_dates
             if changed_conv_dates:
                 record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "conversions", d) for d in changed_conv_dates])
-                _write_changed(cfg, C.SILVER_CONVERSIONS, stored, done, changed_conv_dates, pairs=pairs, ids=None,
-                               narrow=conv_narrow)
+                _write_changed(cfg, C.SILVER_CONVERSIONS, found)
     summary["conversion_dates_changed"] = len(changed_conv_dates)
     clear_dirty(spark, marks.files + conv_marks.files)
     summary["gold_dates_marked"] = len(set(imp_dates) | changed_click_dates | changed_conv_dates)

@@ -350,11 +350,12 @@ def affected_dates(
     """
     imp = set(impression_dates)
     click_reach = _days_reach(dt.timedelta(minutes=click_window_minutes))
-    view_reach = _days_reach(dt.timedelta(hours=view_through_window_hours))
     conv_reach = _days_reach(dt.timedelta(days=conversion_window_days))
     clicks = set(click_dates) | _spread(imp, forward=click_reach)
     conversions = (
-        set(conversion_dates) | _spread(imp, forward=view_reach) | _spread(clicks, forward=conv_reach)
+        set(conversion_dates)
+        | post_view_dates(imp, view_through_window_hours=view_through_window_hours)
+        | _spread(clicks, forward=conv_reach)
     )
     return AffectedDates(
         clicks=frozenset(clicks),
