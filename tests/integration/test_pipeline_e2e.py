@@ -20,6 +20,7 @@ from advertisex.config import Config, folder_overrides, load_config
 from advertisex.generate import GenerateParams, compute_truth, generate, load_manifest, write_truth
 from advertisex.generate.producer import produce
 from advertisex.generate.truth import Windows
+from advertisex.pipelines import silver as silver_pipeline
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.transforms import gold as G
 
@@ -124,7 +125,14 @@ def _version(cfg: Config, table: str) -> int:
     return max(int(p.stem) for p in (Path(cfg.table_path(table)) / "_delta_log").glob("*.json"))
 
 
-def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, tmp_path):
+@pytest.mark.parametrize("small_batch_rows", [None, 0], ids=["default", "every-batch-big"])
+def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, tmp_path, monkeypatch,
+                                                              small_batch_rows):
+    """``every-batch-big``: silver treats every batch as big (keys not recorded, dates observed
+    on the insert, every row of the affected dates re-attributed), as it does past
+    ``SMALL_BATCH_ROWS`` rows; the result must be the same."""
+    if small_batch_rows is not None:
+        monkeypatch.setattr(silver_pipeline, "SMALL_BATCH_ROWS", small_batch_rows)
     cfg = _cfg(stack_cfg, tmp_path)
     out = tmp_path / "generated"
     params = GenerateParams(seed=11, start_date=dt.date(2026, 11, 16), days=3, impressions_per_day=1500,

@@ -39,11 +39,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
+from pyspark.sql import Observation
 
 from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import InputPathError
-from advertisex.io.delta import commit_metadata, idempotent_append, is_delta, table_options
+from advertisex.io.delta import commit_metadata, idempotent_append, is_delta, last_txn_version, table_options
 from advertisex.io.fs import delete_file, hadoop_path, list_files, read_text, require_path, write_text
 from advertisex.pipelines.bronze import run_stream, txn_app_id
 from advertisex.transforms import attribution as A
@@ -231,7 +232,7 @@ def is_small(df: DataFrame) -> bool:
 
 
 def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str, version: int,
-               small: bool = False) -> None:
+               small: bool = False, observe: Sequence[Column] = ()) -> dict[str, Any] | None:
     """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (partitioned by ``event_date``),
     once per ``(app_id, version)``.
 
@@ -246,18 +247,32 @@ def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str,
     broadcast and the table's key column is probed with them in one scan, and only the ids
     found there are anti-joined. Otherwise Spark joins the whole key column of the table
     with the batch, which for a big table means a broadcast or a shuffle of all its ids.
+
+    ``observe``: aggregate columns (e.g. ``F.collect_set("event_date")``) over the rows
+    actually appended, computed while they are written (an ``observe`` metric, no extra
+    pass). Returns them by name, or None when nothing was observed: no ``observe``, or a
+    replay of ``(app_id, version)``, which Delta skips without running the plan.
     """
     spark = df.sparkSession
     path = cfg.table_path(table)
-    if is_delta(spark, path):
+    exists = is_delta(spark, path)
+    if exists:
         existing = spark.read.format("delta").load(path).select(key)
         if small:
             existing = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
             df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
         else:
             df = df.join(existing, key, "left_anti").select(*df.columns)
+    seen = None
+    if observe:
+        committed = last_txn_version(spark, path, app_id) if exists else None
+        if committed is None or committed < version:
+            seen = Observation(f"silver_insert_{uuid.uuid4().hex}")
+            df = df.observe(seen, *observe)
     idempotent_append(df, path, app_id=app_id, version=version, partition_by=["event_date"],
                       options=table_options(table))
+    # `get` waits for the metrics of an executed plan: asked only when the write ran.
+    return seen.get if seen is not None else None
 
 
 def with_nulls(df: DataFrame, columns: dict[str, str]) -> DataFrame:
@@ -379,12 +394,36 @@ def _silver_keys(batch: DataFrame, to_silver, *columns: str) -> DataFrame:
 IMPRESSION_KEY_COLUMNS = ("impression_id", "event_date", "bid_request_id", "user_id", "campaign_id")
 
 
+def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool) -> set[dt.date]:
+    """driver-side: the dates of the silver ``clicks`` that name one of ``ids`` (new impressions)
+    and have not found their named impression yet.
+
+    A click attributed by its ``impression_id`` keeps that attribution: silver holds one row
+    per impression id, so no later batch brings that impression again. Only the others
+    (named impression not seen yet, or not attributed yet) can change, and they are usually
+    few. A ``small`` batch broadcasts its ids into a scan of those clicks; a big one is
+    scanned once against those clicks broadcast (when at most :data:`SMALL_BATCH_ROWS`)
+    instead of shuffling and de-duplicating all its ids.
+    """
+    found = F.coalesce(F.col("attribution_kind") == C.ATTRIBUTION_IMPRESSION_ID, F.lit(False))
+    waiting = clicks.where(F.col("impression_id").isNotNull() & ~found).select("impression_id", "event_date")
+    if small:
+        named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
+    elif is_small(waiting):
+        named = ids.join(F.broadcast(waiting), "impression_id", "inner").select("event_date")
+    else:
+        named = waiting.join(ids, "impression_id", "left_semi")
+    return distinct_dates(named)
+
+
 def _impressions_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         small = is_small(batch)
-        insert_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg, C.SILVER_IMPRESSIONS,
-                   "impression_id", app_id=app_id, version=batch_id, small=small)
+        # A big batch's dates are observed on the rows it inserts (a small one collects its keys).
+        observed = insert_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg,
+                              C.SILVER_IMPRESSIONS, "impression_id", app_id=app_id, version=batch_id, small=small,
+                              observe=() if small else (F.collect_set("event_date").alias("dates"),))
         keys = _silver_keys(batch, S.silver_impressions, *IMPRESSION_KEY_COLUMNS)
         marked_keys = {}
         if small:
@@ -393,15 +432,16 @@ def _impressions_batch(cfg: Config, app_id: str):
             marked_keys[(STAGE_ATTRIBUTION, "impressions")] = {(r.impression_id, r.user_id, r.campaign_id)
                                                                for r in rows}
             keys = spark.createDataFrame(rows, keys.schema)
+        elif observed is not None:
+            dates = set(observed["dates"])  # the new rows' dates (duplicates of silver rows change nothing)
         else:
-            dates = distinct_dates(keys)
+            dates = distinct_dates(keys)  # a replayed batch: its write ran nothing to observe
         dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in dates]
         # Clicks that name one of these impressions (of any date) must be re-attributed.
         clicks = read_table(spark, cfg, C.SILVER_CLICKS)
         if clicks is not None:
-            named = clicks.join(F.broadcast(keys.select("impression_id").distinct()) if small
-                                else keys.select("impression_id").distinct(), "impression_id", "left_semi")
-            dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(named)]
+            named = named_click_dates(clicks, keys.select("impression_id"), small=small)
+            dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in named]
         # bid_daily counts impressions on their bid request's date.
         bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
         if bids is not None:
