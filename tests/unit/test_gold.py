@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pyspark.sql.functions as F
+import pytest
 from chispa import assert_df_equality
 
 from advertisex import contract as C
@@ -107,6 +108,28 @@ def test_campaign_daily_on_a_date_subset_matches_full_run(spark) -> None:
     partial = campaign_daily(impressions.where(on_d2), clicks.where(on_d2), conversions.where(on_d2), campaigns)
     full = campaign_daily(impressions, clicks, conversions, campaigns).where(F.col("event_date") == F.lit(D2))
     assert_df_equality(partial, full, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("aggregate", [campaign_daily, campaign_hourly], ids=["daily", "hourly"])
+def test_counting_rows_of_unique_ids_gives_the_distinct_counts(spark, aggregate) -> None:
+    """``ids_unique`` (silver's one row per id) counts rows: the same table on unique ids. On
+    repeated ids (what ``ids_unique`` rules out) only the default counts each id once."""
+    inputs = _inputs(spark)
+    assert_df_equality(aggregate(*inputs, ids_unique=True), aggregate(*inputs), ignore_row_order=True,
+                       ignore_nullable=True)
+    impressions, clicks, conversions, campaigns = inputs
+    twice = (impressions.unionByName(impressions), clicks.unionByName(clicks), conversions.unionByName(conversions),
+             campaigns)
+    keys = [c for c in aggregate(*inputs).columns if c in ("event_date", "event_hour", "campaign_id")]
+    counts = ["impressions", "clicks", "unattributed_clicks", "conversions", "view_through_conversions"]
+
+    def count_rows(df):
+        return sorted(tuple(r) for r in df.select(*keys, *counts).collect())  # driver-side: a few test rows
+
+    once = count_rows(aggregate(*inputs))
+    assert count_rows(aggregate(*twice)) == once
+    assert count_rows(aggregate(*twice, ids_unique=True)) == [
+        (*r[: len(keys)], *[2 * n for n in r[len(keys):]]) for r in once]
 
 
 def test_campaign_hourly(spark) -> None:

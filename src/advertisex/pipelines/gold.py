@@ -46,7 +46,8 @@ def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         where = dates_in("event_date", campaign_dates)
         args = (impressions.where(where), clicks.where(where), conversions.where(where), campaigns)
         # One pass over silver: the hourly rows (a few thousand per day), then the daily ones from them.
-        hourly = G.campaign_hourly(*args).localCheckpoint()
+        # Silver holds one row per event id (its inserts de-duplicate), so rows are counted.
+        hourly = G.campaign_hourly(*args, ids_unique=True).localCheckpoint()
         replace_partitions(hourly, cfg, C.GOLD_CAMPAIGN_HOURLY, campaign_dates)
         replace_partitions(G.campaign_daily_from_hourly(hourly), cfg, C.GOLD_CAMPAIGN_DAILY, campaign_dates)
     summary["campaign_dates"] = len(campaign_dates)

@@ -54,9 +54,14 @@ def _ratio(num: Column, den: Column) -> Column:
     return F.when(den > 0, num.cast("double") / den.cast("double"))
 
 
-def _distinct_where(cond: Column, id_col: str) -> Column:
-    """Count of distinct non-null ``id_col`` values among rows where ``cond`` holds (long)."""
-    return F.count_distinct(F.when(cond, F.col(id_col))).cast("long")
+def _distinct_where(cond: Column, id_col: str, *, ids_unique: bool = False) -> Column:
+    """Count of distinct non-null ``id_col`` values among rows where ``cond`` holds (long).
+
+    ``ids_unique``: the input holds one row per id, so the rows are counted (same number,
+    without a distinct aggregation, which shuffles every id).
+    """
+    ids = F.when(cond, F.col(id_col))
+    return (F.count(ids) if ids_unique else F.count_distinct(ids)).cast("long")
 
 
 def _campaign_metrics(
@@ -66,6 +71,7 @@ def _campaign_metrics(
     campaigns_current: DataFrame,
     keys: Sequence[tuple[str, Column]],
     columns: Sequence[str],
+    ids_unique: bool = False,
 ) -> DataFrame:
     key_cols = [name for name, _ in keys]
 
@@ -77,7 +83,7 @@ def _campaign_metrics(
     group = [*[F.col(f"_key_{k}").alias(k) for k in key_cols], "campaign_id"]
 
     imp = with_keys(impressions).groupBy(*group).agg(
-        F.count_distinct("impression_id").cast("long").alias("impressions"),
+        _distinct_where(F.lit(True), "impression_id", ids_unique=ids_unique).alias("impressions"),
         zero_long.alias("clicks"),
         zero_long.alias("unattributed_clicks"),
         zero_long.alias("conversions"),
@@ -88,8 +94,8 @@ def _campaign_metrics(
     attributed = F.col("attribution_kind") != C.ATTRIBUTION_NONE
     clk = with_keys(clicks).groupBy(*group).agg(
         zero_long.alias("impressions"),
-        _distinct_where(attributed, "event_id").alias("clicks"),
-        _distinct_where(~attributed, "event_id").alias("unattributed_clicks"),
+        _distinct_where(attributed, "event_id", ids_unique=ids_unique).alias("clicks"),
+        _distinct_where(~attributed, "event_id", ids_unique=ids_unique).alias("unattributed_clicks"),
         zero_long.alias("conversions"),
         zero_long.alias("view_through_conversions"),
         zero_long.alias("spend_micros"),
@@ -101,8 +107,8 @@ def _campaign_metrics(
         zero_long.alias("impressions"),
         zero_long.alias("clicks"),
         zero_long.alias("unattributed_clicks"),
-        _distinct_where(post_click, "event_id").alias("conversions"),
-        _distinct_where(post_view, "event_id").alias("view_through_conversions"),
+        _distinct_where(post_click, "event_id", ids_unique=ids_unique).alias("conversions"),
+        _distinct_where(post_view, "event_id", ids_unique=ids_unique).alias("view_through_conversions"),
         zero_long.alias("spend_micros"),
         F.coalesce(
             F.sum(F.when(post_click, F.col("conversion_value"))).cast(CONVERSION_VALUE_SUM_TYPE),
@@ -140,6 +146,8 @@ def campaign_daily(
     clicks: DataFrame,
     conversions: DataFrame,
     campaigns_current: DataFrame,
+    *,
+    ids_unique: bool = False,
 ) -> DataFrame:
     """``gold/campaign_daily``: one row per ``(event_date, campaign_id)`` with any count.
 
@@ -152,6 +160,9 @@ def campaign_daily(
             ``campaign_id``, ``attribution_kind``, ``conversion_value``).
         campaigns_current: one row per ``campaign_id`` with ``advertiser_id`` and
             ``campaign_name`` (e.g. ``silver.current_rows(campaigns_dim)``).
+        ids_unique: the inputs hold one row per ``impression_id`` / ``event_id``, as silver
+            does (its inserts de-duplicate by id); then rows are counted instead of distinct
+            ids, the same numbers without a distinct aggregation over every id.
 
     Returns:
         Exactly :data:`contract.GOLD_CAMPAIGN_DAILY_COLUMNS`: ``event_date`` date (UTC date
@@ -168,6 +179,7 @@ def campaign_daily(
         campaigns_current,
         keys=[("event_date", N.event_date(F.col("event_time")))],
         columns=C.GOLD_CAMPAIGN_DAILY_COLUMNS,
+        ids_unique=ids_unique,
     )
 
 
@@ -176,6 +188,8 @@ def campaign_hourly(
     clicks: DataFrame,
     conversions: DataFrame,
     campaigns_current: DataFrame,
+    *,
+    ids_unique: bool = False,
 ) -> DataFrame:
     """``gold/campaign_hourly``: :func:`campaign_daily` per ``(event_date, event_hour)``.
 
@@ -184,6 +198,7 @@ def campaign_hourly(
         clicks: as for :func:`campaign_daily`.
         conversions: as for :func:`campaign_daily`.
         campaigns_current: as for :func:`campaign_daily`.
+        ids_unique: as for :func:`campaign_daily`.
 
     Returns:
         :data:`GOLD_CAMPAIGN_HOURLY_COLUMNS`: the daily columns with ``event_hour`` (int,
@@ -199,6 +214,7 @@ def campaign_hourly(
             ("event_hour", N.event_hour(F.col("event_time"))),
         ],
         columns=GOLD_CAMPAIGN_HOURLY_COLUMNS,
+        ids_unique=ids_unique,
     )
 
 
