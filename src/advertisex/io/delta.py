@@ -8,13 +8,14 @@ foreachBatch").
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from advertisex import contract as C
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, Row, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 # The columns each table keeps min/max/null statistics for (Delta data skipping). Delta's
 # default is the first 32 columns; statistics on long text such as bronze ``raw`` cost
@@ -70,11 +71,24 @@ def idempotent_append(
     version: int,
     partition_by: Sequence[str] = (),
     options: Mapping[str, str] | None = None,
-) -> None:
+    observe: Sequence[Column] = (),
+) -> dict[str, Any] | None:
     """Append ``df`` to the Delta table at ``path`` once per ``(app_id, version)``.
 
     ``options``: more writer options, e.g. :func:`table_options`.
+
+    ``observe``: aggregate columns (e.g. ``F.count_if(...)``) over the rows appended,
+    computed while they are written (an ``observe`` metric, no extra pass). Returns them by
+    name; None when nothing was observed: no ``observe``, or a replay of ``(app_id,
+    version)``, which Delta skips without running the plan (so an ``observe`` caller also
+    learns whether this call was a replay).
     """
+    seen = None
+    if observe and not is_replay(df.sparkSession, path, app_id, version):
+        from pyspark.sql import Observation
+
+        seen = Observation(f"append_{uuid.uuid4().hex}")
+        df = df.observe(seen, *observe)
     writer = (
         df.write.format("delta")
         .mode("append")
@@ -85,6 +99,8 @@ def idempotent_append(
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
+    # `get` waits for the metrics of an executed plan: asked only when the write ran.
+    return seen.get if seen is not None else None
 
 
 def last_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
@@ -98,6 +114,12 @@ def last_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
     snapshot = log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty())
     txn = snapshot.transactions().get(app_id)
     return int(txn.get()) if txn.isDefined() else None
+
+
+def is_replay(spark: SparkSession, path: str, app_id: str, version: int) -> bool:
+    """Whether ``(app_id, version)`` has already committed to ``path`` (Delta would skip it)."""
+    committed = last_txn_version(spark, path, app_id)
+    return committed is not None and committed >= version
 
 
 def last_commit(spark: SparkSession, path: str) -> Row:

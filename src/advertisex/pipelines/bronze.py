@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import Observation
 
 from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError
-from advertisex.io.delta import idempotent_append, last_txn_version, table_options
+from advertisex.io.delta import idempotent_append, table_options
 from advertisex.io.fs import require_path
 from advertisex.io.services import check_kafka, check_registry
 from advertisex.transforms import bronze as T
@@ -203,17 +201,13 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: str, source: str, app
     tag = f"{app_id}/{batch_id}"
     path = cfg.table_path(table)
     spark = parsed.sparkSession
-    committed = last_txn_version(spark, path, app_id)
-    replay = committed is not None and committed >= batch_id
-    tagged = parsed.withColumn("ingest_batch", F.lit(tag))
-    if not replay:
-        seen = Observation(f"bronze_bad_rows_{uuid.uuid4().hex}")
-        tagged = tagged.observe(seen, F.count_if(F.col("quarantine_reason").isNotNull()).alias("bad"))
-    idempotent_append(tagged, path, app_id=app_id, version=batch_id, partition_by=BRONZE_PARTITION,
-                      options=table_options(table))
-    # `get` waits for the metric of an executed plan: a replay's write runs nothing, so only a
-    # new batch is asked.
-    if not replay and seen.get["bad"] == 0:
+    seen = idempotent_append(
+        parsed.withColumn("ingest_batch", F.lit(tag)), path, app_id=app_id, version=batch_id,
+        partition_by=BRONZE_PARTITION, options=table_options(table),
+        observe=(F.count_if(F.col("quarantine_reason").isNotNull()).alias("bad"),),
+    )
+    replay = seen is None  # a replay's write runs nothing, so nothing is counted
+    if not replay and seen["bad"] == 0:
         return
     bad = T.to_quarantine(
         spark.read.format("delta").load(path).where(

@@ -75,8 +75,7 @@ def validate(table: str, df: DataFrame, expectations: list[Any], *,
     import great_expectations as gx
 
     limit = PANDAS_MAX_ROWS if pandas_max_rows is None else pandas_max_rows
-    # driver-side: at most `limit` + 1 gold rows, to validate them in the driver when that small.
-    head = df.limit(limit + 1).toPandas() if limit > 0 else None
+    head = df.limit(limit + 1).toPandas() if limit > 0 else None  # driver-side: ≤ limit + 1 gold rows, validated there
     context = gx.get_context(mode="ephemeral")
     if head is not None and len(head) <= limit:
         data: Any = head

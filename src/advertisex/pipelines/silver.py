@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import Observation
 
 from advertisex import contract as C
 from advertisex.config import Config
 from advertisex.errors import InputPathError
-from advertisex.io.delta import commit_metadata, idempotent_append, is_delta, last_txn_version, table_options
+from advertisex.io.delta import commit_metadata, idempotent_append, is_delta, table_options
 from advertisex.io.fs import delete_file, hadoop_path, list_files, read_text, require_path, write_text
 from advertisex.pipelines.bronze import run_stream, txn_app_id
 from advertisex.transforms import attribution as A
@@ -249,30 +248,20 @@ def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str,
     with the batch, which for a big table means a broadcast or a shuffle of all its ids.
 
     ``observe``: aggregate columns (e.g. ``F.collect_set("event_date")``) over the rows
-    actually appended, computed while they are written (an ``observe`` metric, no extra
-    pass). Returns them by name, or None when nothing was observed: no ``observe``, or a
-    replay of ``(app_id, version)``, which Delta skips without running the plan.
+    actually appended, returned by name; None for a replay (see
+    :func:`~advertisex.io.delta.idempotent_append`).
     """
     spark = df.sparkSession
     path = cfg.table_path(table)
-    exists = is_delta(spark, path)
-    if exists:
+    if is_delta(spark, path):
         existing = spark.read.format("delta").load(path).select(key)
         if small:
             existing = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
             df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
         else:
             df = df.join(existing, key, "left_anti").select(*df.columns)
-    seen = None
-    if observe:
-        committed = last_txn_version(spark, path, app_id) if exists else None
-        if committed is None or committed < version:
-            seen = Observation(f"silver_insert_{uuid.uuid4().hex}")
-            df = df.observe(seen, *observe)
-    idempotent_append(df, path, app_id=app_id, version=version, partition_by=["event_date"],
-                      options=table_options(table))
-    # `get` waits for the metrics of an executed plan: asked only when the write ran.
-    return seen.get if seen is not None else None
+    return idempotent_append(df, path, app_id=app_id, version=version, partition_by=["event_date"],
+                             options=table_options(table), observe=observe)
 
 
 def with_nulls(df: DataFrame, columns: dict[str, str]) -> DataFrame:
