@@ -114,13 +114,30 @@ def _late_batch(spark, cfg) -> None:
                  keys={(STAGE_ATTRIBUTION, "impressions"): {(r[0], r[3], r[4]) for r in LATE_IMPS}})
 
 
-def test_late_impression_changes_only_what_it_can(spark, lake_cfg):
+@pytest.fixture
+def attribution_calls(monkeypatch) -> list[str]:
+    """The names of the attribution transforms called (they still run)."""
+    calls: list[str] = []
+    for name in ("attribute_clicks", "attribute_conversions"):
+        real = getattr(P.A, name)
+
+        def record(*args, _name=name, _real=real, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(P.A, name, record)
+    return calls
+
+
+def test_late_impression_changes_only_what_it_can(spark, lake_cfg, attribution_calls):
     cfg = lake_cfg
     _first_load(spark, cfg)
     clicks_files, conv_files = _files(cfg, C.SILVER_CLICKS), _files(cfg, C.SILVER_CONVERSIONS)
 
     _late_batch(spark, cfg)
+    attribution_calls.clear()
     summary = reattribute(spark, cfg)
+    assert attribution_calls == ["attribute_clicks", "attribute_conversions"]
 
     _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
     _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
@@ -144,15 +161,19 @@ def test_late_impression_changes_only_what_it_can(spark, lake_cfg):
         assert spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version == v
 
 
-def test_late_impression_without_effect_rewrites_nothing(spark, lake_cfg):
+def test_late_impression_without_effect_rewrites_nothing(spark, lake_cfg, attribution_calls):
+    """An impression no click or conversion can reach: no row is a candidate, so the
+    attribution does not even run, and nothing is rewritten."""
     cfg = lake_cfg
     _first_load(spark, cfg)
+    attribution_calls.clear()
     versions = {tb: spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version
                 for tb in (C.SILVER_CLICKS, C.SILVER_CONVERSIONS)}
     _write(spark, cfg, C.SILVER_IMPRESSIONS, [LATE_IMPS[1]], IMPRESSIONS, mode="append")
     record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1)], app_id="test.silver.impressions", version=1,
                  keys={(STAGE_ATTRIBUTION, "impressions"): {("i10", "u7", "c5")}})
     reattribute(spark, cfg)
+    assert attribution_calls == []
     _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_BEFORE, CLICKS)
     _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
     for tb, v in versions.items():

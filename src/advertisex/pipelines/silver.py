@@ -544,6 +544,10 @@ def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *
     # The attribution plan reads its input several times (ids, keys, rows); materialised once,
     # the Delta scan and its file listing run once instead of once per use.
     candidates = candidates.localCheckpoint()
+    if candidates.isEmpty():
+        # Nothing the new events can change (e.g. a late impression nobody clicked): the
+        # attribution plan, which scans the window's impressions, need not run at all.
+        return Reattributed(candidates.withColumn("_changed", F.lit(False)), rest, set(), [])
     small = is_small(candidates)
     old = candidates.select("*", *[F.col(c).alias(f"_old_{c}") for c in columns])
     changed = F.lit(False)
