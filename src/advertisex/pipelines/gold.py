@@ -8,9 +8,13 @@ nothing else), then clears the dates it consumed. With nothing dirty it writes n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
+from pyspark import inheritable_thread_target
 
 from advertisex import contract as C
 from advertisex.config import Config
@@ -31,6 +35,24 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+def run_concurrently(spark: SparkSession, *steps: Callable[[], None]) -> None:
+    """Run independent steps (writes to different tables) at once and wait for all of them;
+    the first failure is raised after every step has ended.
+
+    A small write is mostly driver-side latency (Delta log reads, planning, the commit), so
+    two of them overlap well even on two cores. Each step runs in a thread that inherits the
+    caller's Spark local properties (job group, description) and the session's tags.
+    """
+    if len(steps) <= 1:
+        for step in steps:
+            step()
+        return
+    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="gold-write") as pool:
+        futures = [pool.submit(inheritable_thread_target(spark)(step)) for step in steps]
+    for future in futures:
+        future.result()
+
+
 def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     """The ``gold`` job."""
     marks = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN, STAGE_GOLD_BID])
@@ -41,6 +63,8 @@ def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     impressions = read_table(spark, cfg, C.SILVER_IMPRESSIONS)
     clicks = read_table(spark, cfg, C.SILVER_CLICKS)
     conversions = read_table(spark, cfg, C.SILVER_CONVERSIONS)
+    # The tables' writes are independent: they run together at the end.
+    writes: list[Callable[[], None]] = []
     if campaign_dates and impressions is not None and clicks is not None and conversions is not None:
         campaigns = S.current_rows(read_table(spark, cfg, DIM_CAMPAIGNS))
         where = dates_in("event_date", campaign_dates)
@@ -48,8 +72,11 @@ def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         # One pass over silver: the hourly rows (a few thousand per day), then the daily ones from them.
         # Silver holds one row per event id (its inserts de-duplicate), so rows are counted.
         hourly = G.campaign_hourly(*args, ids_unique=True).localCheckpoint()
-        replace_partitions(hourly, cfg, C.GOLD_CAMPAIGN_HOURLY, campaign_dates)
-        replace_partitions(G.campaign_daily_from_hourly(hourly), cfg, C.GOLD_CAMPAIGN_DAILY, campaign_dates)
+        writes += [
+            partial(replace_partitions, hourly, cfg, C.GOLD_CAMPAIGN_HOURLY, campaign_dates),
+            partial(replace_partitions, G.campaign_daily_from_hourly(hourly), cfg, C.GOLD_CAMPAIGN_DAILY,
+                    campaign_dates),
+        ]
     summary["campaign_dates"] = len(campaign_dates)
 
     bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
@@ -60,7 +87,8 @@ def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         matched = imps.where(F.col("bid_request_id").isNotNull()).join(
             day_bids.select("bid_request_id"), "bid_request_id", "left_semi"
         )
-        replace_partitions(G.bid_daily(day_bids, matched), cfg, C.GOLD_BID_DAILY, bid_dates)
+        writes.append(partial(replace_partitions, G.bid_daily(day_bids, matched), cfg, C.GOLD_BID_DAILY, bid_dates))
     summary["bid_dates"] = len(bid_dates)
+    run_concurrently(spark, *writes)
     clear_dirty(spark, marks.files)
     return summary

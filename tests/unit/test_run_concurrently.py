@@ -1,0 +1,43 @@
+"""The gold job's writes run together: really at once, failures raised after all ended."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from advertisex.pipelines.gold import run_concurrently
+
+
+def test_steps_run_at_the_same_time(spark) -> None:
+    # Each step waits for the other: run one after the other, the barrier would time out.
+    barrier = threading.Barrier(2, timeout=10)
+    done: list[int] = []
+    run_concurrently(spark, lambda: done.append(barrier.wait()), lambda: done.append(barrier.wait()))
+    assert sorted(done) == [0, 1]
+
+
+def test_a_failure_is_raised_after_the_other_steps_ended(spark) -> None:
+    finished = threading.Event()
+
+    def fails() -> None:
+        raise ValueError("write failed")
+
+    def slow() -> None:
+        finished.wait(0.5)
+        finished.set()
+
+    with pytest.raises(ValueError, match="write failed"):
+        run_concurrently(spark, fails, slow)
+    assert finished.is_set()
+
+
+def test_steps_inherit_the_callers_spark_properties(spark) -> None:
+    sc = spark.sparkContext
+    sc.setLocalProperty("advertisex.test", "gold")
+    seen: list[str | None] = []
+    try:
+        run_concurrently(spark, *[lambda: seen.append(sc.getLocalProperty("advertisex.test"))] * 2)
+    finally:
+        sc.setLocalProperty("advertisex.test", None)
+    assert seen == ["gold", "gold"]
