@@ -129,8 +129,11 @@ def attribution_calls(monkeypatch) -> list[str]:
     return calls
 
 
-def test_late_impression_changes_only_what_it_can(spark, lake_cfg, attribution_calls):
+@pytest.mark.parametrize("literal_keys", [None, 0], ids=["keys-as-literals", "keys-joined"])
+def test_late_impression_changes_only_what_it_can(spark, lake_cfg, attribution_calls, monkeypatch, literal_keys):
     cfg = lake_cfg
+    if literal_keys is not None:
+        monkeypatch.setattr(P, "LITERAL_KEYS", literal_keys)
     _first_load(spark, cfg)
     clicks_files, conv_files = _files(cfg, C.SILVER_CLICKS), _files(cfg, C.SILVER_CONVERSIONS)
 

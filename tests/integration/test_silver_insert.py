@@ -58,10 +58,11 @@ def test_insert_new_observes_the_rows_it_appends_and_nothing_on_a_replay(spark, 
 CLICKS = "event_id string, event_date date, impression_id string, attribution_kind string"
 
 
-@pytest.mark.parametrize(("small", "bound"), [(True, 100), (False, 100), (False, 1)],
-                         ids=["small-batch", "big-batch-broadcast-clicks", "big-batch-join"])
+@pytest.mark.parametrize(("small", "bound", "literal"), [(True, 100, True), (True, 100, False), (False, 100, False),
+                                                    (False, 1, False)],
+                         ids=["small-batch-literal-ids", "small-batch", "big-batch-broadcast-clicks", "big-batch-join"])
 def test_named_click_dates_are_those_of_clicks_still_waiting_for_a_new_impression(spark, monkeypatch, small,
-                                                                                  bound):
+                                                                                  bound, literal):
     from advertisex import contract as C
     from advertisex.pipelines import silver
 
@@ -76,4 +77,5 @@ def test_named_click_dates_are_those_of_clicks_still_waiting_for_a_new_impressio
         ("c6", d[5], None, C.ATTRIBUTION_NONE),              # names none
     ], CLICKS)
     ids = spark.createDataFrame([("i1",), ("i2",), ("i3",), ("i3",), ("i4",), (None,)], "impression_id string")
-    assert silver.named_click_dates(clicks, ids, small=small) == {d[0], d[1], d[2]}
+    values = [r.impression_id for r in ids.collect()] if literal else None
+    assert silver.named_click_dates(clicks, ids, small=small, id_values=values) == {d[0], d[1], d[2]}

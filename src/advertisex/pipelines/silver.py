@@ -34,8 +34,9 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
@@ -230,6 +231,29 @@ def is_small(df: DataFrame) -> bool:
     return df.select(F.lit(1)).limit(SMALL_BATCH_ROWS + 1).count() <= SMALL_BATCH_ROWS
 
 
+# Up to this many new keys are matched as literals in the scan's filter; more are joined
+# from a broadcast table (a Spark job to build it).
+LITERAL_KEYS = 1000
+
+PairKeys = Collection[tuple[str | None, str | None]]
+IdKeys = Collection[str | None]
+
+
+def _in_keys(columns: Sequence[str], keys: Collection[tuple[Any, ...]]) -> Column:
+    """``columns`` equal one of ``keys`` (literal tuples), as an equi-join on them would
+    match: a key or a row with a null part matches nothing."""
+    keys = [k for k in keys if all(v is not None for v in k)]
+    if not keys:
+        return F.lit(False)
+    if len(columns) == 1:
+        return F.coalesce(F.col(columns[0]).isin([k[0] for k in keys]), F.lit(False))
+    # Struct equality treats nulls as equal: rows with a null part are left out explicitly.
+    not_null = reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in columns])
+    row = F.struct(*[F.col(c) for c in columns])
+    literals = [F.struct(*[F.lit(v).alias(c) for v, c in zip(k, columns, strict=True)]) for k in keys]
+    return not_null & row.isin(literals)
+
+
 def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str, version: int,
                small: bool = False, observe: Sequence[Column] = ()) -> dict[str, Any] | None:
     """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (partitioned by ``event_date``),
@@ -383,7 +407,8 @@ def _silver_keys(batch: DataFrame, to_silver, *columns: str) -> DataFrame:
 IMPRESSION_KEY_COLUMNS = ("impression_id", "event_date", "bid_request_id", "user_id", "campaign_id")
 
 
-def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool) -> set[dt.date]:
+def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
+                      id_values: IdKeys | None = None) -> set[dt.date]:
     """driver-side: the dates of the silver ``clicks`` that name one of ``ids`` (new impressions)
     and have not found their named impression yet.
 
@@ -392,11 +417,14 @@ def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool) -> set[
     (named impression not seen yet, or not attributed yet) can change, and they are usually
     few. A ``small`` batch broadcasts its ids into a scan of those clicks; a big one is
     scanned once against those clicks broadcast (when at most :data:`SMALL_BATCH_ROWS`)
-    instead of shuffling and de-duplicating all its ids.
+    instead of shuffling and de-duplicating all its ids. ``id_values``: the same ids, when
+    the caller holds them; up to :data:`LITERAL_KEYS` of them filter the scan as literals.
     """
     found = F.coalesce(F.col("attribution_kind") == C.ATTRIBUTION_IMPRESSION_ID, F.lit(False))
     waiting = clicks.where(F.col("impression_id").isNotNull() & ~found).select("impression_id", "event_date")
-    if small:
+    if id_values is not None and len(id_values) <= LITERAL_KEYS:
+        named = waiting.where(_in_keys(("impression_id",), [(i,) for i in id_values]))
+    elif small:
         named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
     elif is_small(waiting):
         named = ids.join(F.broadcast(waiting), "impression_id", "inner").select("event_date")
@@ -429,7 +457,8 @@ def _impressions_batch(cfg: Config, app_id: str):
         # Clicks that name one of these impressions (of any date) must be re-attributed.
         clicks = read_table(spark, cfg, C.SILVER_CLICKS)
         if clicks is not None:
-            named = named_click_dates(clicks, keys.select("impression_id"), small=small)
+            named = named_click_dates(clicks, keys.select("impression_id"), small=small,
+                                      id_values={r.impression_id for r in rows} if small else None)
             dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in named]
         # bid_daily counts impressions on their bid request's date.
         bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
@@ -487,25 +516,31 @@ SILVER_STREAMS = (
 # --------------------------------------------------------------------------- attribution
 
 
-def _marked(pairs: DataFrame | None, ids: DataFrame | None) -> Column:
+def _marked(pairs: PairKeys | None, ids: IdKeys | None) -> Column:
     """The condition "this row may be changed by the new events": not attributed yet (new),
     or sharing its user and campaign with a new event (``pairs``), or naming a new
-    impression (``ids``); on rows carrying the flags :func:`_flag` joins in."""
+    impression (``ids``); big key sets are read from the flags :func:`_flag` joins in."""
     cond = F.col("attribution_kind").isNull()
-    if pairs is not None:
-        cond = cond | F.coalesce(F.col("_pair"), F.lit(False))
-    if ids is not None:
-        cond = cond | F.coalesce(F.col("_id"), F.lit(False))
+    if pairs:
+        cond = cond | (_in_keys(A.MATCH_KEYS, pairs) if len(pairs) <= LITERAL_KEYS
+                       else F.coalesce(F.col("_pair"), F.lit(False)))
+    if ids:
+        cond = cond | (_in_keys(("impression_id",), [(i,) for i in ids]) if len(ids) <= LITERAL_KEYS
+                       else F.coalesce(F.col("_id"), F.lit(False)))
     return cond
 
 
-def _flag(df: DataFrame, pairs: DataFrame | None, ids: DataFrame | None) -> DataFrame:
+def _flag(df: DataFrame, pairs: PairKeys | None, ids: IdKeys | None) -> DataFrame:
     """``df`` with ``_pair`` (its user and campaign are in ``pairs``) and ``_id`` (its
-    ``impression_id`` is in ``ids``): broadcast left joins on small distinct key sets."""
-    if pairs is not None:
-        df = df.join(F.broadcast(pairs.distinct().withColumn("_pair", F.lit(True))), list(A.MATCH_KEYS), "left")
-    if ids is not None:
-        df = df.join(F.broadcast(ids.distinct().withColumn("_id", F.lit(True))), "impression_id", "left")
+    ``impression_id`` is in ``ids``) for key sets too big for literals: broadcast left
+    joins on the distinct keys."""
+    spark = df.sparkSession
+    if pairs and len(pairs) > LITERAL_KEYS:
+        table = spark.createDataFrame(list(set(pairs)), "user_id string, campaign_id string")
+        df = df.join(F.broadcast(table.withColumn("_pair", F.lit(True))), list(A.MATCH_KEYS), "left")
+    if ids and len(ids) > LITERAL_KEYS:
+        table = spark.createDataFrame([(i,) for i in set(ids)], "impression_id string")
+        df = df.join(F.broadcast(table.withColumn("_id", F.lit(True))), "impression_id", "left")
     return df
 
 
@@ -525,8 +560,8 @@ class Reattributed:
     changed_keys: list[tuple[Any, ...]] | None
 
 
-def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *, pairs: DataFrame | None,
-                       ids: DataFrame | None, narrow: bool) -> Reattributed:
+def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *, pairs: PairKeys | None,
+                       ids: IdKeys | None, narrow: bool) -> Reattributed:
     """Re-attribute ``stored`` (some dates of a silver table) with ``attribute(rows, small)``
     and find the rows whose ``columns`` (the attribution) changed.
 
@@ -604,10 +639,8 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", d) for d in imp_dates])
     new_imps = marks.keys_of(STAGE_ATTRIBUTION, "impressions")  # None: unknown (a big batch)
     narrow = new_imps is not None
-    imp_pairs = imp_ids = None
-    if new_imps:
-        keys = spark.createDataFrame(list(new_imps), "impression_id string, user_id string, campaign_id string")
-        imp_pairs, imp_ids = keys.select(*A.MATCH_KEYS), keys.select("impression_id")
+    imp_pairs = {(u, c) for _, u, c in new_imps} if new_imps else None
+    imp_ids = {i for i, _, _ in new_imps} if new_imps else None
 
     impressions = read_table(spark, cfg, C.SILVER_IMPRESSIONS)
     imp_cols = ["impression_id", "event_time", "event_date", "user_id", "campaign_id"]
@@ -672,7 +705,7 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         pairs = None
         if conv_narrow:
             all_pairs = {(u, c) for _, u, c in new_imps} | set(click_pairs)
-            pairs = spark.createDataFrame(list(all_pairs), "user_id string, campaign_id string") if all_pairs else None
+            pairs = all_pairs or None
         if conversion_dates:
             needs = G.input_dates(conversion_dates=conversion_dates, **windows)
             stored = conversions_table.where(dates_in("event_date", conversion_dates))
