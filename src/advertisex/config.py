@@ -118,6 +118,7 @@ class AlertingConfig:
 class SparkConfig:
     master: str | None = "local[2]"
     shuffle_partitions: int = 4
+    delta_snapshot_partitions: int = 1
     driver_memory: str | None = "4g"
     log_level: str = "WARN"
     jars_dir: str | None = None

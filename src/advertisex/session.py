@@ -59,9 +59,10 @@ def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
         # the commit time. Either can be switched on through `spark.conf`.
         "spark.databricks.delta.optimizeWrite.enabled": "false",
         "spark.databricks.delta.autoCompact.enabled": "false",
-        # Log replay (needed for txnAppId checks) uses this many tasks; Delta's default of 50
-        # costs seconds per commit on a small machine.
-        "spark.databricks.delta.snapshotPartitions": str(max(1, cfg.spark.shuffle_partitions)),
+        # Log replay (snapshots, txnAppId checks, the file listing of every Delta scan) runs
+        # Spark jobs with this many tasks; Delta's default of 50 costs seconds per commit on
+        # a small machine, and for this project's small logs one task beats four.
+        "spark.databricks.delta.snapshotPartitions": str(max(1, cfg.spark.delta_snapshot_partitions)),
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }
     if cfg.spark.master:

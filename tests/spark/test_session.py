@@ -66,11 +66,15 @@ def test_delta_and_connector_classes_load(spark) -> None:
 def test_spark_conf_overridable_from_config(tmp_path: Path) -> None:
     cfg = load_config(
         ROOT / "conf" / "test.yaml",
-        ["spark.shuffle_partitions=7", "spark.conf={spark.sql.adaptive.enabled: 'false'}", "spark.master=local[1]"],
+        ["spark.shuffle_partitions=7", "spark.conf={spark.sql.adaptive.enabled: 'false'}", "spark.master=local[1]",
+         "spark.delta_snapshot_partitions=3"],
         environ={},
     )
     conf = spark_conf("x", cfg)
     assert conf["spark.sql.shuffle.partitions"] == "7"
+    assert conf["spark.databricks.delta.snapshotPartitions"] == "3"
+    assert spark_conf("x", load_config(ROOT / "conf" / "test.yaml", [], environ={}))[
+        "spark.databricks.delta.snapshotPartitions"] == "1"
     assert conf["spark.sql.adaptive.enabled"] == "false"
     assert conf["spark.master"] == "local[1]"
     assert conf["spark.sql.session.timeZone"] == "UTC"
