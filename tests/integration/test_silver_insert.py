@@ -13,18 +13,22 @@ SCHEMA = "event_id string, value long, event_date date"
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
 
 
-@pytest.mark.parametrize("small", [False, True], ids=["anti-join", "small-batch-probe"])
-def test_insert_new_adds_new_ids_once_per_batch(spark, lake_cfg, small):
-    table = f"silver/insert_test_{small}"  # no data-skipping column list: any schema
+@pytest.mark.parametrize(("small", "literal"), [(False, False), (True, False), (True, True)],
+                         ids=["anti-join", "small-batch-probe", "small-batch-literal-keys"])
+def test_insert_new_adds_new_ids_once_per_batch(spark, lake_cfg, small, literal):
+    table = f"silver/insert_test_{small}_{literal}"  # no data-skipping column list: any schema
     app = "test.silver.insert_test"
-    insert_new(spark.createDataFrame([("a", 1, D1), ("b", 2, D2)], SCHEMA), lake_cfg, table, "event_id",
-               app_id=app, version=0, small=small)
+
+    def insert(rows, version):
+        values = {r[0] for r in rows} if literal else None
+        insert_new(spark.createDataFrame(rows, SCHEMA), lake_cfg, table, "event_id", app_id=app, version=version,
+                   small=small, key_values=values)
+
+    insert([("a", 1, D1), ("b", 2, D2)], 0)
     # The same batch id again (a restart replaying it), even with other rows: nothing is written.
-    insert_new(spark.createDataFrame([("z", 9, D1)], SCHEMA), lake_cfg, table, "event_id", app_id=app, version=0,
-               small=small)
+    insert([("z", 9, D1)], 0)
     # A later batch repeating ids "a" (same date) and "b" (another date): only "c" is new.
-    insert_new(spark.createDataFrame([("a", 10, D1), ("b", 20, D1), ("c", 3, D1)], SCHEMA), lake_cfg, table,
-               "event_id", app_id=app, version=1, small=small)
+    insert([("a", 10, D1), ("b", 20, D1), ("c", 3, D1)], 1)
 
     got = spark.read.format("delta").load(lake_cfg.table_path(table)).select("event_id", "value", "event_date")
     expected = spark.createDataFrame([("a", 1, D1), ("b", 2, D2), ("c", 3, D1)], SCHEMA)

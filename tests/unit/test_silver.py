@@ -330,12 +330,15 @@ def test_literal_key_match_equals_the_join(spark) -> None:
         "id string, user_id string, campaign_id string",
     )
     pairs = [("u1", "c1"), (None, "c1"), ("u2", None), ("u3", "c3"), ("u9", "c9")]
-    joined = rows.join(spark.createDataFrame(pairs, "user_id string, campaign_id string"),
-                       ["user_id", "campaign_id"], "left_semi")
-    assert_df_equality(rows.where(_in_keys(("user_id", "campaign_id"), pairs)), joined,
-                       ignore_row_order=True, ignore_column_order=True)
-    ids = [("r1",), ("r5",), (None,)]
-    assert sorted(r.id for r in rows.where(_in_keys(("id",), ids)).collect()) == ["r1", "r5"]
+    # Past 10 literals Spark turns IN into a hash-set lookup (InSet): both forms are checked.
+    for extra in (0, 20):
+        keys = pairs + [(f"u{n}x", f"c{n}x") for n in range(extra)]
+        joined = rows.join(spark.createDataFrame(keys, "user_id string, campaign_id string"),
+                           ["user_id", "campaign_id"], "left_semi")
+        assert_df_equality(rows.where(_in_keys(("user_id", "campaign_id"), keys)), joined,
+                           ignore_row_order=True, ignore_column_order=True)
+        ids = [("r1",), ("r5",), (None,)] + [(f"r{n}x",) for n in range(extra)]
+        assert sorted(r.id for r in rows.where(_in_keys(("id",), ids)).collect()) == ["r1", "r5"]
     # A null id is "no match" (False, not null): the condition can be negated safely.
     assert rows.where(~_in_keys(("user_id",), [("u1",)])).count() == 4
     assert rows.where(_in_keys(("user_id", "campaign_id"), [])).count() == 0

@@ -255,7 +255,8 @@ def _in_keys(columns: Sequence[str], keys: Collection[tuple[Any, ...]]) -> Colum
 
 
 def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str, version: int,
-               small: bool = False, observe: Sequence[Column] = ()) -> dict[str, Any] | None:
+               small: bool = False, key_values: IdKeys | None = None,
+               observe: Sequence[Column] = ()) -> dict[str, Any] | None:
     """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (partitioned by ``event_date``),
     once per ``(app_id, version)``.
 
@@ -270,6 +271,8 @@ def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str,
     broadcast and the table's key column is probed with them in one scan, and only the ids
     found there are anti-joined. Otherwise Spark joins the whole key column of the table
     with the batch, which for a big table means a broadcast or a shuffle of all its ids.
+    ``key_values`` (a small batch's keys, when the caller holds them): up to
+    :data:`LITERAL_KEYS` of them filter the table's scan as literals instead.
 
     ``observe``: aggregate columns (e.g. ``F.collect_set("event_date")``) over the rows
     actually appended, returned by name; None for a replay (see
@@ -279,7 +282,10 @@ def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str,
     path = cfg.table_path(table)
     if is_delta(spark, path):
         existing = spark.read.format("delta").load(path).select(key)
-        if small:
+        if key_values is not None and len(key_values) <= LITERAL_KEYS:
+            existing = existing.where(_in_keys((key,), [(v,) for v in key_values]))
+            df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
+        elif small:
             existing = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
             df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
         else:
@@ -437,14 +443,17 @@ def _impressions_batch(cfg: Config, app_id: str):
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         small = is_small(batch)
-        # A big batch's dates are observed on the rows it inserts (a small one collects its keys).
+        keys = _silver_keys(batch, S.silver_impressions, *IMPRESSION_KEY_COLUMNS)
+        # A small batch's keys: the insert probes silver with its ids, attribution narrows its work to them.
+        rows = keys.collect() if small else []  # driver-side: ≤ SMALL_BATCH_ROWS short rows
+        ids = {r.impression_id for r in rows}
+        # A big batch's dates are observed on the rows it inserts (a small one collected its keys).
         observed = insert_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg,
                               C.SILVER_IMPRESSIONS, "impression_id", app_id=app_id, version=batch_id, small=small,
+                              key_values=ids if small else None,
                               observe=() if small else (F.collect_set("event_date").alias("dates"),))
-        keys = _silver_keys(batch, S.silver_impressions, *IMPRESSION_KEY_COLUMNS)
         marked_keys = {}
         if small:
-            rows = keys.collect()  # driver-side: ≤ SMALL_BATCH_ROWS short rows; attribution narrows its work to them
             dates = {r.event_date for r in rows if r.event_date is not None}
             marked_keys[(STAGE_ATTRIBUTION, "impressions")] = {(r.impression_id, r.user_id, r.campaign_id)
                                                                for r in rows}
@@ -458,7 +467,7 @@ def _impressions_batch(cfg: Config, app_id: str):
         clicks = read_table(spark, cfg, C.SILVER_CLICKS)
         if clicks is not None:
             named = named_click_dates(clicks, keys.select("impression_id"), small=small,
-                                      id_values={r.impression_id for r in rows} if small else None)
+                                      id_values=ids if small else None)
             dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in named]
         # bid_daily counts impressions on their bid request's date.
         bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
