@@ -53,27 +53,12 @@ def main() -> int:
         ],
         environ={},
     )
-    per_day = args.impressions // args.days
-    # Files only (Kafka is disabled here): every impression goes to the landing files.
-    params = GenerateParams(seed=7, start_date=dt.date(2026, 11, 2), days=args.days, impressions_per_day=per_day,
-                            users=args.users, campaigns=args.campaigns,
-                            rates=Rates().with_overrides({"kafka_share": 0.0}))
-    t0 = time.monotonic()
-    res = generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
-                   campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=work / "generated")
-    gen_s = time.monotonic() - t0
-    size_mb = sum(p.stat().st_size for p in Path(cfg.landing.impressions).iterdir()) / 1e6
-    print(f"generated {per_day * args.days:,} impressions (+{res.lines}) in {gen_s:.1f}s; "
-          f"impression files {size_mb:.0f} MB", flush=True)
-
+    params = generate_files(cfg, work, impressions=args.impressions, days=args.days, users=args.users,
+                            campaigns=args.campaigns)
+    per_day = params.impressions_per_day
     # Hold back the files that arrive last: they are the late-day recompute.
-    files = sorted(Path(cfg.landing.impressions).iterdir()) + sorted(Path(cfg.landing.clicks).iterdir())
-    last = max(p.name.split("_")[-3] for p in files)
-    late = [p for p in files if p.name.split("_")[-3] == last]
     held = work / "held"
-    held.mkdir()
-    for p in late:
-        shutil.move(str(p), held / p.name)
+    late, last = hold_back_last_arrival(cfg, held)
 
     t0 = time.monotonic()
     spark = build_spark("advertisex-bench", cfg)
@@ -131,6 +116,33 @@ def main() -> int:
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def generate_files(cfg, work: Path, *, impressions: int, days: int, users: int, campaigns: int) -> GenerateParams:
+    """The benchmark's data set (seed 7, from 2026-11-02) as landing files only (Kafka is
+    disabled here: every impression goes to the files); prints what it made."""
+    params = GenerateParams(seed=7, start_date=dt.date(2026, 11, 2), days=days,
+                            impressions_per_day=impressions // days, users=users, campaigns=campaigns,
+                            rates=Rates().with_overrides({"kafka_share": 0.0}))
+    t0 = time.monotonic()
+    res = generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
+                   campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=work / "generated")
+    size_mb = sum(p.stat().st_size for p in Path(cfg.landing.impressions).iterdir()) / 1e6
+    print(f"generated {params.impressions_per_day * days:,} impressions (+{res.lines}) in "
+          f"{time.monotonic() - t0:.1f}s; impression files {size_mb:.0f} MB", flush=True)
+    return params
+
+
+def hold_back_last_arrival(cfg, held: Path) -> tuple[list[Path], str]:
+    """Move the landing files of the last arrival day (``<kind>_<arrival>_from-<date>_...``)
+    to ``held``; returns their original paths and that day."""
+    files = sorted(Path(cfg.landing.impressions).iterdir()) + sorted(Path(cfg.landing.clicks).iterdir())
+    last = max(p.name.split("_")[-3] for p in files)
+    late = [p for p in files if p.name.split("_")[-3] == last]
+    held.mkdir()
+    for p in late:
+        shutil.move(str(p), held / p.name)
+    return late, last
 
 
 def _short(summary: dict) -> str:
