@@ -254,6 +254,16 @@ def _in_keys(columns: Sequence[str], keys: Collection[tuple[Any, ...]]) -> Colum
     return not_null & row.isin(literals)
 
 
+def _literal(values: Collection[Any] | None) -> bool:
+    """Whether ``values`` (keys the caller holds) are few enough to be matched as literals."""
+    return values is not None and len(values) <= LITERAL_KEYS
+
+
+def _in_ids(column: str, values: IdKeys) -> Column:
+    """:func:`_in_keys` on one column."""
+    return _in_keys((column,), [(v,) for v in values])
+
+
 def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str, version: int,
                small: bool = False, key_values: IdKeys | None = None,
                observe: Sequence[Column] = ()) -> dict[str, Any] | None:
@@ -282,8 +292,8 @@ def insert_new(df: DataFrame, cfg: Config, table: str, key: str, *, app_id: str,
     path = cfg.table_path(table)
     if is_delta(spark, path):
         existing = spark.read.format("delta").load(path).select(key)
-        if key_values is not None and len(key_values) <= LITERAL_KEYS:
-            existing = existing.where(_in_keys((key,), [(v,) for v in key_values]))
+        if _literal(key_values):
+            existing = existing.where(_in_ids(key, key_values))
             df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
         elif small:
             existing = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
@@ -428,8 +438,8 @@ def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
     """
     found = F.coalesce(F.col("attribution_kind") == C.ATTRIBUTION_IMPRESSION_ID, F.lit(False))
     waiting = clicks.where(F.col("impression_id").isNotNull() & ~found).select("impression_id", "event_date")
-    if id_values is not None and len(id_values) <= LITERAL_KEYS:
-        named = waiting.where(_in_keys(("impression_id",), [(i,) for i in id_values]))
+    if _literal(id_values):
+        named = waiting.where(_in_ids("impression_id", id_values))
     elif small:
         named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
     elif is_small(waiting):
@@ -446,11 +456,11 @@ def _impressions_batch(cfg: Config, app_id: str):
         keys = _silver_keys(batch, S.silver_impressions, *IMPRESSION_KEY_COLUMNS)
         # A small batch's keys: the insert probes silver with its ids, attribution narrows its work to them.
         rows = keys.collect() if small else []  # driver-side: ≤ SMALL_BATCH_ROWS short rows
-        ids = {r.impression_id for r in rows}
+        ids = {r.impression_id for r in rows} if small else None
         # A big batch's dates are observed on the rows it inserts (a small one collected its keys).
         observed = insert_new(_silver_rows(batch, cfg, S.silver_impressions, "impression_id"), cfg,
                               C.SILVER_IMPRESSIONS, "impression_id", app_id=app_id, version=batch_id, small=small,
-                              key_values=ids if small else None,
+                              key_values=ids,
                               observe=() if small else (F.collect_set("event_date").alias("dates"),))
         marked_keys = {}
         if small:
@@ -466,8 +476,7 @@ def _impressions_batch(cfg: Config, app_id: str):
         # Clicks that name one of these impressions (of any date) must be re-attributed.
         clicks = read_table(spark, cfg, C.SILVER_CLICKS)
         if clicks is not None:
-            named = named_click_dates(clicks, keys.select("impression_id"), small=small,
-                                      id_values=ids if small else None)
+            named = named_click_dates(clicks, keys.select("impression_id"), small=small, id_values=ids)
             dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in named]
         # bid_daily counts impressions on their bid request's date.
         bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
@@ -525,32 +534,29 @@ SILVER_STREAMS = (
 # --------------------------------------------------------------------------- attribution
 
 
-def _marked(pairs: PairKeys | None, ids: IdKeys | None) -> Column:
-    """The condition "this row may be changed by the new events": not attributed yet (new),
-    or sharing its user and campaign with a new event (``pairs``), or naming a new
-    impression (``ids``); big key sets are read from the flags :func:`_flag` joins in."""
+def _flag(df: DataFrame, pairs: PairKeys | None, ids: IdKeys | None) -> tuple[DataFrame, Column]:
+    """``df`` and the condition "this row may be changed by the new events": not attributed
+    yet (new), or sharing its user and campaign with a new event (``pairs``), or naming a new
+    impression (``ids``). Key sets up to :data:`LITERAL_KEYS` are matched as literals; bigger
+    ones are joined to ``df`` as ``_pair``/``_id`` flags (broadcast left joins on the
+    distinct keys)."""
+    spark = df.sparkSession
     cond = F.col("attribution_kind").isNull()
     if pairs:
-        cond = cond | (_in_keys(A.MATCH_KEYS, pairs) if len(pairs) <= LITERAL_KEYS
-                       else F.coalesce(F.col("_pair"), F.lit(False)))
+        if _literal(pairs):
+            cond = cond | _in_keys(A.MATCH_KEYS, pairs)
+        else:
+            table = spark.createDataFrame(list(set(pairs)), "user_id string, campaign_id string")
+            df = df.join(F.broadcast(table.withColumn("_pair", F.lit(True))), list(A.MATCH_KEYS), "left")
+            cond = cond | F.coalesce(F.col("_pair"), F.lit(False))
     if ids:
-        cond = cond | (_in_keys(("impression_id",), [(i,) for i in ids]) if len(ids) <= LITERAL_KEYS
-                       else F.coalesce(F.col("_id"), F.lit(False)))
-    return cond
-
-
-def _flag(df: DataFrame, pairs: PairKeys | None, ids: IdKeys | None) -> DataFrame:
-    """``df`` with ``_pair`` (its user and campaign are in ``pairs``) and ``_id`` (its
-    ``impression_id`` is in ``ids``) for key sets too big for literals: broadcast left
-    joins on the distinct keys."""
-    spark = df.sparkSession
-    if pairs and len(pairs) > LITERAL_KEYS:
-        table = spark.createDataFrame(list(set(pairs)), "user_id string, campaign_id string")
-        df = df.join(F.broadcast(table.withColumn("_pair", F.lit(True))), list(A.MATCH_KEYS), "left")
-    if ids and len(ids) > LITERAL_KEYS:
-        table = spark.createDataFrame([(i,) for i in set(ids)], "impression_id string")
-        df = df.join(F.broadcast(table.withColumn("_id", F.lit(True))), "impression_id", "left")
-    return df
+        if _literal(ids):
+            cond = cond | _in_ids("impression_id", ids)
+        else:
+            table = spark.createDataFrame([(i,) for i in set(ids)], "impression_id string")
+            df = df.join(F.broadcast(table.withColumn("_id", F.lit(True))), "impression_id", "left")
+            cond = cond | F.coalesce(F.col("_id"), F.lit(False))
+    return df, cond
 
 
 @dataclass
@@ -574,15 +580,15 @@ def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute, *
     """Re-attribute ``stored`` (some dates of a silver table) with ``attribute(rows, small)``
     and find the rows whose ``columns`` (the attribution) changed.
 
-    With ``narrow``, only the rows :func:`_marked` picks are re-attributed (the others
+    With ``narrow``, only the rows :func:`_flag` picks are re-attributed (the others
     cannot change); otherwise every row.
     """
     cols = stored.columns
     rest = None
     if narrow:
-        flagged = _flag(stored, pairs, ids)
-        candidates = flagged.where(_marked(pairs, ids)).select(*cols)
-        rest = flagged.where(~_marked(pairs, ids)).select(*cols)
+        flagged, marked = _flag(stored, pairs, ids)
+        candidates = flagged.where(marked).select(*cols)
+        rest = flagged.where(~marked).select(*cols)
     else:
         candidates = stored
     # The attribution plan reads its input several times (ids, keys, rows); materialised once,
