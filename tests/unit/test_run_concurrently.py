@@ -1,4 +1,4 @@
-"""The gold job's writes run together: really at once, failures raised after all ended."""
+"""Independent steps run together: really at once, failures raised after all ended, results in order."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from advertisex.pipelines.gold import run_concurrently
+from advertisex.pipelines.parallel import run_concurrently
 
 
 def test_steps_run_at_the_same_time(spark) -> None:
@@ -41,3 +41,17 @@ def test_steps_inherit_the_callers_spark_properties(spark) -> None:
     finally:
         sc.setLocalProperty("advertisex.test", None)
     assert seen == ["gold", "gold"]
+
+
+def test_results_come_back_in_the_order_of_the_steps(spark) -> None:
+    barrier = threading.Barrier(3, timeout=10)
+
+    def step(n: int, delay: float):
+        def run() -> int:
+            barrier.wait()
+            threading.Event().wait(delay)
+            return n
+        return run
+
+    assert run_concurrently(spark, step(1, 0.3), step(2, 0.0), step(3, 0.1)) == [1, 2, 3]
+    assert run_concurrently(spark, lambda: "alone") == ["alone"]

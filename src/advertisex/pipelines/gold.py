@@ -9,15 +9,14 @@ nothing else), then clears the dates it consumed. With nothing dirty it writes n
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
-from pyspark import inheritable_thread_target
 
 from advertisex import contract as C
 from advertisex.config import Config
+from advertisex.pipelines.parallel import run_concurrently
 from advertisex.pipelines.silver import (
     DIM_CAMPAIGNS,
     STAGE_GOLD_BID,
@@ -33,24 +32,6 @@ from advertisex.transforms import silver as S
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-
-def run_concurrently(spark: SparkSession, *steps: Callable[[], None]) -> None:
-    """Run independent steps (writes to different tables) at once and wait for all of them;
-    the first failure is raised after every step has ended.
-
-    A small write is mostly driver-side latency (Delta log reads, planning, the commit), so
-    two of them overlap well even on two cores. Each step runs in a thread that inherits the
-    caller's Spark local properties (job group, description) and the session's tags.
-    """
-    if len(steps) <= 1:
-        for step in steps:
-            step()
-        return
-    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="gold-write") as pool:
-        futures = [pool.submit(inheritable_thread_target(spark)(step)) for step in steps]
-    for future in futures:
-        future.result()
 
 
 def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""Independent steps of a job or of the pipeline, run at once in one Spark session.
+
+Small Spark work is mostly driver-side latency (planning, Delta log reads, commits, a
+streaming query's bookkeeping), so two independent steps overlap well even on two cores,
+and a big step's tasks share the executors' cores with the other's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, TypeVar
+
+from pyspark import inheritable_thread_target
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def run_concurrently(spark: SparkSession, *steps: Callable[[], T]) -> list[T]:
+    """Run independent ``steps`` (e.g. writes to different tables) at once and wait for all of
+    them; returns their results in order. The first failure (in the order of ``steps``) is
+    raised after every step has ended, so no step is left half done behind the error.
+
+    Each step runs in a thread that inherits the caller's Spark local properties (job group,
+    description) and the session's tags. Ctrl-C stops the session's streaming queries, so
+    steps waiting for one return, and is raised once they have.
+    """
+    if len(steps) <= 1:
+        return [step() for step in steps]
+    pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="advertisex-step")
+    try:
+        futures = [pool.submit(inheritable_thread_target(spark)(step)) for step in steps]
+        wait(futures)
+    except KeyboardInterrupt:
+        log.warning("interrupted: stopping %d streaming queries", len(spark.streams.active))
+        for query in spark.streams.active:
+            query.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return [future.result() for future in futures]
