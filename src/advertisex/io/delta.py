@@ -8,6 +8,7 @@ foreachBatch").
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from advertisex import contract as C
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
+
+log = logging.getLogger(__name__)
 
 # The columns each table keeps min/max/null statistics for (Delta data skipping). Delta's
 # default is the first 32 columns; statistics on long text such as bronze ``raw`` cost
@@ -63,6 +66,39 @@ def align_stats_columns(spark: SparkSession, path: str, table: str) -> bool:
     return True
 
 
+# An append that loses a commit race is tried again, up to this many times in all.
+APPEND_ATTEMPTS = 3
+
+# Delta's commit conflicts (io.delta.exceptions.*), as the JVM names them.
+_CONFLICTS = (
+    "ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
+    "ProtocolChangedException",
+)
+
+
+def lost_commit_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Delta commit conflict: another writer committed first.
+
+    Two jobs of one run can append to the same table (e.g. quarantine) at once: appends do
+    not conflict with each other, but the two first writes to a table that does not exist
+    yet both try to create it, and all but one fail with ``ProtocolChangedException``. Such
+    a commit wrote nothing to the log, so an append that lost the race can simply be tried
+    again (Delta's ``txnVersion`` still skips a batch that did commit).
+    """
+    from delta.exceptions import base
+
+    # Converted by delta-spark's Python layer (its classes do not share a base class) ...
+    if isinstance(exc, tuple(getattr(base, name) for name in ("DeltaConcurrentModificationException", *_CONFLICTS))):
+        return True
+    # ... or raised as the JVM's exception.
+    java = getattr(exc, "java_exception", None)
+    if java is None:
+        return False
+    name = str(java.getClass().getName())
+    return name.startswith("io.delta.exceptions.") and name.rsplit(".", 1)[-1] in _CONFLICTS
+
+
 def idempotent_append(
     df: DataFrame,
     path: str,
@@ -82,25 +118,37 @@ def idempotent_append(
     name; None when nothing was observed: no ``observe``, or a replay of ``(app_id,
     version)``, which Delta skips without running the plan (so an ``observe`` caller also
     learns whether this call was a replay).
-    """
-    seen = None
-    if observe and not is_replay(df.sparkSession, path, app_id, version):
-        from pyspark.sql import Observation
 
-        seen = Observation(f"append_{uuid.uuid4().hex}")
-        df = df.observe(seen, *observe)
-    writer = (
-        df.write.format("delta")
-        .mode("append")
-        .options(**dict(options or {}))
-        .option("txnAppId", app_id)
-        .option("txnVersion", str(version))
-    )
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(path)
-    # `get` waits for the metrics of an executed plan: asked only when the write ran.
-    return seen.get if seen is not None else None
+    An append that loses a commit race to another writer (:func:`lost_commit_race`) is
+    planned and tried again, up to :data:`APPEND_ATTEMPTS` times in all.
+    """
+    for attempt in range(1, APPEND_ATTEMPTS + 1):
+        seen = None
+        out = df
+        if observe and not is_replay(df.sparkSession, path, app_id, version):
+            from pyspark.sql import Observation
+
+            seen = Observation(f"append_{uuid.uuid4().hex}")
+            out = df.observe(seen, *observe)
+        writer = (
+            out.write.format("delta")
+            .mode("append")
+            .options(**dict(options or {}))
+            .option("txnAppId", app_id)
+            .option("txnVersion", str(version))
+        )
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        try:
+            writer.save(path)
+        except Exception as exc:
+            if attempt == APPEND_ATTEMPTS or not lost_commit_race(exc):
+                raise
+            log.info("append to %s lost a commit race (%s); retrying", path, type(exc).__name__)
+            continue
+        # `get` waits for the metrics of an executed plan: asked only when the write ran.
+        return seen.get if seen is not None else None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def last_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:

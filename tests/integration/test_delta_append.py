@@ -1,0 +1,38 @@
+"""Idempotent appends from jobs running at once: all land, once."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from chispa import assert_df_equality
+
+from advertisex.io.delta import idempotent_append, lost_commit_race
+from advertisex.pipelines.parallel import run_concurrently
+
+
+def test_appends_racing_to_create_a_table_all_land_once(spark, tmp_path) -> None:
+    # Creating a table is a commit conflict for all but one of the writers that try it at
+    # once (ProtocolChangedException); they retry as plain appends.
+    path = str(tmp_path / "quarantine")
+
+    def append(n: int) -> None:
+        rows = spark.createDataFrame([(n, "2026-11-01"), (n, "2026-11-02")], "n int, d string")
+        idempotent_append(rows, path, app_id=f"job-{n}", version=0, partition_by=["d"])
+
+    for _ in range(2):  # the second round replays every (app_id, version): nothing more lands
+        run_concurrently(spark, *[partial(append, n) for n in range(3)])
+        assert_df_equality(
+            spark.read.format("delta").load(path),
+            spark.createDataFrame([(n, d) for n in range(3) for d in ("2026-11-01", "2026-11-02")], "n int, d string"),
+            ignore_row_order=True, ignore_nullable=True,
+        )
+
+
+def test_other_failures_are_not_commit_races(spark, tmp_path) -> None:
+    try:
+        spark.read.format("delta").load(str(tmp_path / "missing")).collect()
+    except Exception as exc:  # noqa: BLE001 - the failure under test
+        assert not lost_commit_race(exc)
+    else:
+        raise AssertionError("reading a missing table should fail")
+    assert not lost_commit_race(ValueError("x"))
