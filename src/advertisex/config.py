@@ -135,6 +135,11 @@ class StackConfig:
 
 
 @dataclass(frozen=True)
+class PipelineConfig:
+    concurrent: bool = True
+
+
+@dataclass(frozen=True)
 class MaintenanceConfig:
     optimize_days: int | None = None
 
@@ -153,6 +158,7 @@ class Config:
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stack: StackConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:

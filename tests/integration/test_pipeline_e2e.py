@@ -38,7 +38,7 @@ BID_DAILY_SCHEMA = (
 )
 
 
-def _cfg(stack_cfg: Config, tmp: Path) -> Config:
+def _cfg(stack_cfg: Config, tmp: Path, *extra: str) -> Config:
     suffix = uuid.uuid4().hex[:8]
     return load_config(
         ROOT / "conf" / "test.yaml",
@@ -49,6 +49,7 @@ def _cfg(stack_cfg: Config, tmp: Path) -> Config:
             f"kafka.topics.bids=bids-{suffix}",
             f"schema_registry.subject=bids-{suffix}-value",
             f"streaming.txn_app_id=e2e-{suffix}",
+            *extra,
         ],
         environ={},
     )
@@ -125,15 +126,19 @@ def _version(cfg: Config, table: str) -> int:
     return max(int(p.stem) for p in (Path(cfg.table_path(table)) / "_delta_log").glob("*.json"))
 
 
-@pytest.mark.parametrize("small_batch_rows", [None, 0], ids=["default", "every-batch-big"])
+@pytest.mark.parametrize(("small_batch_rows", "concurrent"), [(None, True), (0, False)],
+                         ids=["default", "every-batch-big-sequential"])
 def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, tmp_path, monkeypatch,
-                                                              small_batch_rows):
-    """``every-batch-big``: silver treats every batch as big (keys not recorded, dates observed
-    on the insert, every row of the affected dates re-attributed), as it does past
-    ``SMALL_BATCH_ROWS`` rows; the result must be the same."""
+                                                              small_batch_rows, concurrent):
+    """``default``: the feeds' ingest jobs, the reference job and silver's three streams run
+    at once (three of them create the quarantine table in the first run).
+    ``every-batch-big-sequential``: every job and stream runs in turn, and silver treats every
+    batch as big (keys not recorded, dates observed on the insert, every row of the affected
+    dates re-attributed), as it does past ``SMALL_BATCH_ROWS`` rows; the result must be the same."""
     if small_batch_rows is not None:
         monkeypatch.setattr(silver_pipeline, "SMALL_BATCH_ROWS", small_batch_rows)
-    cfg = _cfg(stack_cfg, tmp_path)
+    cfg = _cfg(stack_cfg, tmp_path, f"pipeline.concurrent={str(concurrent).lower()}")
+    assert cfg.pipeline.concurrent is concurrent
     out = tmp_path / "generated"
     params = GenerateParams(seed=11, start_date=dt.date(2026, 11, 16), days=3, impressions_per_day=1500,
                             users=250, campaigns=8)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from advertisex.catalog import register_tables
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError
+from advertisex.pipelines.parallel import run_concurrently
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -51,6 +53,18 @@ JOBS: tuple[Job, ...] = (
 )
 JOB_NAMES = tuple(j.name for j in JOBS)
 
+# ``pipeline --once`` in stages: a stage starts when the one before it has ended. The lanes
+# of a stage (tuples of jobs, each run in order) are independent: with
+# ``pipeline.concurrent`` they run at once. The ingest jobs write different bronze tables,
+# except the two writers of bronze/impressions, which share a lane; the reference job
+# writes only the dimensions, which silver reads.
+PIPELINE_STAGES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (("ingest_impressions", "backfill_impressions"), ("ingest_bids",), ("ingest_clicks",), ("reference",)),
+    (("silver",),),
+    (("gold",),),
+    (("quality",),),
+)
+
 
 class UnknownJobError(AdvertisexError):
     """``advertisex run JOB`` with a job that does not exist."""
@@ -75,18 +89,31 @@ def run_job(name: str, spark: SparkSession, cfg: Config, *, once: bool = True) -
 
 
 def run_pipeline(spark: SparkSession, cfg: Config) -> dict[str, dict[str, Any]]:
-    """Run every pipeline job once, in dependency order; Kafka-fed jobs are skipped when
-    ``kafka.enabled`` is false."""
+    """Run every pipeline job once, stage by stage (:data:`PIPELINE_STAGES`); Kafka-fed jobs
+    are skipped when ``kafka.enabled`` is false.
+
+    With ``pipeline.concurrent`` the lanes of a stage run at once, and a failing lane lets
+    the others finish before its error is raised; otherwise every job runs in turn, in the
+    order of :data:`JOBS`. Either way no job starts before the stages it depends on ended.
+    """
     results: dict[str, dict[str, Any]] = {}
-    try:
-        for job in JOBS:
-            if not job.in_pipeline:
-                continue
+
+    def run_lane(names: tuple[str, ...]) -> None:
+        for name in names:
+            job = get_job(name)
             if job.needs_kafka and not cfg.kafka.enabled:
-                results[job.name] = {"skipped": "kafka.enabled=false"}
+                results[name] = {"skipped": "kafka.enabled=false"}
                 continue
-            results[job.name] = run_job(job.name, spark, cfg, once=True)
+            results[name] = run_job(name, spark, cfg, once=True)
+
+    try:
+        for stage in PIPELINE_STAGES:
+            if cfg.pipeline.concurrent:
+                run_concurrently(spark, *[partial(run_lane, lane) for lane in stage])
+            else:
+                run_lane(tuple(j.name for j in JOBS if any(j.name in lane for lane in stage)))
     finally:
         # Names work even when a job failed (e.g. a critical quality check): analysts can look.
         results["catalog"] = {"tables": register_tables(spark, cfg)}
-    return results
+    # Summaries in dependency order, whatever order concurrent jobs ended in.
+    return {name: results[name] for name in (*JOB_NAMES, "catalog") if name in results}

@@ -36,7 +36,7 @@ import logging
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
@@ -47,6 +47,7 @@ from advertisex.errors import InputPathError
 from advertisex.io.delta import commit_metadata, idempotent_append, is_delta, table_options
 from advertisex.io.fs import delete_file, hadoop_path, list_files, read_text, require_path, write_text
 from advertisex.pipelines.bronze import run_stream, txn_app_id
+from advertisex.pipelines.parallel import run_concurrently
 from advertisex.transforms import attribution as A
 from advertisex.transforms import gold as G
 from advertisex.transforms import silver as S
@@ -755,15 +756,22 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
 
 
 def run_silver(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:
-    """The ``silver`` job: insert new bronze rows into silver, then re-attribute what they change."""
-    summary: dict[str, Any] = {}
+    """The ``silver`` job: insert new bronze rows into silver, then re-attribute what they change.
+
+    The three streams write different silver tables; with ``pipeline.concurrent`` they run
+    at once. What one reads of another's table while it writes cannot be missed:
+    an impressions batch looks up the stored clicks that name its impressions and the
+    stored bid requests they match, and a click or bid request inserted meanwhile is
+    new itself, so its own marks bring it to re-attribution (new clicks are always
+    attributed) and to gold (its bid date).
+    """
     _dims(spark, cfg)  # fail early, with one line, when the reference job has not run
     job = "silver"
-    for name, bronze_table, make_batch in SILVER_STREAMS:
+
+    def run_one(name: str, bronze_table: str, make_batch) -> dict[str, Any] | str:
         path = cfg.table_path(bronze_table)
         if not is_delta(spark, path):
-            summary[name] = "no bronze table yet"
-            continue
+            return "no bronze table yet"
         # foreachBatch hands over an already-planned batch (an RDD scan, no column pruning), so
         # what silver never reads is dropped here, at the source: `raw` is half of bronze's bytes.
         source = (
@@ -772,6 +780,10 @@ def run_silver(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any)
         )
         result = run_stream(source, make_batch(cfg, txn_app_id(cfg, job, name)), cfg, job=job, query=name,
                             once=True)
-        summary[name] = {"batches": result["batches"], "input_rows": result["input_rows"]}
+        return {"batches": result["batches"], "input_rows": result["input_rows"]}
+
+    steps = [partial(run_one, *stream) for stream in SILVER_STREAMS]
+    outcomes = run_concurrently(spark, *steps) if cfg.pipeline.concurrent else [step() for step in steps]
+    summary: dict[str, Any] = {name: out for (name, _, _), out in zip(SILVER_STREAMS, outcomes, strict=True)}
     summary["attribution"] = reattribute(spark, cfg)
     return summary
