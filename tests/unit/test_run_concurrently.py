@@ -55,3 +55,20 @@ def test_results_come_back_in_the_order_of_the_steps(spark) -> None:
 
     assert run_concurrently(spark, step(1, 0.3), step(2, 0.0), step(3, 0.1)) == [1, 2, 3]
     assert run_concurrently(spark, lambda: "alone") == ["alone"]
+
+
+def test_ctrl_c_sets_stop_and_is_raised_after_the_steps_ended(spark) -> None:
+    import _thread
+
+    stop = threading.Event()
+    started = threading.Barrier(2, timeout=10)  # both running: the main thread is done submitting
+    seen: list[bool] = []
+
+    def interrupted() -> None:
+        started.wait()
+        _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+        seen.append(stop.wait(10))
+
+    with pytest.raises(KeyboardInterrupt):
+        run_concurrently(spark, interrupted, started.wait, stop=stop)
+    assert seen == [True]

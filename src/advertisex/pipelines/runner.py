@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -97,9 +98,12 @@ def run_pipeline(spark: SparkSession, cfg: Config) -> dict[str, dict[str, Any]]:
     order of :data:`JOBS`. Either way no job starts before the stages it depends on ended.
     """
     results: dict[str, dict[str, Any]] = {}
+    stop = threading.Event()  # set by Ctrl-C: a lane starts no further job
 
     def run_lane(names: tuple[str, ...]) -> None:
         for name in names:
+            if stop.is_set():
+                return
             job = get_job(name)
             if job.needs_kafka and not cfg.kafka.enabled:
                 results[name] = {"skipped": "kafka.enabled=false"}
@@ -109,7 +113,7 @@ def run_pipeline(spark: SparkSession, cfg: Config) -> dict[str, dict[str, Any]]:
     try:
         for stage in PIPELINE_STAGES:
             if cfg.pipeline.concurrent:
-                run_concurrently(spark, *[partial(run_lane, lane) for lane in stage])
+                run_concurrently(spark, *[partial(run_lane, lane) for lane in stage], stop=stop)
             else:
                 run_lane(tuple(j.name for j in JOBS if any(j.name in lane for lane in stage)))
     finally:
