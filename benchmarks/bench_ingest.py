@@ -4,11 +4,12 @@ as plain Parquet by Spark in the same run).
     .venv/bin/python benchmarks/bench_ingest.py files  --impressions 2000000 --csv-rows 3000000 [--warmup 200000]
     .venv/bin/python benchmarks/bench_ingest.py kafka  --messages 2000000 [--warmup 100000]  # needs `advertisex stack up`
     .venv/bin/python benchmarks/bench_ingest.py sustain --rate 50000 --seconds 300 # needs the stack
+    .venv/bin/python benchmarks/bench_ingest.py sustain --feed bids --rate 75000 --seconds 300
 
 `files`: backfill of historical impression JSON Lines and CSV clicks/conversions into bronze.
 `kafka`: impressions (JSON) and bid requests (Confluent Avro) already on the topics → bronze,
-`--once`. `sustain`: a producer process sends impressions at --rate for --seconds while the
-continuous ingest stream runs; the lag (end offsets − processed offsets) is printed every
+`--once`. `sustain`: a producer process sends impressions (or, `--feed bids`, bid requests
+encoded beforehand) at --rate for --seconds while the continuous ingest stream runs; the lag (end offsets − processed offsets) is printed every
 10 s: it must not grow.
 """
 
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import multiprocessing as mp
+import pickle
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from pathlib import Path
 
@@ -173,11 +175,12 @@ def bench_kafka(args: argparse.Namespace) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _producer_loop(bootstrap: str, topic: str, payload_files: list[str], rate: float, seconds: float,
+def _producer_loop(bootstrap: str, topic: str, payload_file: str, rate: float, seconds: float,
                    counter: mp.Value) -> None:
     from confluent_kafka import Producer
 
-    values = [line for p in payload_files for line in Path(p).read_bytes().split(b"\n") if line]
+    with open(payload_file, "rb") as fh:
+        values: list[bytes] = pickle.load(fh)  # noqa: S301 - the benchmark's own file
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 20, "batch.num.messages": 10000, "queue.buffering.max.messages": 1000000})
     start = time.monotonic()
@@ -200,27 +203,46 @@ def _producer_loop(bootstrap: str, topic: str, payload_files: list[str], rate: f
 
 
 def bench_sustain(args: argparse.Namespace) -> None:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     from advertisex import stack
 
     work = Path(tempfile.mkdtemp(prefix="ax-bench-sustain-"))
     suffix = uuid.uuid4().hex[:8]
-    cfg = _cfg(work, f"kafka.topics.impressions=bench-sus-{suffix}", f"kafka.partitions={args.partitions}",
+    cfg = _cfg(work, f"kafka.topics.impressions=bench-sus-{suffix}", f"kafka.topics.bids=bench-sus-bids-{suffix}",
+               f"schema_registry.subject=bench-sus-bids-{suffix}-value", f"kafka.partitions={args.partitions}",
                f"streaming.trigger_interval_seconds={args.trigger}", "kafka.max_offsets_per_trigger=2000000")
     stack.ensure_topics(cfg)
     _generate(cfg, work, 400_000)
-    payloads = load_manifest(work / "generated")["kafka_impression_values"]
-    topic = cfg.kafka.topics.impressions
+    manifest = load_manifest(work / "generated")
+    # The messages the producer cycles through, encoded beforehand: its loop only sends.
+    if args.feed == "impressions":
+        topic, table, make_batch = cfg.kafka.topics.impressions, "bronze/impressions", bronze.impressions_batch
+        values = [line for p in manifest["kafka_impression_values"] for line in Path(p).read_bytes().split(b"\n")
+                  if line]
+    else:
+        from advertisex.generate.bids import item_bytes, iter_bid_items, load_bid_pools
+        from advertisex.generate.producer import register_bid_schemas
+
+        topic, table, make_batch = cfg.kafka.topics.bids, "bronze/bid_requests", bronze.bids_batch
+        ids, unknown = register_bid_schemas(cfg.schema_registry.url, cfg.schema_registry.subject)
+        pools = load_bid_pools(Path(manifest["bids_files"][0]).parent)
+        items = iter_bid_items(manifest["bids_files"], pools)
+        values = [item_bytes(item, ids, unknown) for _, item in zip(range(args.distinct), items, strict=False)]
+    payload_file = work / "payloads.pkl"
+    with open(payload_file, "wb") as fh:
+        pickle.dump(values, fh)
+    print(f"{len(values):,} distinct {args.feed} messages to cycle through", flush=True)
 
     spark = build_spark("advertisex-bench-sustain", cfg)
     spark.range(1000).selectExpr("sum(id)").collect()
     counter = mp.get_context("spawn").Value("q", 0)
     proc = mp.get_context("spawn").Process(
-        target=_producer_loop, args=(cfg.kafka.bootstrap_servers, topic, payloads, args.rate, args.seconds, counter))
+        target=_producer_loop,
+        args=(cfg.kafka.bootstrap_servers, topic, str(payload_file), args.rate, args.seconds, counter))
     source = bronze._kafka_source(spark, cfg, topic)  # noqa: SLF001 - the job's own source
     writer = (source.writeStream.option("checkpointLocation", cfg.checkpoint_path("bench", "sustain"))
-              .foreachBatch(bronze.impressions_batch(cfg, bronze.txn_app_id(cfg, "bench", "sustain")))
+              .foreachBatch(make_batch(cfg, bronze.txn_app_id(cfg, "bench", "sustain")))
               .trigger(processingTime=f"{args.trigger} seconds"))
     q = writer.start()
     consumer = Consumer({"bootstrap.servers": cfg.kafka.bootstrap_servers, "group.id": "bench-lag"})
@@ -229,14 +251,15 @@ def bench_sustain(args: argparse.Namespace) -> None:
     def end_offsets() -> int:
         return sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
 
+    rows_by_batch: dict[int, int] = {}
+
     def processed() -> int:
-        prog = q.lastProgress
-        if not prog or not prog["sources"]:
-            return 0
-        end = prog["sources"][0]["endOffset"]
-        if isinstance(end, str):
-            end = json.loads(end)
-        return sum(int(v) for v in end.get(topic, {}).values())
+        # Rows read by the query so far: every batch's numInputRows (an idle trigger reports
+        # the next batch id with 0 rows, so the largest figure per id is the batch's own).
+        for prog in q.recentProgress:
+            b = prog["batchId"]
+            rows_by_batch[b] = max(rows_by_batch.get(b, 0), int(prog["numInputRows"]))
+        return sum(rows_by_batch.values())
 
     proc.start()
     t0 = time.monotonic()
@@ -245,18 +268,25 @@ def bench_sustain(args: argparse.Namespace) -> None:
     try:
         while proc.is_alive() or time.monotonic() - t0 < args.seconds + 30:
             time.sleep(10)
-            end, done = end_offsets(), processed()
+            try:
+                end, done = end_offsets(), processed()
+            except KafkaException as exc:  # a busy broker may not answer the probe in time: try again
+                print(f"{time.monotonic() - t0:6.0f} lag probe failed: {exc}", flush=True)
+                continue
             rate = (q.lastProgress or {}).get("processedRowsPerSecond", 0)
             print(f"{time.monotonic() - t0:6.0f} {end:12,} {done:12,} {end - done:10,} {rate:20,.0f}", flush=True)
             if not proc.is_alive() and end - done == 0:
                 break
+    except BaseException:
+        traceback.print_exc()  # now, not after the producer's remaining seconds
+        raise
     finally:
         stop.set()
         q.stop()
         proc.join()
     elapsed = time.monotonic() - t0
-    n = spark.read.format("delta").load(cfg.table_path("bronze/impressions")).count()
-    print(f"sustained: produced {counter.value:,} at target {args.rate:,.0f}/s for {args.seconds}s; "
+    n = spark.read.format("delta").load(cfg.table_path(table)).count()
+    print(f"sustained {args.feed}: produced {counter.value:,} at target {args.rate:,.0f}/s for {args.seconds}s; "
           f"bronze has {n:,} rows after {elapsed:.0f}s", flush=True)
     spark.stop()
     shutil.rmtree(work, ignore_errors=True)
@@ -297,6 +327,9 @@ def main() -> int:
     s.add_argument("--seconds", type=float, default=300)
     s.add_argument("--trigger", type=float, default=5)
     s.add_argument("--partitions", type=int, default=2)
+    s.add_argument("--feed", choices=("impressions", "bids"), default="impressions",
+                   help="impressions (JSON) or bid requests (Confluent Avro, v1 and v2 mixed)")
+    s.add_argument("--distinct", type=int, default=300_000, help="bids: distinct messages encoded beforehand")
     args = ap.parse_args()
     {"files": bench_files, "kafka": bench_kafka, "sustain": bench_sustain}[args.mode](args)
     return 0
