@@ -759,11 +759,11 @@ def run_silver(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any)
     """The ``silver`` job: insert new bronze rows into silver, then re-attribute what they change.
 
     The three streams write different silver tables; with ``pipeline.concurrent`` they run
-    at once. What one reads of another's table while it writes cannot be missed:
-    an impressions batch looks up the stored clicks that name its impressions and the
-    stored bid requests they match, and a click or bid request inserted meanwhile is
-    new itself, so its own marks bring it to re-attribution (new clicks are always
-    attributed) and to gold (its bid date).
+    at once. What one reads of another's table while it writes cannot be missed: an
+    impressions batch looks up the stored clicks that name its impressions and the stored
+    bid requests they match, and a click, conversion or bid request inserted meanwhile is
+    new itself, so its own marks bring it to re-attribution (new clicks and conversions
+    are always attributed) and to gold (a bid request's date).
     """
     _dims(spark, cfg)  # fail early, with one line, when the reference job has not run
     job = "silver"
