@@ -427,26 +427,34 @@ IMPRESSION_KEY_COLUMNS = ("impression_id", "event_date", "bid_request_id", "user
 def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
                       id_values: IdKeys | None = None) -> set[dt.date]:
     """driver-side: the dates of the silver ``clicks`` that name one of ``ids`` (new impressions)
-    and have not found their named impression yet.
+    and are waiting for it: attributed, but not by their ``impression_id``.
 
     A click attributed by its ``impression_id`` keeps that attribution: silver holds one row
-    per impression id, so no later batch brings that impression again. Only the others
-    (named impression not seen yet, or not attributed yet) can change, and they are usually
-    few. A ``small`` batch broadcasts its ids into a scan of those clicks; a big one is
-    scanned once against those clicks broadcast (when at most :data:`SMALL_BATCH_ROWS`)
-    instead of shuffling and de-duplicating all its ids. ``id_values``: the same ids, when
-    the caller holds them; up to :data:`LITERAL_KEYS` of them filter the scan as literals.
+    per impression id, so no later batch brings that impression again. A click not
+    attributed yet (inserted since the last re-attribution, e.g. by the click stream running
+    beside this one) is re-attributed anyway: its own batch marked its date. Only the others
+    can change, and they are usually few, often none. A ``small`` batch broadcasts its ids
+    into a scan of those clicks; a big one is scanned once against those clicks broadcast
+    (when at most :data:`SMALL_BATCH_ROWS`), or not at all when no click waits, instead of
+    shuffling and de-duplicating all its ids. ``id_values``: the same ids, when the caller
+    holds them; up to :data:`LITERAL_KEYS` of them filter the scan as literals.
     """
-    found = F.coalesce(F.col("attribution_kind") == C.ATTRIBUTION_IMPRESSION_ID, F.lit(False))
-    waiting = clicks.where(F.col("impression_id").isNotNull() & ~found).select("impression_id", "event_date")
+    kind = F.col("attribution_kind")
+    waiting = clicks.where(
+        F.col("impression_id").isNotNull() & kind.isNotNull() & (kind != C.ATTRIBUTION_IMPRESSION_ID)
+    ).select("impression_id", "event_date")
     if _literal(id_values):
         named = waiting.where(_in_ids("impression_id", id_values))
     elif small:
         named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
-    elif is_small(waiting):
-        named = ids.join(F.broadcast(waiting), "impression_id", "inner").select("event_date")
     else:
-        named = waiting.join(ids, "impression_id", "left_semi")
+        count = waiting.limit(SMALL_BATCH_ROWS + 1).count()
+        if count == 0:
+            return set()
+        if count <= SMALL_BATCH_ROWS:
+            named = ids.join(F.broadcast(waiting), "impression_id", "inner").select("event_date")
+        else:
+            named = waiting.join(ids, "impression_id", "left_semi")
     return distinct_dates(named)
 
 
