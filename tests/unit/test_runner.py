@@ -42,7 +42,7 @@ def test_lanes_run_at_once_or_in_turn_and_stages_in_order(spark, monkeypatch, tm
             if running:
                 overlapped.update(running | {name})
             running.add(name)
-        threading.Event().wait(0.3)  # long enough for the other lanes to start
+        threading.Event().wait(1.0)  # long enough for the other lanes to start, even on a busy machine
         with lock:
             running.discard(name)
         return {"ran": name}
