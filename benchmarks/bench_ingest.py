@@ -9,8 +9,8 @@ as plain Parquet by Spark in the same run).
 `files`: backfill of historical impression JSON Lines and CSV clicks/conversions into bronze.
 `kafka`: impressions (JSON) and bid requests (Confluent Avro) already on the topics → bronze,
 `--once`. `sustain`: a producer process sends impressions (or, `--feed bids`, bid requests
-encoded beforehand) at --rate for --seconds while the continuous ingest stream runs; the lag (end offsets − processed offsets) is printed every
-10 s: it must not grow.
+encoded beforehand) at --rate for --seconds while the continuous ingest stream runs; the
+lag (end offsets − rows the query has read) is printed every 10 s: it must not grow.
 """
 
 from __future__ import annotations
