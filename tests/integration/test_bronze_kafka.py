@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import struct
@@ -182,13 +183,21 @@ def _wire(schema_id: int, schema: str, record: dict) -> bytes:
     return b"\x00" + struct.pack(">I", schema_id) + buf.getvalue()
 
 
-def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tmp_path):
+def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tmp_path, caplog):
     cfg = _cfg(stack_cfg, tmp_path)
     client = SchemaRegistryClient({"url": cfg.schema_registry.url})
     subject = cfg.schema_registry.subject
     id1 = client.register_schema(subject, Schema(_schema(1), "AVRO"))
     id2 = client.register_schema(subject, Schema(_schema(2), "AVRO"))
     assert id1 != id2
+    # A writer schema registered under another subject only: the stream does not know its
+    # id until a batch meets it (its first write fails uncommitted, then the batch's ids are
+    # looked up). Its extra field is skipped by the reader.
+    outside = json.loads(_schema(1))
+    outside["fields"].append({"name": "note", "type": "string", "default": ""})
+    outside = json.dumps(outside)
+    id_outside = client.register_schema(f"{subject}-outside", Schema(outside, "AVRO"))
+    assert id_outside not in (id1, id2)
     topic = cfg.kafka.topics.bids
     _create_topic(cfg, topic, partitions=1)
     v1, v2 = _bid(1, v2=False), _bid(2, v2=True)
@@ -200,10 +209,14 @@ def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tm
         (None, b"\x00" + struct.pack(">I", 987654) + good_v1[5:]),  # unknown schema id
         (None, good_v1[:12]),  # truncated body
         (None, b"\x00\x01"),  # too short for a header
+        (None, _wire(id_outside, outside, {**_bid(6, v2=False), "note": "from elsewhere"})),
     ]
     _produce(cfg, topic, messages, partition=0)
 
-    bronze.run_ingest_bids(spark, cfg, once=True)
+    with caplog.at_level(logging.INFO, logger="advertisex.pipelines.bronze"):
+        bronze.run_ingest_bids(spark, cfg, once=True)
+    # The optimistic write met an id it had not classified and the batch was decoded again.
+    assert any("was new; looked up the batch's" in r.getMessage() for r in caplog.records)
     table = spark.read.format("delta").load(cfg.table_path(C.BRONZE_BID_REQUESTS))
     got = table.selectExpr(
         "kafka_offset", "schema_id", "bid_request_id", "user.user_id AS user_id", "user.consent AS consent",
@@ -219,6 +232,7 @@ def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tm
             (3, 987654, None, None, None, None, None, None, None, C.REASON_UNKNOWN_SCHEMA_ID),
             (4, id1, None, None, None, None, None, None, None, C.REASON_BAD_AVRO),
             (5, None, None, None, None, None, None, None, None, C.REASON_BAD_MAGIC_BYTE),
+            (6, id_outside, "br-6", "U-6", None, None, True, 150, d, None),
         ],
         "kafka_offset long, schema_id int, bid_request_id string, user_id string, consent boolean, "
         "deal_id string, won boolean, clearing long, event_date date, quarantine_reason string",

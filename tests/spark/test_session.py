@@ -45,6 +45,21 @@ def test_partitioned_delta_round_trip(spark, tmp_path: Path) -> None:
     ]
 
 
+def test_unique_columns_are_written_without_a_dictionary(spark, tmp_path: Path) -> None:
+    import duckdb
+
+    # Two distinct values each: without the setting both columns would be dictionary-encoded.
+    df = spark.range(1000).selectExpr("CAST(id % 2 AS STRING) AS raw", "CAST(id % 2 AS STRING) AS campaign_id")
+    path = tmp_path / "t"
+    df.coalesce(1).write.format("delta").save(str(path))
+    (data_file,) = path.glob("*.parquet")
+    encodings = dict(
+        duckdb.sql(f"SELECT path_in_schema, encodings FROM parquet_metadata('{data_file}')").fetchall()
+    )
+    assert "DICTIONARY" not in encodings["raw"]
+    assert "DICTIONARY" in encodings["campaign_id"]
+
+
 def test_session_clock_is_utc(spark) -> None:
     got = spark.range(1).select(
         F.date_format(F.to_timestamp(F.lit("2026-11-20T23:30:00.000+01:00")), "yyyy-MM-dd HH:mm").alias("t")

@@ -1,7 +1,8 @@
 """Schema registry access for the bid-request decoder, with a process-wide cache.
 
 Schema ids are immutable in a Confluent-compatible registry, so an id, once fetched,
-never needs fetching again; only "which is the newest version" is asked each batch.
+never needs fetching again; only the subject's list of versions and its newest version
+are asked each batch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ class SchemaCache:
         self._client = SchemaRegistryClient({"url": url, "timeout": int(max(1, timeout_s))})
         self._by_id: dict[int, str] = {}
         self._missing: set[int] = set()
+        self._version_ids: dict[tuple[str, int], int] = {}
+
+    @property
+    def missing(self) -> frozenset[int]:
+        """Ids the registry answered 404 for (ids are never reused, so the answer is kept)."""
+        return frozenset(self._missing)
 
     def writer_schemas(self, ids: Iterable[int]) -> dict[int, str]:
         """Schema JSON for each id the registry knows; ids it does not know are left out."""
@@ -46,6 +53,29 @@ class SchemaCache:
             if schema_id in self._by_id:
                 out[schema_id] = self._by_id[schema_id]
         return out
+
+    def subject_schemas(self, subject: str) -> dict[int, str]:
+        """Schema id → JSON of every version registered under ``subject``.
+
+        One request lists the versions; a version not seen before costs one more, once.
+        """
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            versions = self._client.get_versions(subject)
+            for version in versions:
+                if (subject, version) not in self._version_ids:
+                    registered = self._client.get_version(subject, version)
+                    self._by_id[registered.schema_id] = registered.schema.schema_str
+                    self._version_ids[(subject, version)] = registered.schema_id
+        except SchemaRegistryError as exc:
+            raise ServiceUnavailableError(
+                f"schema registry at {self.url}: cannot list subject {subject!r} ({exc})"
+            ) from None
+        except OSError as exc:
+            raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
+        ids = (self._version_ids[(subject, version)] for version in versions)
+        return {schema_id: self._by_id[schema_id] for schema_id in ids}
 
     def latest(self, subject: str) -> tuple[int, str]:
         """(id, schema JSON) of the newest version registered under ``subject``."""

@@ -256,10 +256,22 @@ def run_ingest_impressions(spark: SparkSession, cfg: Config, *, once: bool = Tru
 
 
 def bids_batch(cfg: Config, app_id: str) -> BatchFn:
-    """foreachBatch body for the Kafka bid-request stream (per-message writer schemas)."""
+    """foreachBatch body for the Kafka bid-request stream (per-message writer schemas).
+
+    A batch is read once, optimistically: it is decoded with the writer schemas already
+    known, every version registered under the subject plus ids this stream met before
+    (registration precedes production, so these are the batch's ids as a rule), and the
+    ids the registry answered 404 for are quarantined as unknown. A message with any other
+    id fails the bronze write before it commits (``UNCLASSIFIED_SCHEMA_ID``); the batch
+    then looks up all its distinct ids, which costs one more read of it, and is decoded
+    again, so every message is still decoded with its own writer schema. A failed write
+    leaves its partial files unreferenced in the table folder (``VACUUM`` removes them).
+    """
     from advertisex.io.registry import schema_cache
 
     cache = schema_cache(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
+    subject = cfg.schema_registry.subject
+    met: dict[int, str] = {}  # writer schemas of ids outside the subject, met by this stream
 
     def fn(batch: DataFrame, batch_id: int) -> None:
         df = T.with_confluent_header(
@@ -271,19 +283,26 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
                 "kafka_timestamp",
                 F.current_timestamp().alias("ingested_at"),
             ).withColumn("origin", T.kafka_origin())
-        ).persist()
+        )
+        _, reader = cache.latest(subject)
+
+        def write(writers: dict[int, str], unknown: frozenset[int] | None) -> None:
+            parsed = T.decode_bid_requests(df, writer_schemas=writers, reader_schema=reader, unknown_ids=unknown)
+            write_bronze(parsed.select(*T.BRONZE_BID_REQUESTS_COLUMNS), cfg, table=C.BRONZE_BID_REQUESTS,
+                         source=C.SOURCE_BID_REQUESTS, app_id=app_id, batch_id=batch_id)
+
         try:
-            # driver-side: the batch's distinct schema ids (a handful) pick the writer schemas.
-            ids = [r.schema_id for r in df.select("schema_id").distinct().collect()]  # driver-side: a few ids
-            writers = cache.writer_schemas(i for i in ids if i is not None)
-            _, reader = cache.latest(cfg.schema_registry.subject)
-            parsed = T.decode_bid_requests(df, writer_schemas=writers, reader_schema=reader).select(
-                *T.BRONZE_BID_REQUESTS_COLUMNS
-            )
-            write_bronze(parsed, cfg, table=C.BRONZE_BID_REQUESTS, source=C.SOURCE_BID_REQUESTS, app_id=app_id,
-                         batch_id=batch_id)
-        finally:
-            df.unpersist()
+            write({**cache.subject_schemas(subject), **met}, cache.missing)
+            return
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it names an unclassified id
+            first = T.unclassified_schema_id(exc)
+            if first is None:
+                raise
+        ids = [r.schema_id for r in df.select("schema_id").distinct().collect()]  # driver-side: a few ids
+        log.info("bid batch %d: schema id %d was new; looked up the batch's %d ids", batch_id, first, len(ids))
+        found = cache.writer_schemas(i for i in ids if i is not None)
+        met.update(found)
+        write({**cache.subject_schemas(subject), **found}, None)
 
     return fn
 

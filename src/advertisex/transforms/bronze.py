@@ -12,7 +12,8 @@ a reason into the quarantine table. Silver reads only rows whose reason is null.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, Window
@@ -295,16 +296,27 @@ def with_confluent_header(df: DataFrame) -> DataFrame:
     return df.withColumn("magic_byte", magic).withColumn("schema_id", schema_id)
 
 
-def decode_bid_requests(df: DataFrame, *, writer_schemas: Mapping[int, str], reader_schema: str) -> DataFrame:
+def decode_bid_requests(
+    df: DataFrame,
+    *,
+    writer_schemas: Mapping[int, str],
+    reader_schema: str,
+    unknown_ids: Collection[int] | None = None,
+) -> DataFrame:
     """Decode each message with its own writer schema, read into ``reader_schema``.
 
     Args:
         df: ``value`` (binary, Confluent wire format), ``magic_byte``, ``schema_id``
             (:func:`with_confluent_header`), ``ingested_at`` and origin columns.
-        writer_schemas: schema id → Avro schema JSON, for every id the registry knows
-            among the batch's ids. An id absent here is unknown.
+        writer_schemas: schema id → Avro schema JSON, for ids the registry knows.
         reader_schema: the newest schema of the subject (JSON); every message is read
             into its shape (Avro schema resolution fills fields added since with defaults).
+        unknown_ids: ids the registry does not know. ``None``: every id absent from
+            ``writer_schemas`` is unknown (the caller looked up all the batch's ids).
+            Given, an id in neither is *unclassified*: evaluating the result for a
+            well-framed message with such an id fails the query with
+            ``UNCLASSIFIED_SCHEMA_ID`` and the id (:func:`unclassified_schema_id` reads
+            it back), so nothing computed from it is committed.
 
     Returns:
         The input columns plus ``raw`` (base64 of the message), the bid request fields
@@ -346,7 +358,23 @@ def decode_bid_requests(df: DataFrame, *, writer_schemas: Mapping[int, str], rea
         (_blank(F.col("bid_request_id")), C.REASON_MISSING_FIELD),
         (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
     )
+    if unknown_ids is not None:
+        classified = set(writer_schemas) | set(unknown_ids)
+        unclassified = valid_frame & ~F.col("schema_id").isin(*classified) if classified else valid_frame
+        reason = F.when(
+            unclassified, F.raise_error(F.concat(F.lit(UNCLASSIFIED_SCHEMA_ID), F.col("schema_id").cast("string")))
+        ).otherwise(reason)
     return out.withColumn("quarantine_reason", reason).drop("_d")
+
+
+UNCLASSIFIED_SCHEMA_ID = "advertisex: unclassified schema id "
+_UNCLASSIFIED_RE = re.compile(re.escape(UNCLASSIFIED_SCHEMA_ID) + r"(-?\d+)")
+
+
+def unclassified_schema_id(exc: BaseException) -> int | None:
+    """The schema id a failed query reported as unclassified (:func:`decode_bid_requests`), else None."""
+    match = _UNCLASSIFIED_RE.search(str(getattr(exc, "desc", None) or exc))
+    return int(match.group(1)) if match else None
 
 
 # --------------------------------------------------------------------------- quarantine
