@@ -216,7 +216,7 @@ def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tm
     with caplog.at_level(logging.INFO, logger="advertisex.pipelines.bronze"):
         bronze.run_ingest_bids(spark, cfg, once=True)
     # The optimistic write met an id it had not classified and the batch was decoded again.
-    assert any("was new; looked up the batch's" in r.getMessage() for r in caplog.records)
+    assert any("was new to this stream" in r.getMessage() for r in caplog.records)
     table = spark.read.format("delta").load(cfg.table_path(C.BRONZE_BID_REQUESTS))
     got = table.selectExpr(
         "kafka_offset", "schema_id", "bid_request_id", "user.user_id AS user_id", "user.consent AS consent",

@@ -299,7 +299,10 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
             if first is None:
                 raise
         ids = [r.schema_id for r in df.select("schema_id").distinct().collect()]  # driver-side: a few ids
-        log.info("bid batch %d: schema id %d was new; looked up the batch's %d ids", batch_id, first, len(ids))
+        # Spark has just logged the failed write as an error, with a stack trace: say why.
+        log.warning("bid batch %d: schema id %d was new to this stream, so its first write stopped uncommitted "
+                    "(USER_RAISED_EXCEPTION above); looked up the batch's %d ids, writing it again", batch_id, first,
+                    len(ids))
         found = cache.writer_schemas(i for i in ids if i is not None)
         met.update(found)
         write({**cache.subject_schemas(subject), **found}, None)
