@@ -184,15 +184,17 @@ def _wire(schema_id: int, schema: str, record: dict) -> bytes:
 
 
 def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tmp_path, caplog):
-    cfg = _cfg(stack_cfg, tmp_path)
+    # Two batches: the first looks up its ids, the second (the last message) is decoded
+    # with the ids known by then.
+    cfg = _cfg(stack_cfg, tmp_path, "kafka.max_offsets_per_trigger=6")
     client = SchemaRegistryClient({"url": cfg.schema_registry.url})
     subject = cfg.schema_registry.subject
     id1 = client.register_schema(subject, Schema(_schema(1), "AVRO"))
     id2 = client.register_schema(subject, Schema(_schema(2), "AVRO"))
     assert id1 != id2
     # A writer schema registered under another subject only: the stream does not know its
-    # id until a batch meets it (its first write fails uncommitted, then the batch's ids are
-    # looked up). Its extra field is skipped by the reader.
+    # id when the second batch meets it (that batch's first write fails uncommitted, then
+    # its ids are looked up). Its extra field is skipped by the reader.
     outside = json.loads(_schema(1))
     outside["fields"].append({"name": "note", "type": "string", "default": ""})
     outside = json.dumps(outside)
@@ -215,7 +217,7 @@ def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tm
 
     with caplog.at_level(logging.INFO, logger="advertisex.pipelines.bronze"):
         bronze.run_ingest_bids(spark, cfg, once=True)
-    # The optimistic write met an id it had not classified and the batch was decoded again.
+    # The second batch's optimistic write met an id it had not classified, and was redone.
     assert any("was new to this stream" in r.getMessage() for r in caplog.records)
     table = spark.read.format("delta").load(cfg.table_path(C.BRONZE_BID_REQUESTS))
     got = table.selectExpr(

@@ -7,7 +7,8 @@ are asked each batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from advertisex.errors import ServiceUnavailableError
@@ -27,7 +28,13 @@ class SchemaCache:
 
     @property
     def missing(self) -> frozenset[int]:
-        """Ids the registry answered 404 for (ids are never reused, so the answer is kept)."""
+        """Ids the registry answered 404 for.
+
+        The answer is kept for the life of the process, as :meth:`writer_schemas` always
+        did. An id registered after the process asked for it therefore stays unknown here
+        until a restart. Registries hand out ids in sequence and producers register before
+        they send, so only a message that claimed an id before it existed can meet this.
+        """
         return frozenset(self._missing)
 
     def writer_schemas(self, ids: Iterable[int]) -> dict[int, str]:
@@ -59,38 +66,34 @@ class SchemaCache:
 
         One request lists the versions; a version not seen before costs one more, once.
         """
-        from confluent_kafka.schema_registry.error import SchemaRegistryError
-
-        try:
+        with self._asking(f"cannot list subject {subject!r}"):
             versions = self._client.get_versions(subject)
             for version in versions:
                 if (subject, version) not in self._version_ids:
                     registered = self._client.get_version(subject, version)
                     self._by_id[registered.schema_id] = registered.schema.schema_str
                     self._version_ids[(subject, version)] = registered.schema_id
-        except SchemaRegistryError as exc:
-            raise ServiceUnavailableError(
-                f"schema registry at {self.url}: cannot list subject {subject!r} ({exc})"
-            ) from None
-        except OSError as exc:
-            raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
         ids = (self._version_ids[(subject, version)] for version in versions)
         return {schema_id: self._by_id[schema_id] for schema_id in ids}
 
     def latest(self, subject: str) -> tuple[int, str]:
         """(id, schema JSON) of the newest version registered under ``subject``."""
+        with self._asking(f"no schema under subject {subject!r}"):
+            registered = self._client.get_latest_version(subject)
+        self._by_id[registered.schema_id] = registered.schema.schema_str
+        return registered.schema_id, registered.schema.schema_str
+
+    @contextmanager
+    def _asking(self, problem: str) -> Iterator[None]:
+        """Registry errors inside → one readable :class:`ServiceUnavailableError` naming the URL."""
         from confluent_kafka.schema_registry.error import SchemaRegistryError
 
         try:
-            registered = self._client.get_latest_version(subject)
+            yield
         except SchemaRegistryError as exc:
-            raise ServiceUnavailableError(
-                f"schema registry at {self.url}: no schema under subject {subject!r} ({exc})"
-            ) from None
+            raise ServiceUnavailableError(f"schema registry at {self.url}: {problem} ({exc})") from None
         except OSError as exc:
             raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
-        self._by_id[registered.schema_id] = registered.schema.schema_str
-        return registered.schema_id, registered.schema.schema_str
 
 
 @lru_cache(maxsize=8)

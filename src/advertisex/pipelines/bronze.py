@@ -258,20 +258,23 @@ def run_ingest_impressions(spark: SparkSession, cfg: Config, *, once: bool = Tru
 def bids_batch(cfg: Config, app_id: str) -> BatchFn:
     """foreachBatch body for the Kafka bid-request stream (per-message writer schemas).
 
-    A batch is read once, optimistically: it is decoded with the writer schemas already
-    known, every version registered under the subject plus ids this stream met before
-    (registration precedes production, so these are the batch's ids as a rule), and the
-    ids the registry answered 404 for are quarantined as unknown. A message with any other
-    id fails the bronze write before it commits (``UNCLASSIFIED_SCHEMA_ID``); the batch
-    then looks up all its distinct ids, which costs one more read of it, and is decoded
-    again, so every message is still decoded with its own writer schema. A failed write
-    leaves its partial files unreferenced in the table folder (``VACUUM`` removes them).
+    The stream's first batch looks up all its distinct schema ids before decoding, which
+    costs one more read of it. Each later batch is read once, optimistically. It is
+    decoded with the writer schemas already known: every version registered under the
+    subject, plus ids this stream met before. Registration precedes production, so these
+    are the batch's ids as a rule. Ids the registry answered 404 for are quarantined as
+    unknown. A message with any other id fails the bronze write before it commits
+    (``UNCLASSIFIED_SCHEMA_ID``; Spark logs the failed task as an error). The batch then
+    looks up its ids like a first batch, and is decoded again, so every message is still
+    decoded with its own writer schema. A failed write leaves its partial files
+    unreferenced in the table folder (``VACUUM`` removes them).
     """
     from advertisex.io.registry import schema_cache
 
     cache = schema_cache(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
     subject = cfg.schema_registry.subject
-    met: dict[int, str] = {}  # writer schemas of ids outside the subject, met by this stream
+    met: dict[int, str] = {}  # writer schemas of the ids this stream has looked up
+    looked_up = False  # whether a batch of this stream has looked up its ids yet
 
     def fn(batch: DataFrame, batch_id: int) -> None:
         df = T.with_confluent_header(
@@ -291,20 +294,23 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
             write_bronze(parsed.select(*T.BRONZE_BID_REQUESTS_COLUMNS), cfg, table=C.BRONZE_BID_REQUESTS,
                          source=C.SOURCE_BID_REQUESTS, app_id=app_id, batch_id=batch_id)
 
-        try:
-            write({**cache.subject_schemas(subject), **met}, cache.missing)
-            return
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it names an unclassified id
-            first = T.unclassified_schema_id(exc)
-            if first is None:
-                raise
+        nonlocal looked_up
+        if looked_up:
+            try:
+                write({**cache.subject_schemas(subject), **met}, cache.missing)
+                return
+            except Exception as exc:  # noqa: BLE001 - re-raised unless it names an unclassified id
+                first = T.unclassified_schema_id(exc)
+                if first is None:
+                    raise
+            # Spark has just logged the failed write as an error, with a stack trace: say why.
+            log.warning("bid batch %d: schema id %d was new to this stream, so its first write stopped "
+                        "uncommitted (USER_RAISED_EXCEPTION above); looking up the batch's ids, writing it again",
+                        batch_id, first)
         ids = [r.schema_id for r in df.select("schema_id").distinct().collect()]  # driver-side: a few ids
-        # Spark has just logged the failed write as an error, with a stack trace: say why.
-        log.warning("bid batch %d: schema id %d was new to this stream, so its first write stopped uncommitted "
-                    "(USER_RAISED_EXCEPTION above); looked up the batch's %d ids, writing it again", batch_id, first,
-                    len(ids))
         found = cache.writer_schemas(i for i in ids if i is not None)
         met.update(found)
+        looked_up = True
         write({**cache.subject_schemas(subject), **found}, None)
 
     return fn
