@@ -308,10 +308,9 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
                         "uncommitted (USER_RAISED_EXCEPTION above); looking up the batch's ids, writing it again",
                         batch_id, first)
         ids = [r.schema_id for r in df.select("schema_id").distinct().collect()]  # driver-side: a few ids
-        found = cache.writer_schemas(i for i in ids if i is not None)
-        met.update(found)
+        met.update(cache.writer_schemas(i for i in ids if i is not None))
         looked_up = True
-        write({**cache.subject_schemas(subject), **found}, None)
+        write({**cache.subject_schemas(subject), **met}, None)
 
     return fn
 

@@ -226,10 +226,15 @@ def _migrate_legacy_dirty(spark: SparkSession, cfg: Config) -> None:
 SMALL_BATCH_ROWS = 100_000
 
 
+def count_up_to_small(df: DataFrame) -> int:
+    """driver-side: the rows of ``df``, counted up to :data:`SMALL_BATCH_ROWS` + 1 (each task
+    stops reading one row past that)."""
+    return df.select(F.lit(1)).limit(SMALL_BATCH_ROWS + 1).count()
+
+
 def is_small(df: DataFrame) -> bool:
-    """driver-side: whether ``df`` has at most :data:`SMALL_BATCH_ROWS` rows (each task stops
-    reading one row past that)."""
-    return df.select(F.lit(1)).limit(SMALL_BATCH_ROWS + 1).count() <= SMALL_BATCH_ROWS
+    """driver-side: whether ``df`` has at most :data:`SMALL_BATCH_ROWS` rows."""
+    return count_up_to_small(df) <= SMALL_BATCH_ROWS
 
 
 # Up to this many new keys are matched as literals in the scan's filter; more are joined
@@ -448,7 +453,7 @@ def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
     elif small:
         named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
     else:
-        count = waiting.limit(SMALL_BATCH_ROWS + 1).count()
+        count = count_up_to_small(waiting)
         if count == 0:
             return set()
         if count <= SMALL_BATCH_ROWS:
