@@ -272,6 +272,9 @@ def _scalar(text: str) -> Any:
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
     parts = dotted.split(".")
+    if parts[:2] == ["spark", "conf"] and len(parts) > 2:
+        # `spark.conf` maps Spark's own dotted keys: `spark.conf.spark.sql.x=1` sets "spark.sql.x".
+        parts = [*parts[:2], ".".join(parts[2:])]
     if not all(parts):
         raise ConfigError(f"bad config key {dotted!r} ({origin})")
     node = tree

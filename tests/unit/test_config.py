@@ -84,6 +84,18 @@ def test_wrong_type_names_the_key(conf_dir: Path, override: str, message: str) -
         load_config(overrides=[override], conf_dir=conf_dir, environ={})
 
 
+def test_spark_conf_keys_keep_their_dots(conf_dir: Path) -> None:
+    """`spark.conf` holds Spark's own dotted keys: an override names one after `spark.conf.`."""
+    (conf_dir / "local.yaml").write_text('spark:\n  conf: {"spark.sql.adaptive.enabled": "false"}\n')
+    cfg = load_config(overrides=["spark.conf.spark.sql.files.minPartitionNum=8"], conf_dir=conf_dir,
+                      environ={"ADVERTISEX__SPARK__CONF__SPARK__SQL__ANSI__ENABLED": "true"})
+    assert cfg.spark.conf == {
+        "spark.sql.adaptive.enabled": "false",
+        "spark.sql.files.minPartitionNum": "8",
+        "spark.sql.ansi.enabled": "true",
+    }
+
+
 def test_bad_set_syntax(conf_dir: Path) -> None:
     with pytest.raises(ConfigError, match="--set expects dotted.key=value"):
         load_config(overrides=["lake.root"], conf_dir=conf_dir, environ={})
