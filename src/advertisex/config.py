@@ -82,6 +82,7 @@ class SchemaRegistryConfig:
     url: str
     subject: str = "bid-requests-value"
     timeout_seconds: float = 10.0
+    unknown_id_recheck_seconds: float = 300.0
 
 
 @dataclass(frozen=True)

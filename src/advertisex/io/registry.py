@@ -2,12 +2,15 @@
 
 Schema ids are immutable in a Confluent-compatible registry, so an id, once fetched,
 never needs fetching again; only the subject's list of versions and its newest version
-are asked each batch.
+are asked each batch. An id the registry did not know (404) is asked again once its answer
+is older than ``recheck_s``: registries hand out ids in sequence, so an id a message
+claimed before it existed can be registered later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -17,40 +20,47 @@ from advertisex.errors import ServiceUnavailableError
 class SchemaCache:
     """Writer schemas by id and the newest schema of a subject, from the registry at ``url``."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 10.0, recheck_s: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
         self.url = url
+        self.recheck_s = recheck_s
+        self._clock = clock
         self._client = SchemaRegistryClient({"url": url, "timeout": int(max(1, timeout_s))})
         self._by_id: dict[int, str] = {}
-        self._missing: set[int] = set()
+        self._missing: dict[int, float] = {}  # id → when the registry answered 404 for it
         self._version_ids: dict[tuple[str, int], int] = {}
 
     @property
     def missing(self) -> frozenset[int]:
-        """Ids the registry answered 404 for.
+        """Ids the registry answered 404 for, less than ``recheck_s`` ago."""
+        now = self._clock()
+        return frozenset(i for i, at in self._missing.items() if now - at < self.recheck_s)
 
-        The answer is kept for the life of the process, as :meth:`writer_schemas` always
-        did. An id registered after the process asked for it therefore stays unknown here
-        until a restart. Registries hand out ids in sequence and producers register before
-        they send, so only a message that claimed an id before it existed can meet this.
-        """
-        return frozenset(self._missing)
+    def recheck_missing(self) -> dict[int, str]:
+        """Ask again for the ids whose 404 is ``recheck_s`` old or older; returns the
+        schemas of those the registry knows now (the others count as missing again)."""
+        now = self._clock()
+        due = [i for i, at in self._missing.items() if now - at >= self.recheck_s]
+        return self.writer_schemas(due) if due else {}
 
     def writer_schemas(self, ids: Iterable[int]) -> dict[int, str]:
         """Schema JSON for each id the registry knows; ids it does not know are left out."""
         from confluent_kafka.schema_registry.error import SchemaRegistryError
 
         out = {}
+        missing = self.missing
         for schema_id in ids:
             if schema_id is None:
                 continue
-            if schema_id not in self._by_id and schema_id not in self._missing:
+            if schema_id not in self._by_id and schema_id not in missing:
                 try:
                     self._by_id[schema_id] = self._client.get_schema(schema_id).schema_str
+                    self._missing.pop(schema_id, None)
                 except SchemaRegistryError as exc:
                     if exc.http_status_code == 404:
-                        self._missing.add(schema_id)
+                        self._missing[schema_id] = self._clock()
                     else:
                         raise ServiceUnavailableError(
                             f"schema registry at {self.url} failed for schema id {schema_id}: {exc}"
@@ -97,6 +107,6 @@ class SchemaCache:
 
 
 @lru_cache(maxsize=8)
-def schema_cache(url: str, timeout_s: float = 10.0) -> SchemaCache:
-    """One cache per registry URL for the life of the driver process."""
-    return SchemaCache(url, timeout_s)
+def schema_cache(url: str, timeout_s: float = 10.0, recheck_s: float = 300.0) -> SchemaCache:
+    """One cache per registry URL (and settings) for the life of the driver process."""
+    return SchemaCache(url, timeout_s, recheck_s)

@@ -263,7 +263,8 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
     decoded with the writer schemas already known: every version registered under the
     subject, plus ids this stream met before. Registration precedes production, so these
     are the batch's ids as a rule. Ids the registry answered 404 for are quarantined as
-    unknown. A message with any other id fails the bronze write before it commits
+    unknown; once that answer is ``schema_registry.unknown_id_recheck_seconds`` old, the
+    next batch asks again. A message with any other id fails the bronze write before it commits
     (``UNCLASSIFIED_SCHEMA_ID``; Spark logs the failed task as an error). The batch then
     looks up its ids like a first batch, and is decoded again, so every message is still
     decoded with its own writer schema. A failed write leaves its partial files
@@ -271,7 +272,8 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
     """
     from advertisex.io.registry import schema_cache
 
-    cache = schema_cache(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
+    cache = schema_cache(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds,
+                         cfg.schema_registry.unknown_id_recheck_seconds)
     subject = cfg.schema_registry.subject
     met: dict[int, str] = {}  # writer schemas of the ids this stream has looked up
     looked_up = False  # whether a batch of this stream has looked up its ids yet
@@ -296,6 +298,8 @@ def bids_batch(cfg: Config, app_id: str) -> BatchFn:
 
         nonlocal looked_up
         if looked_up:
+            # Ids quarantined as unknown a while ago are asked again: one may be registered now.
+            met.update(cache.recheck_missing())
             try:
                 write({**cache.subject_schemas(subject), **met}, cache.missing)
                 return
