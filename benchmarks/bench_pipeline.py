@@ -38,6 +38,7 @@ def main() -> int:
     ap.add_argument("--campaigns", type=int, default=200)
     ap.add_argument("--workdir", default=None, help="default: a temporary folder (removed at the end)")
     ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--no-optimize", action="store_true", help="skip the `optimize` run at the end")
     ap.add_argument("--warmup", type=int, default=0, metavar="N",
                     help="first run the pipeline on N generated impressions of its own (JIT warm-up; 0: none)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
@@ -96,9 +97,10 @@ def main() -> int:
     print(f"late files ({len(late)} files, arrival day {last}): recompute {late_s:.1f}s "
           f"(silver {results['silver']['seconds']}s, gold {results['gold']['seconds']}s, "
           f"gold dates {results['gold'].get('campaign_dates')})", flush=True)
-    t0 = time.monotonic()
-    run_job("optimize", spark, cfg)
-    print(f"optimize (compaction + Z-order): {time.monotonic() - t0:.1f}s", flush=True)
+    if not args.no_optimize:
+        t0 = time.monotonic()
+        run_job("optimize", spark, cfg)
+        print(f"optimize (compaction + Z-order): {time.monotonic() - t0:.1f}s", flush=True)
     spark.stop()
 
     if not args.no_duckdb:
