@@ -55,18 +55,14 @@ class SchemaCache:
             if schema_id is None:
                 continue
             if schema_id not in self._by_id and schema_id not in missing:
-                try:
-                    self._by_id[schema_id] = self._client.get_schema(schema_id).schema_str
-                    self._missing.pop(schema_id, None)
-                except SchemaRegistryError as exc:
-                    if exc.http_status_code == 404:
+                with self._asking(f"failed for schema id {schema_id}"):
+                    try:
+                        self._by_id[schema_id] = self._client.get_schema(schema_id).schema_str
+                        self._missing.pop(schema_id, None)
+                    except SchemaRegistryError as exc:
+                        if exc.http_status_code != 404:
+                            raise  # → ServiceUnavailableError, by _asking
                         self._missing[schema_id] = self._clock()
-                    else:
-                        raise ServiceUnavailableError(
-                            f"schema registry at {self.url} failed for schema id {schema_id}: {exc}"
-                        ) from None
-                except OSError as exc:
-                    raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
             if schema_id in self._by_id:
                 out[schema_id] = self._by_id[schema_id]
         return out
