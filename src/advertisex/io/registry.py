@@ -91,14 +91,18 @@ class SchemaCache:
 
     @contextmanager
     def _asking(self, problem: str) -> Iterator[None]:
-        """Registry errors inside → one readable :class:`ServiceUnavailableError` naming the URL."""
+        """Registry errors inside → one readable :class:`ServiceUnavailableError` naming the URL.
+
+        The client's HTTP library (``httpx2``) raises its own transport errors (refused
+        connection, timeout), which are not ``OSError``s."""
         from confluent_kafka.schema_registry.error import SchemaRegistryError
+        from httpx2 import TransportError
 
         try:
             yield
         except SchemaRegistryError as exc:
             raise ServiceUnavailableError(f"schema registry at {self.url}: {problem} ({exc})") from None
-        except OSError as exc:
+        except (OSError, TransportError) as exc:
             raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
 
 
