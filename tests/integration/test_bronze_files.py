@@ -132,6 +132,25 @@ def test_backfill_same_table_shape_and_replayed_batch_is_a_no_op(spark, lake_cfg
     assert _bronze(spark, lake_cfg, C.BRONZE_IMPRESSIONS).count() == 5
 
 
+def test_origin_names_the_file_as_it_is_named(spark, lake_cfg):
+    """Spark hands file paths over as URIs (a space as %20, [ as %5B); origin has the name
+    itself, a name holding glob syntax is read as a name, and a literal %20 or + stays."""
+    landing = Path(lake_cfg.landing.clicks)
+    names = ["odd [1] name*.csv", "a%20b+c.csv", "c{d,e}.csv.gz", "odd 1 name.csv"]  # [1] would match the last
+    for i, name in enumerate(names):
+        _write(landing / name, f"{HEADER}\ne{i},click,2026-11-20T10:00:00Z,u1,c1,a1,,,\n")
+    bronze.run_ingest_clicks(spark, lake_cfg, once=True)
+    assert_df_equality(
+        _bronze(spark, lake_cfg, C.BRONZE_CLICK_EVENTS).select("event_id", "origin", "source_file"),
+        spark.createDataFrame(
+            [(f"e{i}", f"file:{landing / name}:2", str(landing / name)) for i, name in enumerate(names)],
+            "event_id string, origin string, source_file string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
 def test_quarantine_commit_lost_in_a_crash_is_made_by_the_replay_once(spark, lake_cfg):
     """A crash after the bronze commit and before the quarantine commit: replaying the batch
     writes no bronze row and quarantines exactly the batch's bad rows; a batch without bad

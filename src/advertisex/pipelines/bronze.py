@@ -102,10 +102,14 @@ def _file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: s
 
 def file_lines(text_scan: DataFrame) -> DataFrame:
     """A ``text`` scan (stream or batch) → ``line``, ``source_file``, ``file_block_start``."""
+    # Spark gives the file as a URI: a local one as file:/path, whose "file:" is dropped (other
+    # schemes stay), with characters such as a space or [ escaped, which are decoded back so
+    # that origin names the file as it is named (a "+" in a URI path is itself, so it stays).
+    uri = F.col("_metadata.file_path")
+    path = F.when(uri.contains("%"), F.url_decode(F.replace(uri, F.lit("+"), F.lit("%2B")))).otherwise(uri)
     return text_scan.select(
         F.col("value").alias("line"),
-        # Local files appear as file:/path URIs; origin wants the plain path (other schemes stay URIs).
-        F.regexp_replace("_metadata.file_path", "^file:(//)?(?=/)", "").alias("source_file"),
+        F.regexp_replace(path, "^file:(//)?(?=/)", "").alias("source_file"),
         F.col("_metadata.file_block_start").alias("file_block_start"),
     )
 
