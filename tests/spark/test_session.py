@@ -45,19 +45,35 @@ def test_partitioned_delta_round_trip(spark, tmp_path: Path) -> None:
     ]
 
 
-def test_unique_columns_are_written_without_a_dictionary(spark, tmp_path: Path) -> None:
+def test_parquet_column_settings_apply(spark, tmp_path: Path) -> None:
     import duckdb
 
     # Two distinct values each: without the setting both columns would be dictionary-encoded.
-    df = spark.range(1000).selectExpr("CAST(id % 2 AS STRING) AS raw", "CAST(id % 2 AS STRING) AS campaign_id")
+    df = spark.range(1000).selectExpr(
+        "CAST(id % 2 AS STRING) AS raw",
+        "CAST(id % 2 AS STRING) AS campaign_id",
+        "TIMESTAMP_SECONDS(id) AS ingested_at",
+    )
     path = tmp_path / "t"
     df.coalesce(1).write.format("delta").save(str(path))
     (data_file,) = path.glob("*.parquet")
-    encodings = dict(
-        duckdb.sql(f"SELECT path_in_schema, encodings FROM parquet_metadata('{data_file}')").fetchall()
+    meta = {
+        r[0]: r[1:]
+        for r in duckdb.sql(
+            f"SELECT path_in_schema, encodings, stats_max_value, type FROM parquet_metadata('{data_file}')"
+        ).fetchall()
+    }
+    # Unique text (raw records) is written plain and without min/max statistics; other text
+    # keeps its dictionary and statistics.
+    assert "DICTIONARY" not in meta["raw"][0]
+    assert meta["raw"][1] is None
+    assert "DICTIONARY" in meta["campaign_id"][0]
+    assert meta["campaign_id"][1] == "1"
+    # Timestamps are INT64 microseconds, not Spark's legacy INT96.
+    assert meta["ingested_at"][2] == "INT64"
+    assert spark.read.format("delta").load(str(path)).agg(F.max("ingested_at")).first()[0] == dt.datetime(
+        1970, 1, 1, 0, 16, 39
     )
-    assert "DICTIONARY" not in encodings["raw"]
-    assert "DICTIONARY" in encodings["campaign_id"]
 
 
 def test_session_clock_is_utc(spark) -> None:
