@@ -101,15 +101,14 @@ def _file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: s
 
 
 def file_lines(text_scan: DataFrame) -> DataFrame:
-    """A ``text`` scan (stream or batch) → ``line``, ``source_file``, ``file_block_start``."""
-    # Spark gives the file as a URI: a local one as file:/path, whose "file:" is dropped (other
-    # schemes stay), with characters such as a space or [ escaped, which are decoded back so
-    # that origin names the file as it is named (a "+" in a URI path is itself, so it stays).
-    uri = F.col("_metadata.file_path")
-    path = F.when(uri.contains("%"), F.url_decode(F.replace(uri, F.lit("+"), F.lit("%2B")))).otherwise(uri)
+    """A ``text`` scan (stream or batch) → ``line``, ``file_path``, ``file_block_start``.
+
+    ``file_path`` is Spark's URI of the file; :func:`transforms.bronze.numbered_lines` turns it
+    into the file's name once per file block rather than once per line.
+    """
     return text_scan.select(
         F.col("value").alias("line"),
-        F.regexp_replace(path, "^file:(//)?(?=/)", "").alias("source_file"),
+        F.col("_metadata.file_path").alias("file_path"),
         F.col("_metadata.file_block_start").alias("file_block_start"),
     )
 

@@ -123,6 +123,17 @@ def parse_impressions(df: DataFrame) -> DataFrame:
 
 # --------------------------------------------------------------------------- files → lines
 
+def file_name(uri: Column) -> Column:
+    """The file's name as it is named, from Spark's URI of it (``_metadata.file_path``).
+
+    A local file comes as ``file:/path``, whose ``file:`` is dropped (other schemes stay),
+    with characters such as a space or ``[`` escaped, which are decoded back (a ``+`` in a
+    URI path is itself, so it stays).
+    """
+    path = F.when(uri.contains("%"), F.url_decode(F.replace(uri, F.lit("+"), F.lit("%2B")))).otherwise(uri)
+    return F.regexp_replace(path, "^file:(//)?(?=/)", "")
+
+
 def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
     """A text scan's rows → the same rows with their 1-based line number in their file.
 
@@ -132,11 +143,12 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
     row's position in the task) numbers them consecutively. One small aggregate per block
     (its first id and line count; the blocks of a file are summed in order) turns that into
     the line number. The scan is read twice (for the aggregate, then the rows); both reads
-    split the batch's fixed file list the same way.
+    split the batch's fixed file list the same way. The file's name (:func:`file_name`) is
+    worked out in that aggregate, once per block, and reaches the rows through the join.
 
     Args:
-        scan: ``line``, ``source_file``, ``file_block_start`` (``_metadata.file_block_start``)
-            straight from a ``text`` scan with ``lineSep`` ``\\n``, before any filter (and
+        scan: ``line``, ``file_path`` (``_metadata.file_path``) and ``file_block_start``
+            (``_metadata.file_block_start``) straight from a ``text`` scan with ``lineSep`` ``\\n``, before any filter (and
             in a batch query: streaming queries do not allow ``monotonically_increasing_id``;
             number a micro-batch inside ``foreachBatch``).
         with_header: also return ``header``, the file's first line, on every row.
@@ -145,14 +157,15 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
         ``line``, ``source_file``, ``source_line`` (long) and, ``with_header``, ``header``.
     """
     ided = scan.withColumn("_row_id", F.monotonically_increasing_id())
-    blocks = ided.groupBy("source_file", "file_block_start").agg(
+    blocks = ided.groupBy("file_path", "file_block_start").agg(
         F.min("_row_id").alias("_first_id"),
         F.count(F.lit(1)).alias("_lines"),
         F.min_by("line", "_row_id").alias("_first_line"),
     )
-    earlier = Window.partitionBy("source_file").orderBy("file_block_start")
+    earlier = Window.partitionBy("file_path").orderBy("file_block_start")
     blocks = blocks.select(
-        "source_file",
+        "file_path",
+        file_name(F.col("file_path")).alias("source_file"),
         "file_block_start",
         "_first_id",
         F.coalesce(F.sum("_lines").over(earlier.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)).alias(
@@ -163,7 +176,7 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
         ),
     )
     # One row per file block of the batch: small enough to broadcast whatever the batch size.
-    out = ided.join(F.broadcast(blocks), ["source_file", "file_block_start"], "inner").withColumn(
+    out = ided.join(F.broadcast(blocks), ["file_path", "file_block_start"], "inner").withColumn(
         "source_line", (F.col("_row_id") - F.col("_first_id") + F.col("_lines_before") + F.lit(1)).cast("long")
     )
     return out.select("line", "source_file", "source_line", *(["header"] if with_header else []))
