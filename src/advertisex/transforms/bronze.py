@@ -148,9 +148,9 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
 
     Args:
         scan: ``line``, ``file_path`` (``_metadata.file_path``) and ``file_block_start``
-            (``_metadata.file_block_start``) straight from a ``text`` scan with ``lineSep`` ``\\n``, before any filter (and
-            in a batch query: streaming queries do not allow ``monotonically_increasing_id``;
-            number a micro-batch inside ``foreachBatch``).
+            (``_metadata.file_block_start``) straight from a ``text`` scan with ``lineSep``
+            ``\\n``, before any filter (and in a batch query: streaming queries do not allow
+            ``monotonically_increasing_id``; number a micro-batch inside ``foreachBatch``).
         with_header: also return ``header``, the file's first line, on every row.
 
     Returns:
