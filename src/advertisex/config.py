@@ -303,11 +303,17 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
 
 
 def env_overrides(environ: Mapping[str, str]) -> list[tuple[str, str]]:
-    """``ADVERTISEX__LAKE__ROOT=/x`` → ``("lake.root", "/x")``."""
+    """``ADVERTISEX__LAKE__ROOT=/x`` → ``("lake.root", "/x")``.
+
+    A part written in capitals is lower-cased (project keys are lower case); any other part
+    keeps its case, so Spark's camel-case keys can be named:
+    ``ADVERTISEX__SPARK__CONF__SPARK__SQL__FILES__minPartitionNum`` →
+    ``spark.conf.spark.sql.files.minPartitionNum``.
+    """
     pairs = []
     for name, value in sorted(environ.items()):
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
-            dotted = ".".join(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
+            dotted = ".".join(p.lower() if p.isupper() else p for p in name[len(ENV_PREFIX) :].split("__"))
             pairs.append((dotted, value))
     return pairs
 

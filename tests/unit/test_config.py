@@ -88,11 +88,13 @@ def test_spark_conf_keys_keep_their_dots(conf_dir: Path) -> None:
     """`spark.conf` holds Spark's own dotted keys: an override names one after `spark.conf.`."""
     (conf_dir / "local.yaml").write_text('spark:\n  conf: {"spark.sql.adaptive.enabled": "false"}\n')
     cfg = load_config(overrides=["spark.conf.spark.sql.files.minPartitionNum=8"], conf_dir=conf_dir,
-                      environ={"ADVERTISEX__SPARK__CONF__SPARK__SQL__ANSI__ENABLED": "true"})
+                      environ={"ADVERTISEX__SPARK__CONF__SPARK__SQL__ANSI__ENABLED": "true",
+                               "ADVERTISEX__SPARK__CONF__SPARK__SQL__FILES__maxPartitionBytes": "64m"})
     assert cfg.spark.conf == {
         "spark.sql.adaptive.enabled": "false",
         "spark.sql.files.minPartitionNum": "8",
         "spark.sql.ansi.enabled": "true",
+        "spark.sql.files.maxPartitionBytes": "64m",
     }
 
 
