@@ -257,11 +257,10 @@ def bench_sustain(args: argparse.Namespace) -> None:
         # partitions (the topic is new, so offsets count messages). Summing numInputRows
         # instead counted the bid stream's first batch twice: it reads that batch twice.
         for prog in reversed(q.recentProgress):
-            sources = json.loads(prog.json).get("sources") or []  # the progress's own JSON: offsets as objects
-            ends = sources[0].get("endOffset") if sources else None
-            if ends:
-                ends = json.loads(ends) if isinstance(ends, str) else ends
-                return sum(int(o) for o in ends.get(topic, {}).values())
+            # Spark's own JSON of the progress holds endOffset as an object ({topic: {partition: offset}}).
+            sources = json.loads(prog.json).get("sources") or []
+            if sources and sources[0].get("endOffset"):
+                return sum(int(o) for o in sources[0]["endOffset"].get(topic, {}).values())
         return 0
 
     proc.start()
