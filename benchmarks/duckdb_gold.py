@@ -3,7 +3,7 @@ r"""Single-machine reference for ``gold/campaign_daily``, in DuckDB SQL, from th
 Reads the impression JSON Lines files (``*.jsonl``, ``*.json``, ``.gz`` variants), the
 click/conversion CSV files (``*.csv``, ``*.csv.gz``) and the campaigns reference CSV, and
 computes ``gold/campaign_daily`` (CONTRACT §3, columns of
-``contract.GOLD_CAMPAIGN_DAILY_COLUMNS``) with no Spark and no Kafka: parsing and
+``tables.GOLD_CAMPAIGN_DAILY.columns``) with no Spark and no Kafka: parsing and
 malformed-record rejection (§1.6), normalisation (§1.5), de-duplication (first valid
 occurrence in path/line order wins), click and conversion attribution and the daily
 aggregation are all DuckDB SQL. Python only lists the files, checks the CSV headers, reads
@@ -48,6 +48,7 @@ from typing import Any
 import duckdb
 
 from advertisex import contract as C
+from advertisex import tables
 
 DAY_MS = 86_400_000
 # Python's str.isspace() characters, as an RE2 class (for str.strip() semantics).
@@ -393,7 +394,7 @@ def compute(con: duckdb.DuckDBPyConnection, now_ms: int, click_minutes: int, con
 
 def fetch_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """``campaign_daily`` as JSON-like dicts (conversion_value as the float of the exact decimal)."""
-    cols = list(C.GOLD_CAMPAIGN_DAILY_COLUMNS)
+    cols = list(tables.GOLD_CAMPAIGN_DAILY.columns)
     sel = ", ".join(f"CAST({c} AS VARCHAR)" if c == "conversion_value" else c for c in cols)
     rows = []
     for rec in con.execute(f"SELECT {sel} FROM campaign_daily ORDER BY event_date, campaign_id").fetchall():
@@ -445,7 +446,7 @@ def _same(a: Any, b: Any) -> bool:
 def check(rows: list[dict[str, Any]], truth_dir: Path, st: dict[str, Any]) -> int:
     """Compare with ``truth_dir/campaign_daily.json``; print differences; return their number."""
     truth = json.loads((truth_dir / "campaign_daily.json").read_text(encoding="utf-8"))
-    cols = list(C.GOLD_CAMPAIGN_DAILY_COLUMNS)
+    cols = list(tables.GOLD_CAMPAIGN_DAILY.columns)
     mine = {(r["event_date"], r["campaign_id"]): r for r in rows}
     theirs = {(r["event_date"], r["campaign_id"]): r for r in truth}
     diffs: list[str] = []

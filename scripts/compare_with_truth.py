@@ -16,7 +16,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from advertisex import contract as C
+from advertisex import tables
 from advertisex.config import load_config
 from advertisex.session import build_spark
 
@@ -39,8 +39,8 @@ def main() -> int:
     truth = Path(args.truth or Path(cfg.lake.root).parent / "generated" / "truth")
     spark = build_spark("advertisex-compare", cfg)
     failed = False
-    for table, columns in ((C.GOLD_CAMPAIGN_DAILY, C.GOLD_CAMPAIGN_DAILY_COLUMNS),
-                           (C.GOLD_BID_DAILY, C.GOLD_BID_DAILY_COLUMNS)):
+    for table, columns in ((tables.GOLD_CAMPAIGN_DAILY, tables.GOLD_CAMPAIGN_DAILY.columns),
+                           (tables.GOLD_BID_DAILY, tables.GOLD_BID_DAILY.columns)):
         expected = {tuple(_norm(r[c]) for c in columns) for r in json.loads((truth / f"{table.split('/')[1]}.json")
                                                                           .read_text())}
         rows = spark.read.format("delta").load(cfg.table_path(table)).select(*columns).collect()  # driver-side: compare

@@ -12,38 +12,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from advertisex import contract as C
+from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.delta import is_delta
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-DIMENSIONS = ("silver/dim_campaigns", "silver/dim_users")
-TABLES = (
-    C.BRONZE_IMPRESSIONS,
-    C.BRONZE_CLICK_EVENTS,
-    C.BRONZE_BID_REQUESTS,
-    C.SILVER_IMPRESSIONS,
-    C.SILVER_CLICKS,
-    C.SILVER_CONVERSIONS,
-    C.SILVER_BID_REQUESTS,
-    *DIMENSIONS,
-    C.GOLD_CAMPAIGN_DAILY,
-    C.GOLD_CAMPAIGN_HOURLY,
-    C.GOLD_BID_DAILY,
-    C.QUARANTINE,
-)
-
-
-def sql_name(table: str) -> str:
-    """``gold/campaign_daily`` → ``gold.campaign_daily``; ``quarantine`` stays ``quarantine``."""
-    return table.replace("/", ".")
+CATALOG_TABLES = tuple(t for t in tables.TABLES if t.catalog)
 
 
 def _registered_location(spark: SparkSession, name: str) -> str:
     """The location the session catalog holds for ``name`` (``db.table`` or ``table``), read from
-    the catalog itself: ``DESCRIBE DETAIL`` would also load the Delta log (~0.2 s a table)."""
+    the catalog itself: ``DESCRIBE DETAIL`` would also load the Delta log."""
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - the catalog's table metadata has no Python API
     db, _, table = name.rpartition(".")
     ident = jvm.org.apache.spark.sql.catalyst.TableIdentifier(
@@ -60,11 +41,11 @@ def register_tables(spark: SparkSession, cfg: Config) -> list[str]:
         The names registered (``gold.campaign_daily``, ...).
     """
     names = []
-    for table in TABLES:
+    for table in CATALOG_TABLES:
         path = cfg.table_path(table)
         if not is_delta(spark, path):
             continue
-        name = sql_name(table)
+        name = table.sql_name
         if "." in name:
             spark.sql(f"CREATE DATABASE IF NOT EXISTS {name.split('.')[0]}")
         location = path.replace("'", "\\'")

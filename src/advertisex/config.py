@@ -169,9 +169,10 @@ class Config:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
 
-    def table_path(self, name: str) -> str:
-        """Path of a lake table, e.g. ``table_path("gold/campaign_daily")``."""
-        return join_path(self.lake.root, name)
+    def table_path(self, table: Any) -> str:
+        """Path of a lake table (an :class:`advertisex.tables.Table`, or its name such as
+        ``"gold/campaign_daily"``)."""
+        return join_path(self.lake.root, getattr(table, "name", table))
 
     def checkpoint_path(self, job: str, query: str) -> str:
         """The one checkpoint folder of ``query`` in ``job``: ``{checkpoints.root}/{job}/{query}``."""

@@ -77,7 +77,7 @@ DEVICE_TYPE_MAP = {
 }
 DEVICE_TYPE_OTHER = "other"
 
-# §1.6 quarantine reason codes (short, stable; documented in docs/QUARANTINE.md)
+# §1.6 quarantine reason codes (short, stable; listed in the README and docs/CONTRACT.md)
 REASON_BAD_JSON = "bad_json"                    # value is not a JSON object / not UTF-8
 REASON_BAD_CSV = "bad_csv"                      # wrong number of columns, broken quoting
 REASON_BAD_HEADER = "bad_header"                # a CSV file whose header differs from §1.2
@@ -112,19 +112,7 @@ REASONS = (
 
 FUTURE_TOLERANCE_HOURS = 24
 
-# --------------------------------------------------------------------------- tables (§2)
-
-BRONZE_IMPRESSIONS = "bronze/impressions"
-BRONZE_CLICK_EVENTS = "bronze/click_events"
-BRONZE_BID_REQUESTS = "bronze/bid_requests"
-SILVER_IMPRESSIONS = "silver/impressions"
-SILVER_CLICKS = "silver/clicks"
-SILVER_CONVERSIONS = "silver/conversions"
-SILVER_BID_REQUESTS = "silver/bid_requests"
-GOLD_CAMPAIGN_DAILY = "gold/campaign_daily"
-GOLD_CAMPAIGN_HOURLY = "gold/campaign_hourly"
-GOLD_BID_DAILY = "gold/bid_daily"
-QUARANTINE = "quarantine"
+# --------------------------------------------------------------------------- gold columns (§3)
 
 GOLD_CAMPAIGN_DAILY_COLUMNS = (
     "event_date",

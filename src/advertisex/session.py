@@ -63,20 +63,20 @@ def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
         # Delta small files: the scheduled `optimize` job compacts them (and Z-orders). Optimized
-        # writes would add a full shuffle to every write (+5 s per 2M-row backfill here) and
-        # still leave a file per micro-batch; auto-compaction after every micro-batch doubled
-        # the commit time. Either can be switched on through `spark.conf`.
+        # writes would add a full shuffle to every write and still leave a file per micro-batch;
+        # auto-compaction after every micro-batch doubles the commit time (docs/BENCHMARKS.md).
+        # Either can be switched on through `spark.conf`.
         "spark.databricks.delta.optimizeWrite.enabled": "false",
         "spark.databricks.delta.autoCompact.enabled": "false",
         # Log replay (snapshots, txnAppId checks, the file listing of every Delta scan) runs
-        # Spark jobs with this many tasks; Delta's default of 50 costs seconds per commit on
-        # a small machine, and for this project's small logs one task beats four.
+        # Spark jobs with this many tasks; for small logs on a small machine Delta's default
+        # of 50 is mostly task overhead on every commit.
         "spark.databricks.delta.snapshotPartitions": str(max(1, cfg.spark.delta_snapshot_partitions)),
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Columns (nearly) unique per row (raw records, origins, ids, offsets, event times to the
         # millisecond) never fit a Parquet dictionary: the writer builds one for each row group
-        # and then falls back to plain. Skipping the attempt saves about 8 % of the CPU of
-        # writing bronze impressions; the files come out the same size.
+        # and then falls back to plain. Skipping the attempt saves CPU on every write
+        # (docs/BENCHMARKS.md); the files come out the same size.
         **{f"spark.hadoop.parquet.enable.dictionary#{col}": "false" for col in NO_DICTIONARY_COLUMNS},
         # Nor would min/max statistics of raw records and origins serve a query: nothing filters
         # on them, and comparing every value (and sizing it) costs CPU. Delta's own statistics

@@ -9,23 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
 
 from advertisex import contract as C
-from advertisex.config import Config, folder_overrides, load_config
+from advertisex import tables
+from advertisex.config import Config
 from advertisex.generate import GenerateParams, compute_truth, generate, load_manifest, write_truth
 from advertisex.generate.producer import produce
 from advertisex.generate.truth import Windows
-from advertisex.pipelines import silver as silver_pipeline
+from advertisex.io import lake
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.transforms import gold as G
+from support import isolated_cfg
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 
 CAMPAIGN_DAILY_SCHEMA = (
     "event_date date, campaign_id string, advertiser_id string, campaign_name string, impressions long, "
@@ -36,23 +36,6 @@ BID_DAILY_SCHEMA = (
     "event_date date, exchange string, bid_requests long, bids long, wins long, win_rate double, "
     "avg_clearing_price_micros double, impressions_matched long"
 )
-
-
-def _cfg(stack_cfg: Config, tmp: Path, *extra: str) -> Config:
-    suffix = uuid.uuid4().hex[:8]
-    return load_config(
-        ROOT / "conf" / "test.yaml",
-        [
-            f"stack.run_dir={stack_cfg.stack.run_dir}",
-            *folder_overrides(tmp),
-            f"kafka.topics.impressions=imp-{suffix}",
-            f"kafka.topics.bids=bids-{suffix}",
-            f"schema_registry.subject=bids-{suffix}-value",
-            f"streaming.txn_app_id=e2e-{suffix}",
-            *extra,
-        ],
-        environ={},
-    )
 
 
 def _truth_df(spark, path: Path, schema: str):
@@ -73,24 +56,24 @@ def _rows_by_date(spark, cfg: Config, name: str) -> dict:
 
 def _assert_gold_equals_truth(spark, cfg: Config, truth_dir: Path) -> None:
     expected = _truth_df(spark, truth_dir / "campaign_daily.json", CAMPAIGN_DAILY_SCHEMA)
-    got = _table(spark, cfg, C.GOLD_CAMPAIGN_DAILY).select(*C.GOLD_CAMPAIGN_DAILY_COLUMNS)
+    got = _table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY).select(*tables.GOLD_CAMPAIGN_DAILY.columns)
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     expected = _truth_df(spark, truth_dir / "bid_daily.json", BID_DAILY_SCHEMA)
-    got = _table(spark, cfg, C.GOLD_BID_DAILY).select(*C.GOLD_BID_DAILY_COLUMNS)
+    got = _table(spark, cfg, tables.GOLD_BID_DAILY).select(*tables.GOLD_BID_DAILY.columns)
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def _assert_quarantine_and_silver_match_truth(spark, cfg: Config, truth_dir: Path) -> None:
     want = json.loads((truth_dir / "quarantine_counts.json").read_text())
     got: dict = {}
-    for r in _table(spark, cfg, C.QUARANTINE).groupBy("source", "reason").count().collect():
+    for r in _table(spark, cfg, tables.QUARANTINE).groupBy("source", "reason").count().collect():
         got.setdefault(r.source, {})[r.reason] = r["count"]
     assert got == want
     counts = json.loads((truth_dir / "counts.json").read_text())
-    assert _table(spark, cfg, C.SILVER_IMPRESSIONS).count() == counts["impressions"]["valid_distinct"]
-    assert _table(spark, cfg, C.SILVER_BID_REQUESTS).count() == counts["bid_requests"]["valid_distinct"]
-    clicks = _table(spark, cfg, C.SILVER_CLICKS)
-    conversions = _table(spark, cfg, C.SILVER_CONVERSIONS)
+    assert _table(spark, cfg, tables.SILVER_IMPRESSIONS).count() == counts["impressions"]["valid_distinct"]
+    assert _table(spark, cfg, tables.SILVER_BID_REQUESTS).count() == counts["bid_requests"]["valid_distinct"]
+    clicks = _table(spark, cfg, tables.SILVER_CLICKS)
+    conversions = _table(spark, cfg, tables.SILVER_CONVERSIONS)
     ce = counts["click_events"]
     assert clicks.count() == ce["clicks_distinct"]
     assert conversions.count() == ce["conversions_distinct"]
@@ -122,7 +105,7 @@ def _changed_partitions(cfg: Config, table: str, since_version: int) -> set[str]
     return touched
 
 
-def _version(cfg: Config, table: str) -> int:
+def _version(cfg: Config, table: tables.Table) -> int:
     return max(int(p.stem) for p in (Path(cfg.table_path(table)) / "_delta_log").glob("*.json"))
 
 
@@ -136,8 +119,8 @@ def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, 
     batch as big (keys not recorded, dates observed on the insert, every row of the affected
     dates re-attributed), as it does past ``SMALL_BATCH_ROWS`` rows; the result must be the same."""
     if small_batch_rows is not None:
-        monkeypatch.setattr(silver_pipeline, "SMALL_BATCH_ROWS", small_batch_rows)
-    cfg = _cfg(stack_cfg, tmp_path, f"pipeline.concurrent={str(concurrent).lower()}")
+        monkeypatch.setattr(lake, "SMALL_BATCH_ROWS", small_batch_rows)
+    cfg = isolated_cfg(stack_cfg, tmp_path, f"pipeline.concurrent={str(concurrent).lower()}")
     assert cfg.pipeline.concurrent is concurrent
     out = tmp_path / "generated"
     params = GenerateParams(seed=11, start_date=dt.date(2026, 11, 16), days=3, impressions_per_day=1500,
@@ -160,7 +143,7 @@ def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, 
         shutil.move(str(p), held / p.name)
 
     run_pipeline(spark, cfg)
-    before = {name: _rows_by_date(spark, cfg, name) for name in (C.GOLD_CAMPAIGN_DAILY, C.GOLD_BID_DAILY)}
+    before = {name: _rows_by_date(spark, cfg, name) for name in (tables.GOLD_CAMPAIGN_DAILY, tables.GOLD_BID_DAILY)}
     versions = {name: _version(cfg, name) for name in before}
 
     # Late files arrive: only the dates they can affect are rewritten.
@@ -187,20 +170,21 @@ def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, 
         view_through_window_hours=a.view_through_window_hours,
     ).campaign_daily
     allowed_text = {d.isoformat() for d in allowed}
-    touched = _changed_partitions(cfg, C.GOLD_CAMPAIGN_DAILY, versions[C.GOLD_CAMPAIGN_DAILY])
+    touched = _changed_partitions(cfg, tables.GOLD_CAMPAIGN_DAILY, versions[tables.GOLD_CAMPAIGN_DAILY])
     assert touched and touched <= allowed_text, (touched, allowed_text)
-    after = _rows_by_date(spark, cfg, C.GOLD_CAMPAIGN_DAILY)
-    for d, rows in before[C.GOLD_CAMPAIGN_DAILY].items():
+    after = _rows_by_date(spark, cfg, tables.GOLD_CAMPAIGN_DAILY)
+    for d, rows in before[tables.GOLD_CAMPAIGN_DAILY].items():
         if d.isoformat() not in touched:
             assert after[d] == rows
 
     # Rerun with no new input: no table's content changes.
-    tables = [C.BRONZE_IMPRESSIONS, C.BRONZE_CLICK_EVENTS, C.BRONZE_BID_REQUESTS, C.SILVER_IMPRESSIONS,
-              C.SILVER_CLICKS, C.SILVER_CONVERSIONS, C.SILVER_BID_REQUESTS, C.GOLD_CAMPAIGN_DAILY,
-              C.GOLD_CAMPAIGN_HOURLY, C.GOLD_BID_DAILY, C.QUARANTINE]
-    snapshot = {t: sorted(map(str, _table(spark, cfg, t).collect())) for t in tables}
+    lake_tables = [tables.BRONZE_IMPRESSIONS, tables.BRONZE_CLICK_EVENTS, tables.BRONZE_BID_REQUESTS,
+                   tables.SILVER_IMPRESSIONS, tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS,
+                   tables.SILVER_BID_REQUESTS, tables.GOLD_CAMPAIGN_DAILY, tables.GOLD_CAMPAIGN_HOURLY,
+                   tables.GOLD_BID_DAILY, tables.QUARANTINE]
+    snapshot = {t: sorted(map(str, _table(spark, cfg, t).collect())) for t in lake_tables}
     run_pipeline(spark, cfg)
-    for t in tables:
+    for t in lake_tables:
         assert sorted(map(str, _table(spark, cfg, t).collect())) == snapshot[t], t
 
 

@@ -13,52 +13,22 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from advertisex import contract as C
-
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
+    from advertisex.tables import Table
+
 log = logging.getLogger(__name__)
 
-# The columns each table keeps min/max/null statistics for (Delta data skipping). Delta's
-# default is the first 32 columns; statistics on long text such as bronze ``raw`` cost
-# about 10 s per 2M rows written here and skip nothing. Random ids (impression_id,
-# user_id, ...) are left out too: every file spans their whole range, so min/max skips
-# no file, and three of them cost 1.6 s of a 10 s silver write (2M rows). Listed: what the
-# pipeline and analysts filter by literally (time, batch tag, quarantine flag) and the
-# Z-order columns of the ``optimize`` job, which Delta requires statistics on.
-STATS_COLUMNS: dict[str, tuple[str, ...]] = {
-    C.BRONZE_IMPRESSIONS: ("ingest_batch", "quarantine_reason", "event_time", "campaign_id"),
-    C.BRONZE_CLICK_EVENTS: ("ingest_batch", "quarantine_reason", "event_time", "campaign_id"),
-    C.BRONZE_BID_REQUESTS: ("ingest_batch", "quarantine_reason", "event_time"),
-    C.QUARANTINE: ("source", "reason", "ingested_at"),
-    C.SILVER_IMPRESSIONS: ("event_time", "campaign_id"),
-    C.SILVER_CLICKS: ("event_time", "campaign_id"),
-    C.SILVER_CONVERSIONS: ("event_time", "campaign_id"),
-    C.SILVER_BID_REQUESTS: ("event_time", "exchange", "campaign_id"),
-}
-
-
-def table_options(table: str) -> dict[str, str]:
-    """Writer options that set ``table``'s Delta properties when a write creates it.
-
-    Delta applies ``delta.*`` writer options as table properties on creation and ignores
-    them on later writes, so every writer can pass them.
-    """
-    cols = STATS_COLUMNS.get(table)
-    return {"delta.dataSkippingStatsColumns": ",".join(cols)} if cols else {}
-
-
-def align_stats_columns(spark: SparkSession, path: str, table: str) -> bool:
-    """Set ``table``'s statistics columns to :data:`STATS_COLUMNS` when the table at ``path``
+def align_stats_columns(spark: SparkSession, path: str, table: Table) -> bool:
+    """Set the statistics columns of the table at ``path`` to ``table``'s declared ones when it
     holds another list (a table created by an older version); returns whether it changed.
 
     Files written before keep their statistics until rewritten (``OPTIMIZE`` rewrites them).
     """
-    cols = STATS_COLUMNS.get(table)
-    if not cols:
+    if not table.stats_columns:
         return False
-    want = ",".join(cols)
+    want = ",".join(table.stats_columns)
     props = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().properties or {}
     if props.get("delta.dataSkippingStatsColumns") == want:
         return False
@@ -111,7 +81,7 @@ def idempotent_append(
 ) -> dict[str, Any] | None:
     """Append ``df`` to the Delta table at ``path`` once per ``(app_id, version)``.
 
-    ``options``: more writer options, e.g. :func:`table_options`.
+    ``options``: more writer options, e.g. a table's ``write_options``.
 
     ``observe``: aggregate columns (e.g. ``F.count_if(...)``) over the rows appended,
     computed while they are written (an ``observe`` metric, no extra pass). Returns them by

@@ -1,4 +1,4 @@
-"""The environment check job: Spark + Delta, the broker, the registry, the Kafka connector.
+"""Job ``check``: Spark + Delta, the broker, the registry, the Kafka connector.
 
 It proves end to end that the session factory, the local jars and the services work
 together, and prints a readable summary. ``make demo`` runs it first.

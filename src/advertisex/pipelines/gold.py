@@ -1,4 +1,4 @@
-"""Gold: CONTRACT §3 aggregates, recomputed only for the dates whose silver rows changed.
+"""Job ``gold``: CONTRACT §3 aggregates, recomputed only for the dates whose silver rows changed.
 
 The silver job records which event dates changed (``_pipeline/dirty_dates``); this job
 recomputes ``gold/campaign_daily``, ``gold/campaign_hourly`` and ``gold/bid_daily`` for
@@ -14,61 +14,56 @@ from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
 
-from advertisex import contract as C
+from advertisex import tables
 from advertisex.config import Config
+from advertisex.io.dirty_dates import STAGE_GOLD_BID, STAGE_GOLD_CAMPAIGN, clear_dirty, take_dirty
+from advertisex.io.lake import read_table, replace_partitions
 from advertisex.pipelines.parallel import run_concurrently
-from advertisex.pipelines.silver import (
-    DIM_CAMPAIGNS,
-    STAGE_GOLD_BID,
-    STAGE_GOLD_CAMPAIGN,
-    clear_dirty,
-    dates_in,
-    read_table,
-    replace_partitions,
-    take_dirty,
-)
 from advertisex.transforms import gold as G
 from advertisex.transforms import silver as S
+from advertisex.transforms.keys import dates_in
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def run_gold(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
-    """The ``gold`` job."""
+def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
+    """Recompute the gold tables for the dates marked dirty, then clear those marks."""
     marks = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN, STAGE_GOLD_BID])
     summary: dict[str, Any] = {}
     campaign_dates = set().union(*[v for (stage, _), v in marks.dates.items() if stage == STAGE_GOLD_CAMPAIGN])
     bid_dates = set().union(*[v for (stage, _), v in marks.dates.items() if stage == STAGE_GOLD_BID])
 
-    impressions = read_table(spark, cfg, C.SILVER_IMPRESSIONS)
-    clicks = read_table(spark, cfg, C.SILVER_CLICKS)
-    conversions = read_table(spark, cfg, C.SILVER_CONVERSIONS)
+    impressions = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
+    clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
+    conversions = read_table(spark, cfg, tables.SILVER_CONVERSIONS)
     # The tables' writes are independent: they run together at the end.
     writes: list[Callable[[], None]] = []
     if campaign_dates and impressions is not None and clicks is not None and conversions is not None:
-        campaigns = S.current_rows(read_table(spark, cfg, DIM_CAMPAIGNS))
+        campaigns = S.current_rows(read_table(spark, cfg, tables.DIM_CAMPAIGNS))
         where = dates_in("event_date", campaign_dates)
         args = (impressions.where(where), clicks.where(where), conversions.where(where), campaigns)
         # One pass over silver: the hourly rows (a few thousand per day), then the daily ones from them.
         # Silver holds one row per event id (its inserts de-duplicate), so rows are counted.
         hourly = G.campaign_hourly(*args, ids_unique=True).localCheckpoint()
         writes += [
-            partial(replace_partitions, hourly, cfg, C.GOLD_CAMPAIGN_HOURLY, campaign_dates),
-            partial(replace_partitions, G.campaign_daily_from_hourly(hourly), cfg, C.GOLD_CAMPAIGN_DAILY,
-                    campaign_dates),
+            partial(replace_partitions, tables.GOLD_CAMPAIGN_HOURLY.conform(hourly), cfg,
+                    tables.GOLD_CAMPAIGN_HOURLY, campaign_dates),
+            partial(replace_partitions, tables.GOLD_CAMPAIGN_DAILY.conform(G.campaign_daily_from_hourly(hourly)), cfg,
+                    tables.GOLD_CAMPAIGN_DAILY, campaign_dates),
         ]
     summary["campaign_dates"] = len(campaign_dates)
 
-    bids = read_table(spark, cfg, C.SILVER_BID_REQUESTS)
+    bids = read_table(spark, cfg, tables.SILVER_BID_REQUESTS)
     if bid_dates and bids is not None:
         day_bids = bids.where(dates_in("event_date", bid_dates))
-        imps = impressions if impressions is not None else spark.createDataFrame(
-            [], "impression_id string, bid_request_id string")
+        imps = impressions if impressions is not None else tables.SILVER_IMPRESSIONS.empty(
+            spark, "impression_id", "bid_request_id")
         matched = imps.where(F.col("bid_request_id").isNotNull()).join(
             day_bids.select("bid_request_id"), "bid_request_id", "left_semi"
         )
-        writes.append(partial(replace_partitions, G.bid_daily(day_bids, matched), cfg, C.GOLD_BID_DAILY, bid_dates))
+        writes.append(partial(replace_partitions, tables.GOLD_BID_DAILY.conform(G.bid_daily(day_bids, matched)), cfg,
+                              tables.GOLD_BID_DAILY, bid_dates))
     summary["bid_dates"] = len(bid_dates)
     run_concurrently(spark, *writes)
     clear_dirty(spark, marks.files)

@@ -1,10 +1,11 @@
-"""The ``quality`` job: Great Expectations suites on the gold tables.
+"""Job ``quality``: Great Expectations suites on the gold tables.
 
 Each expectation carries a severity. A failed ``critical`` expectation means gold is
 wrong (a duplicate key, a negative count, a null key) and makes ``pipeline --once`` exit
 with code 3 (CONTRACT §4); a failed ``warning`` is reported but does not fail the run
 (e.g. a CTR above 1, possible when clicks count on their own date). Results are
-appended to ``_pipeline/quality_results`` for dashboards and history.
+appended to ``_pipeline/quality_results`` (:data:`advertisex.tables.QUALITY_RESULTS`)
+for dashboards and history.
 """
 
 from __future__ import annotations
@@ -14,21 +15,22 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from advertisex import contract as C
+from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import DataQualityError
 from advertisex.io.delta import commit_metadata, last_commit
-from advertisex.pipelines.silver import read_table
+from advertisex.io.lake import read_table
+from advertisex.tables import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-RESULTS = "_pipeline/quality_results"
+RESULTS = tables.QUALITY_RESULTS
 COUNT_COLUMNS = ("impressions", "clicks", "unattributed_clicks", "conversions", "view_through_conversions")
 
 
-def _suites() -> dict[str, list[Any]]:
+def _suites() -> dict[Table, list[Any]]:
     import great_expectations as gx
     from great_expectations.expectations.metadata_types import FailureSeverity
 
@@ -53,7 +55,7 @@ def _suites() -> dict[str, list[Any]]:
           for c in ("bid_requests", "bids", "wins", "impressions_matched")],
         E.ExpectColumnValuesToBeBetween(column="win_rate", min_value=0, max_value=1, severity=warn),
     ]
-    return {C.GOLD_CAMPAIGN_DAILY: campaign, C.GOLD_BID_DAILY: bids}
+    return {tables.GOLD_CAMPAIGN_DAILY: campaign, tables.GOLD_BID_DAILY: bids}
 
 
 # A gold table of at most this many rows is validated by GX's pandas engine in the driver,
@@ -61,7 +63,7 @@ def _suites() -> dict[str, list[Any]]:
 PANDAS_MAX_ROWS = 200_000
 
 
-def validate(table: str, df: DataFrame, expectations: list[Any], *,
+def validate(table: Table, df: DataFrame, expectations: list[Any], *,
              pandas_max_rows: int | None = None) -> list[dict[str, Any]]:
     """Run ``expectations`` on ``df`` with an ephemeral GX context; one result dict per expectation.
 
@@ -80,21 +82,21 @@ def validate(table: str, df: DataFrame, expectations: list[Any], *,
     if head is not None and len(head) <= limit:
         data: Any = head
         source = context.data_sources.add_pandas(name="lake")
-        log.info("quality %s: GX pandas engine (%d rows)", table, len(head))
+        log.info("quality %s: GX pandas engine (%d rows)", table.name, len(head))
     else:
         data = df
         source = context.data_sources.add_spark(name="lake")
-        log.info("quality %s: GX Spark engine", table)
-    asset = source.add_dataframe_asset(name=table.replace("/", "_"))
+        log.info("quality %s: GX Spark engine", table.name)
+    asset = source.add_dataframe_asset(name=table.name.replace("/", "_"))
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": data})
-    suite = context.suites.add(gx.ExpectationSuite(name=table.replace("/", "_"), expectations=expectations))
+    suite = context.suites.add(gx.ExpectationSuite(name=table.name.replace("/", "_"), expectations=expectations))
     result = batch.validate(suite)
     out = []
     for r in result.results:
         cfg = r.expectation_config
         out.append(
             {
-                "table": table,
+                "table": table.name,
                 "expectation": cfg.type,
                 "kwargs": json.dumps({k: v for k, v in cfg.kwargs.items() if k != "batch_id"}, default=str),
                 "severity": str(getattr(cfg, "severity", "critical")).split(".")[-1].lower(),
@@ -105,14 +107,10 @@ def validate(table: str, df: DataFrame, expectations: list[Any], *,
     return out
 
 
-def _version(spark: SparkSession, cfg: Config, table: str) -> int:
+def _version(spark: SparkSession, cfg: Config, table: Table) -> int:
     return int(last_commit(spark, cfg.table_path(table)).version)
 
 
-RESULTS_SCHEMA = (
-    "table string, table_version long, expectation string, kwargs string, severity string, success boolean, "
-    "unexpected_count long, checked_at timestamp"
-)
 
 
 VALIDATED_PREFIX = "advertisex.quality.validated="
@@ -125,8 +123,8 @@ def _validated_versions(spark: SparkSession, cfg: Config) -> dict[str, int] | No
     return None if meta is None else {str(k): int(v) for k, v in json.loads(meta).items()}
 
 
-def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
-    """The ``quality`` job.
+def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
+    """Validate every gold table version not validated yet; store the results.
 
     A gold table version is validated once: its results are stored keyed by
     ``(table, table_version)``, so a rerun over unchanged gold reuses them and writes nothing.
@@ -147,11 +145,11 @@ def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         df = read_table(spark, cfg, table)
         if df is None:
             continue
-        version = versions[table] = _version(spark, cfg, table)
-        maybe_known = stored is not None and (covered is None or covered.get(table) == version)
+        version = versions[table.name] = _version(spark, cfg, table)
+        maybe_known = stored is not None and (covered is None or covered.get(table.name) == version)
         known = [
             r.asDict()  # driver-side: the stored results of one table version (a dozen rows)
-            for r in stored.where(f"table = '{table}' AND table_version = {version}").collect()  # driver-side: same
+            for r in stored.where(f"table = '{table.name}' AND table_version = {version}").collect()  # driver-side: same
         ] if maybe_known else []
         if known:
             rows += known
@@ -162,9 +160,8 @@ def run_quality(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         rows += results
         new += results
     if new:
-        cols = [c.split()[0] for c in RESULTS_SCHEMA.split(", ")]
         meta = VALIDATED_PREFIX + json.dumps({**(covered or {}), **versions}, sort_keys=True)
-        spark.createDataFrame([tuple(r[c] for c in cols) for r in new], RESULTS_SCHEMA).write.format(
+        spark.createDataFrame([tuple(r[c] for c in RESULTS.columns) for r in new], RESULTS.schema).write.format(
             "delta").mode("append").option("userMetadata", meta).save(cfg.table_path(RESULTS))
     failed = [r for r in rows if not r["success"]]
     critical = [r for r in failed if r["severity"] == "critical"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -12,18 +12,32 @@ from typing import TYPE_CHECKING, Any
 from advertisex.catalog import register_tables
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError
+from advertisex.pipelines import (
+    backfill_impressions,
+    check,
+    gold,
+    ingest_bids,
+    ingest_clicks,
+    ingest_impressions,
+    optimize,
+    quality,
+    reference,
+    silver,
+)
 from advertisex.pipelines.parallel import run_concurrently
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+JobFn = Callable[..., "dict[str, Any]"]
+
 
 @dataclass(frozen=True)
 class Job:
-    """A runnable job: ``target`` is ``"module:function"``, called as ``function(spark, cfg, once=...)``."""
+    """A runnable job: ``run(spark, cfg, once=...)`` returns its summary (a dict of figures)."""
 
     name: str
-    target: str
+    run: JobFn
     description: str
     needs_kafka: bool = False
     in_pipeline: bool = True
@@ -31,26 +45,20 @@ class Job:
 
 # Dependency order: ingestion before silver before gold before checks.
 JOBS: tuple[Job, ...] = (
-    Job("check", "advertisex.pipelines.check:run", "session, Delta, broker, registry and connector checks",
-        in_pipeline=False),
-    Job("ingest_impressions", "advertisex.pipelines.bronze:run_ingest_impressions",
-        "Kafka impressions (JSON) -> bronze/impressions", needs_kafka=True),
-    Job("ingest_bids", "advertisex.pipelines.bronze:run_ingest_bids",
-        "Kafka bid requests (Confluent Avro) -> bronze/bid_requests", needs_kafka=True),
-    Job("ingest_clicks", "advertisex.pipelines.bronze:run_ingest_clicks",
-        "click/conversion CSV files -> bronze/click_events"),
-    Job("backfill_impressions", "advertisex.pipelines.bronze:run_backfill_impressions",
+    Job("check", check.run, "session, Delta, broker, registry and connector checks", in_pipeline=False),
+    Job("ingest_impressions", ingest_impressions.run, "Kafka impressions (JSON) -> bronze/impressions",
+        needs_kafka=True),
+    Job("ingest_bids", ingest_bids.run, "Kafka bid requests (Confluent Avro) -> bronze/bid_requests",
+        needs_kafka=True),
+    Job("ingest_clicks", ingest_clicks.run, "click/conversion CSV files -> bronze/click_events"),
+    Job("backfill_impressions", backfill_impressions.run,
         "historical impression JSON Lines files -> bronze/impressions"),
-    Job("reference", "advertisex.pipelines.silver:run_reference",
-        "campaigns/users reference CSVs -> SCD-2 dimensions silver/dim_*"),
-    Job("silver", "advertisex.pipelines.silver:run_silver",
-        "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
-    Job("gold", "advertisex.pipelines.gold:run_gold",
-        "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only)"),
-    Job("quality", "advertisex.pipelines.quality:run_quality",
-        "Great Expectations suites on gold (critical failure: exit 3)"),
-    Job("optimize", "advertisex.pipelines.maintenance:run_optimize",
-        "compaction + Z-order by campaign_id (schedule it, e.g. hourly)", in_pipeline=False),
+    Job("reference", reference.run, "campaigns/users reference CSVs -> SCD-2 dimensions silver/dim_*"),
+    Job("silver", silver.run, "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
+    Job("gold", gold.run, "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only)"),
+    Job("quality", quality.run, "Great Expectations suites on gold (critical failure: exit 3)"),
+    Job("optimize", optimize.run, "compaction + Z-order by campaign_id (schedule it, e.g. hourly)",
+        in_pipeline=False),
 )
 JOB_NAMES = tuple(j.name for j in JOBS)
 
@@ -72,6 +80,11 @@ class UnknownJobError(AdvertisexError):
 
 
 def get_job(name: str) -> Job:
+    """The job called ``name``.
+
+    Raises:
+        UnknownJobError: no such job; the message lists the jobs.
+    """
     for job in JOBS:
         if job.name == name:
             return job
@@ -81,10 +94,8 @@ def get_job(name: str) -> Job:
 def run_job(name: str, spark: SparkSession, cfg: Config, *, once: bool = True) -> dict[str, Any]:
     """Run one job and return its summary (a dict of figures)."""
     job = get_job(name)
-    module_name, _, func_name = job.target.partition(":")
-    func = getattr(importlib.import_module(module_name), func_name)
     t0 = time.monotonic()
-    summary = func(spark, cfg, once=once) or {}
+    summary = job.run(spark, cfg, once=once) or {}
     summary["seconds"] = round(time.monotonic() - t0, 2)
     return summary
 

@@ -13,7 +13,7 @@ a reason into the quarantine table. Silver reads only rows whose reason is null.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, Window
@@ -21,8 +21,6 @@ from pyspark.sql.types import MapType, StringType
 
 from advertisex import contract as C
 from advertisex.transforms.normalize import event_time as parse_event_time
-
-Transform = Callable[[DataFrame], DataFrame]
 
 IMPRESSION_STRING_FIELDS = (
     "impression_id",
@@ -180,6 +178,12 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
         "source_line", (F.col("_row_id") - F.col("_first_id") + F.col("_lines_before") + F.lit(1)).cast("long")
     )
     return out.select("line", "source_file", "source_line", *(["header"] if with_header else []))
+
+
+def numbered_file_lines(batch: DataFrame, *, with_header: bool) -> DataFrame:
+    """A file-source micro-batch (:func:`~advertisex.io.streaming.file_lines`) → ``line``,
+    ``source_file``, ``source_line``, ``ingested_at`` (and ``header``)."""
+    return numbered_lines(batch, with_header=with_header).withColumn("ingested_at", F.current_timestamp())
 
 
 def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
@@ -403,46 +407,3 @@ def to_quarantine(df: DataFrame, *, source: str) -> DataFrame:
         F.col("ingested_at"),
         F.to_date("ingested_at").alias("ingest_date"),
     )
-
-
-# --------------------------------------------------------------------------- table shapes
-
-BRONZE_IMPRESSIONS_SCHEMA = (
-    "raw string, impression_id string, event_time_raw string, user_id string, campaign_id string, "
-    "ad_creative_id string, website string, device_type string, country string, bid_request_id string, "
-    "cost_micros long, event_time timestamp, event_date date, quarantine_reason string, origin string, "
-    "kafka_key string, kafka_topic string, kafka_partition int, kafka_offset long, kafka_timestamp timestamp, "
-    "source_file string, source_line long, ingested_at timestamp, ingest_batch string"
-)
-BRONZE_CLICK_EVENTS_SCHEMA = (
-    "raw string, "
-    + ", ".join(f"{c} string" for c in C.CLICK_CSV_COLUMNS if c != "event_time")
-    + ", event_time_raw string, event_time timestamp, event_date date, quarantine_reason string, origin string, "
-    "source_file string, source_line long, ingested_at timestamp, ingest_batch string"
-)
-BRONZE_BID_REQUESTS_COLUMNS = (
-    "raw", "magic_byte", "schema_id", "bid_request_id", "event_time", "user", "auction", "targeting",
-    "event_date", "quarantine_reason", "origin", "kafka_topic", "kafka_partition", "kafka_offset",
-    "kafka_timestamp", "ingested_at",
-)
-
-
-def conform(schema_ddl: str) -> Transform:
-    """Select exactly the columns of ``schema_ddl`` in order, casting, with null for absent ones.
-
-    Both impression feeds (Kafka and files) write one table; conforming gives them one shape.
-    """
-    from pyspark.sql.types import StructType
-
-    schema = StructType.fromDDL(schema_ddl)
-
-    def apply(df: DataFrame) -> DataFrame:
-        have = set(df.columns)
-        return df.select(
-            *[
-                (F.col(f.name) if f.name in have else F.lit(None)).cast(f.dataType).alias(f.name)
-                for f in schema.fields
-            ]
-        )
-
-    return apply

@@ -37,16 +37,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql.types import DecimalType
 
 from advertisex import contract as C
+from advertisex import tables
 from advertisex.transforms import normalize as N
 
 CONVERSION_VALUE_SUM_TYPE = DecimalType(28, 6)  # sum() of decimal(18,6), as Spark types it
 
 _COUNTS = ("impressions", "clicks", "unattributed_clicks", "conversions", "view_through_conversions")
-GOLD_CAMPAIGN_HOURLY_COLUMNS = (
-    "event_date",
-    "event_hour",
-    *C.GOLD_CAMPAIGN_DAILY_COLUMNS[1:],
-)
+GOLD_CAMPAIGN_DAILY_COLUMNS = tables.GOLD_CAMPAIGN_DAILY.columns
+GOLD_CAMPAIGN_HOURLY_COLUMNS = tables.GOLD_CAMPAIGN_HOURLY.columns
+GOLD_BID_DAILY_COLUMNS = tables.GOLD_BID_DAILY.columns
 
 
 def _ratio(num: Column, den: Column) -> Column:
@@ -165,7 +164,7 @@ def campaign_daily(
             ids, the same numbers without a distinct aggregation over every id.
 
     Returns:
-        Exactly :data:`contract.GOLD_CAMPAIGN_DAILY_COLUMNS`: ``event_date`` date (UTC date
+        Exactly :data:`GOLD_CAMPAIGN_DAILY_COLUMNS`: ``event_date`` date (UTC date
         of each event's ``event_time``), ``campaign_id``, ``advertiser_id``,
         ``campaign_name`` strings; ``impressions``, ``clicks``, ``unattributed_clicks``,
         ``conversions``, ``view_through_conversions``, ``spend_micros`` long;
@@ -178,7 +177,7 @@ def campaign_daily(
         conversions,
         campaigns_current,
         keys=[("event_date", N.event_date(F.col("event_time")))],
-        columns=C.GOLD_CAMPAIGN_DAILY_COLUMNS,
+        columns=GOLD_CAMPAIGN_DAILY_COLUMNS,
         ids_unique=ids_unique,
     )
 
@@ -230,7 +229,7 @@ def campaign_daily_from_hourly(hourly: DataFrame) -> DataFrame:
         hourly: :data:`GOLD_CAMPAIGN_HOURLY_COLUMNS` rows.
 
     Returns:
-        Exactly :data:`contract.GOLD_CAMPAIGN_DAILY_COLUMNS`, as :func:`campaign_daily`.
+        Exactly :data:`GOLD_CAMPAIGN_DAILY_COLUMNS`, as :func:`campaign_daily`.
     """
     daily = hourly.groupBy("event_date", "campaign_id", "advertiser_id", "campaign_name").agg(
         *[F.sum(c).cast("long").alias(c) for c in (*_COUNTS, "spend_micros")],
@@ -239,7 +238,7 @@ def campaign_daily_from_hourly(hourly: DataFrame) -> DataFrame:
     return (
         daily.withColumn("ctr", _ratio(F.col("clicks"), F.col("impressions")))
         .withColumn("cvr", _ratio(F.col("conversions"), F.col("clicks")))
-        .select(*C.GOLD_CAMPAIGN_DAILY_COLUMNS)
+        .select(*GOLD_CAMPAIGN_DAILY_COLUMNS)
     )
 
 
@@ -253,7 +252,7 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
             of any date: an impression counts on its bid request's date.
 
     Returns:
-        Exactly :data:`contract.GOLD_BID_DAILY_COLUMNS`: ``event_date`` date, ``exchange``
+        Exactly :data:`GOLD_BID_DAILY_COLUMNS`: ``event_date`` date, ``exchange``
         string, ``bid_requests``, ``bids``, ``wins`` long, ``win_rate`` double (null when
         bids = 0), ``avg_clearing_price_micros`` double (mean over won requests with a
         clearing price; null when none), ``impressions_matched`` long.
@@ -289,7 +288,7 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
         per_day.join(matched, ["event_date", "exchange"], "left")
         .withColumn("impressions_matched", F.coalesce(F.col("impressions_matched"), F.lit(0).cast("long")))
         .withColumn("win_rate", _ratio(F.col("wins"), F.col("bids")))
-        .select(*C.GOLD_BID_DAILY_COLUMNS)
+        .select(*GOLD_BID_DAILY_COLUMNS)
     )
 
 

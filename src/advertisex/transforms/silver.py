@@ -25,6 +25,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql.types import DecimalType, StructType, TimestampType
 
 from advertisex import contract as C
+from advertisex import tables
+from advertisex.transforms import attribution as A
 from advertisex.transforms import normalize as N
 
 Transform = Callable[[DataFrame], DataFrame]
@@ -35,21 +37,19 @@ CONVERSION_VALUE_TYPE = DecimalType(18, 6)
 # usually older than the moment its reference row was first loaded, e.g. in a backfill).
 DIM_BEGINNING = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-SILVER_IMPRESSION_COLUMNS = (
-    "impression_id",
-    "event_time",
-    "event_date",
-    "user_id",
-    "campaign_id",
-    "ad_creative_id",
-    "website",
-    "device_type",
-    "country",
-    "bid_request_id",
-    "cost_micros",
-    "origin",
-    "ingested_at",
+CAMPAIGN_ATTRIBUTES = ("advertiser_id", "campaign_name", "channel")
+USER_ATTRIBUTES = ("age_band", "gender", "user_country", "segment")
+_ENRICHMENT = (*CAMPAIGN_ATTRIBUTES, *USER_ATTRIBUTES)
+
+# What the transforms below return: the silver tables' columns (advertisex.tables) before
+# enrichment (impressions, bid requests) and before attribution (clicks, conversions).
+SILVER_IMPRESSION_COLUMNS = tuple(c for c in tables.SILVER_IMPRESSIONS.columns if c not in _ENRICHMENT)
+SILVER_BID_REQUEST_COLUMNS = tuple(c for c in tables.SILVER_BID_REQUESTS.columns if c not in _ENRICHMENT)
+SILVER_CLICK_COLUMNS = tuple(c for c in tables.SILVER_CLICKS.columns if c not in A.CLICK_ATTRIBUTION_COLUMNS)
+SILVER_CONVERSION_COLUMNS = tuple(
+    c for c in tables.SILVER_CONVERSIONS.columns if c not in A.CONVERSION_ATTRIBUTION_COLUMNS
 )
+# Clicks and conversions together, as the CSV feed brings them.
 SILVER_CLICK_EVENT_COLUMNS = (
     "event_id",
     "event_type",
@@ -64,36 +64,6 @@ SILVER_CLICK_EVENT_COLUMNS = (
     "origin",
     "ingested_at",
 )
-SILVER_CLICK_COLUMNS = tuple(
-    c for c in SILVER_CLICK_EVENT_COLUMNS if c not in ("event_type", "conversion_type", "conversion_value")
-)
-SILVER_CONVERSION_COLUMNS = tuple(c for c in SILVER_CLICK_EVENT_COLUMNS if c != "event_type")
-SILVER_BID_REQUEST_COLUMNS = (
-    "bid_request_id",
-    "event_time",
-    "event_date",
-    "user_id",
-    "segments",
-    "country",
-    "device_type",
-    "consent",
-    "auction_id",
-    "exchange",
-    "floor_price_micros",
-    "bid_price_micros",
-    "won",
-    "clearing_price_micros",
-    "deal_id",
-    "campaign_id",
-    "website",
-    "ad_slot",
-    "keywords",
-    "schema_id",
-    "origin",
-    "ingested_at",
-)
-CAMPAIGN_ATTRIBUTES = ("advertiser_id", "campaign_name", "channel")
-USER_ATTRIBUTES = ("age_band", "gender", "user_country", "segment")
 
 
 # --------------------------------------------------------------------------- events

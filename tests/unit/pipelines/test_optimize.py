@@ -1,4 +1,4 @@
-"""The optimize job and the SQL catalog on real Delta tables."""
+"""Job ``optimize`` on real Delta tables: compaction and Z-order keep the content."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import datetime as dt
 import pyspark.sql.functions as F
 from chispa import assert_df_equality
 
-from advertisex import contract as C
-from advertisex.catalog import _registered_location, register_tables
-from advertisex.pipelines.maintenance import run_optimize
+from advertisex import tables
+from advertisex.pipelines import optimize
 
 
 def _files(spark, path: str, date: str) -> int:
@@ -19,7 +18,7 @@ def _files(spark, path: str, date: str) -> int:
 
 
 def test_optimize_compacts_zorders_and_keeps_content(spark, lake_cfg):
-    path = lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY)
+    path = lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY)
     for i in range(6):  # six small appends: six files per partition
         spark.range(i * 50, (i + 1) * 50).select(
             F.format_string("cmp-%04d", (F.col("id") % 7).cast("int")).alias("campaign_id"),
@@ -30,9 +29,9 @@ def test_optimize_compacts_zorders_and_keeps_content(spark, lake_cfg):
     before = spark.read.format("delta").load(path).collect()
     assert _files(spark, path, "2026-11-20") == 6
 
-    summary = run_optimize(spark, lake_cfg)
+    summary = optimize.run(spark, lake_cfg)
 
-    assert summary[C.GOLD_CAMPAIGN_DAILY] == "files -12 +2"
+    assert summary[tables.GOLD_CAMPAIGN_DAILY.name] == "files -12 +2"
     assert _files(spark, path, "2026-11-20") == 1
     after = spark.read.format("delta").load(path)
     assert_df_equality(after, spark.createDataFrame(before, after.schema), ignore_row_order=True)
@@ -41,21 +40,10 @@ def test_optimize_compacts_zorders_and_keeps_content(spark, lake_cfg):
     assert op.operationParameters["zOrderBy"] == '["campaign_id"]'
 
 
-def test_tables_registered_by_name(spark, lake_cfg):
-    path = lake_cfg.table_path(C.GOLD_BID_DAILY)
-    spark.createDataFrame([(dt.date(2026, 11, 20), "adx", 3)], "event_date date, exchange string, wins long") \
-        .write.format("delta").partitionBy("event_date").save(path)
-    names = register_tables(spark, lake_cfg)
-    assert names == ["gold.bid_daily"]
-    assert spark.sql("SELECT exchange, wins FROM gold.bid_daily").collect()[0].asDict() == {"exchange": "adx", "wins": 3}
-    assert register_tables(spark, lake_cfg) == ["gold.bid_daily"]  # idempotent
-    assert _registered_location(spark, "gold.bid_daily").removeprefix("file:") == path
-
-
 def test_optimize_zorders_a_table_created_with_other_statistics_columns(spark, lake_cfg):
     # silver/bid_requests as an older version created it: statistics without `exchange`,
     # which Delta refuses to Z-order by (DELTA_ZORDERING_ON_COLUMN_WITHOUT_STATS).
-    path = lake_cfg.table_path(C.SILVER_BID_REQUESTS)
+    path = lake_cfg.table_path(tables.SILVER_BID_REQUESTS)
     for i in range(2):
         spark.range(i * 20, (i + 1) * 20).select(
             F.format_string("br-%03d", F.col("id").cast("int")).alias("bid_request_id"),
@@ -68,9 +56,9 @@ def test_optimize_zorders_a_table_created_with_other_statistics_columns(spark, l
         ).partitionBy("event_date").save(path)
     before = spark.read.format("delta").load(path).collect()
 
-    summary = run_optimize(spark, lake_cfg)
+    summary = optimize.run(spark, lake_cfg)
 
-    assert summary[C.SILVER_BID_REQUESTS] == "files -2 +1"
+    assert summary[tables.SILVER_BID_REQUESTS.name] == "files -2 +1"
     props = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().properties
     assert props["delta.dataSkippingStatsColumns"] == "event_time,exchange,campaign_id"
     after = spark.read.format("delta").load(path)

@@ -10,6 +10,7 @@ import pytest
 from chispa import assert_df_equality
 
 from advertisex import contract as C
+from advertisex import tables
 from advertisex.transforms.gold import (
     GOLD_CAMPAIGN_HOURLY_COLUMNS,
     affected_dates,
@@ -97,7 +98,7 @@ def test_campaign_daily_hand_computed(spark) -> None:
         ],
         CAMPAIGN_DAILY_SCHEMA,
     )
-    assert tuple(actual.columns) == C.GOLD_CAMPAIGN_DAILY_COLUMNS
+    assert tuple(actual.columns) == tables.GOLD_CAMPAIGN_DAILY.columns
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -194,7 +195,7 @@ def test_bid_daily_hand_computed(spark) -> None:
         ],
         BID_DAILY_SCHEMA,
     )
-    assert tuple(actual.columns) == C.GOLD_BID_DAILY_COLUMNS
+    assert tuple(actual.columns) == tables.GOLD_BID_DAILY.columns
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
     touched = bid_dates_of_impressions(impressions.where(F.col("impression_id") == "i2"), bids)

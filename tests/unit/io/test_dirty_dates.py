@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from advertisex.pipelines.silver import (
+from advertisex.io.dirty_dates import (
     DIRTY,
     LEGACY_DIRTY,
     STAGE_ATTRIBUTION,

@@ -1,7 +1,7 @@
-"""The ``optimize`` job: compaction and data skipping, scheduled beside the pipeline.
+"""Job ``optimize``: compaction and data skipping, scheduled beside the pipeline.
 
-Streaming micro-batches leave small files; optimized writes (see the session factory)
-keep them few, and this job compacts what remains. Tables analysts filter by campaign
+Streaming micro-batches leave small files (optimized writes are off, see the session
+factory), and this job compacts them. Tables analysts filter by campaign
 are Z-ordered by ``campaign_id`` within each date partition, so a query for one campaign
 reads a fraction of a day's files (Delta's per-file min/max statistics skip the rest).
 OPTIMIZE rewrites files without changing content (``dataChange=false``), so streams
@@ -14,26 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from advertisex import contract as C
+from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.delta import align_stats_columns, is_delta
+from advertisex.tables import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# table -> Z-order columns (empty: compaction only); partition column
-OPTIMIZE_PLAN: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    (C.BRONZE_IMPRESSIONS, (), "event_date"),
-    (C.BRONZE_CLICK_EVENTS, (), "event_date"),
-    (C.BRONZE_BID_REQUESTS, (), "event_date"),
-    (C.QUARANTINE, (), "ingest_date"),
-    (C.SILVER_IMPRESSIONS, ("campaign_id",), "event_date"),
-    (C.SILVER_CLICKS, ("campaign_id",), "event_date"),
-    (C.SILVER_CONVERSIONS, ("campaign_id",), "event_date"),
-    (C.SILVER_BID_REQUESTS, ("exchange",), "event_date"),
-    (C.GOLD_CAMPAIGN_DAILY, ("campaign_id",), "event_date"),
-    (C.GOLD_CAMPAIGN_HOURLY, ("campaign_id",), "event_date"),
-)
+# Every partitioned lake table, Z-ordered by its declared columns (none: compaction only).
+OPTIMIZE_PLAN: tuple[Table, ...] = tuple(t for t in tables.TABLES if t.partition_by and t.layer != tables.INTERNAL)
 
 
 def optimize_statement(path: str, zorder: tuple[str, ...], partition: str, since: dt.date | None) -> str:
@@ -46,18 +36,19 @@ def optimize_statement(path: str, zorder: tuple[str, ...], partition: str, since
     return sql
 
 
-def run_optimize(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
+def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     """Compact every lake table (recent partitions) and Z-order the ones analysts filter."""
     days = cfg.maintenance.optimize_days
     since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days) if days is not None else None
     summary: dict[str, Any] = {}
-    for table, zorder, partition in OPTIMIZE_PLAN:
+    for table in OPTIMIZE_PLAN:
         path = cfg.table_path(table)
         if not is_delta(spark, path):
             continue
         # Z-ordering needs statistics on its columns; tables created by an older version may
         # list others (the rewrite below then collects the current ones).
         align_stats_columns(spark, path, table)
-        metrics = spark.sql(optimize_statement(path, zorder, partition, since)).select("metrics.*").first()
-        summary[table] = f"files -{metrics.numFilesRemoved} +{metrics.numFilesAdded}"
+        metrics = spark.sql(optimize_statement(path, table.zorder, table.partition_by, since)).select(
+            "metrics.*").first()
+        summary[table.name] = f"files -{metrics.numFilesRemoved} +{metrics.numFilesAdded}"
     return summary

@@ -1,24 +1,19 @@
-"""The Great Expectations quality job on real Delta gold tables: critical failures exit 3."""
+"""Job ``quality``: Great Expectations suites on real Delta gold tables; critical failures raise."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
-import os
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from advertisex import contract as C
+from advertisex import tables
 from advertisex.errors import DataQualityError
 from advertisex.pipelines import quality
-from advertisex.pipelines.quality import RESULTS, VALIDATED_PREFIX, run_quality, validate
+from advertisex.pipelines.quality import RESULTS, VALIDATED_PREFIX, validate
 
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = (
     "event_date date, campaign_id string, advertiser_id string, campaign_name string, impressions long, "
     "clicks long, unattributed_clicks long, conversions long, view_through_conversions long, "
@@ -33,11 +28,11 @@ def _row(campaign: str, impressions: int = 10, clicks: int = 1) -> tuple:
 
 def test_good_gold_passes_and_rerun_reuses_results(spark, lake_cfg):
     spark.createDataFrame([_row("c1"), _row("c2")], SCHEMA).write.format("delta").partitionBy("event_date").save(
-        lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY))
-    first = run_quality(spark, lake_cfg)
+        lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY))
+    first = quality.run(spark, lake_cfg)
     assert first["failed_critical"] == 0 and first["validated_now"] == first["expectations"] > 10
     stored = spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).count()
-    again = run_quality(spark, lake_cfg)
+    again = quality.run(spark, lake_cfg)
     assert again["validated_now"] == 0
     assert spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).count() == stored
 
@@ -47,23 +42,23 @@ def _last_meta(spark, cfg) -> str:
 
 
 def test_a_new_gold_version_is_validated_and_recorded(spark, lake_cfg):
-    gold = lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY)
+    gold = lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY)
     spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").partitionBy("event_date").save(gold)
-    first = run_quality(spark, lake_cfg)
+    first = quality.run(spark, lake_cfg)
     assert first["validated_now"] == first["expectations"]
-    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({C.GOLD_CAMPAIGN_DAILY: 0})
+    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({tables.GOLD_CAMPAIGN_DAILY.name: 0})
 
     # Gold moves on (version 1, now with a duplicate key): validated again, and it fails.
     spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").mode("append").save(gold)
     with pytest.raises(DataQualityError):
-        run_quality(spark, lake_cfg)
-    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({C.GOLD_CAMPAIGN_DAILY: 1})
+        quality.run(spark, lake_cfg)
+    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({tables.GOLD_CAMPAIGN_DAILY.name: 1})
     failed = spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).where("table_version = 1 AND NOT success")
     assert {r.expectation for r in failed.collect()} == {"expect_compound_columns_to_be_unique"}
     # The rerun reuses the stored results of version 1 (still failing) and writes nothing.
     results_version = spark.sql(f"DESCRIBE HISTORY delta.`{lake_cfg.table_path(RESULTS)}` LIMIT 1").first().version
     with pytest.raises(DataQualityError):
-        run_quality(spark, lake_cfg)
+        quality.run(spark, lake_cfg)
     assert spark.sql(f"DESCRIBE HISTORY delta.`{lake_cfg.table_path(RESULTS)}` LIMIT 1").first().version == (
         results_version)
 
@@ -72,12 +67,12 @@ def test_results_without_recorded_versions_are_still_reused(spark, lake_cfg):
     """Results written by an older version (no versions in the commit metadata) are found by
     scanning them, as before."""
     spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").partitionBy("event_date").save(
-        lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY))
-    run_quality(spark, lake_cfg)
+        lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY))
+    quality.run(spark, lake_cfg)
     results = spark.read.format("delta").load(lake_cfg.table_path(RESULTS))
     results.localCheckpoint().write.format("delta").mode("overwrite").save(lake_cfg.table_path(RESULTS))
     assert _last_meta(spark, lake_cfg) == ""
-    assert run_quality(spark, lake_cfg)["validated_now"] == 0
+    assert quality.run(spark, lake_cfg)["validated_now"] == 0
 
 
 @pytest.fixture(params=["pandas", "spark"])
@@ -90,26 +85,14 @@ def engine(request, monkeypatch):
 
 def test_duplicate_key_and_negative_count_are_critical(spark, lake_cfg, engine):
     spark.createDataFrame([_row("c1"), _row("c1"), _row("c3", impressions=-5)], SCHEMA).write.format(
-        "delta").partitionBy("event_date").save(lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY))
+        "delta").partitionBy("event_date").save(lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY))
     with pytest.raises(DataQualityError, match="critical data-quality check"):
-        run_quality(spark, lake_cfg)
+        quality.run(spark, lake_cfg)
     failed = {
         r.expectation
         for r in spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).where("NOT success").collect()
     }
     assert {"expect_compound_columns_to_be_unique", "expect_column_values_to_be_between"} <= failed
-
-
-def test_cli_exit_code_3_on_critical_failure(spark, lake_cfg):
-    spark.createDataFrame([_row("c1"), _row("c1")], SCHEMA).write.format("delta").partitionBy("event_date").save(
-        lake_cfg.table_path(C.GOLD_CAMPAIGN_DAILY))
-    proc = subprocess.run(
-        [sys.executable, "-m", "advertisex.cli", "run", "quality", "--config", str(ROOT / "conf" / "test.yaml"),
-         "--set", f"lake.root={lake_cfg.lake.root}"],
-        capture_output=True, text=True, env={**os.environ, "ADVERTISEX_HOME": str(ROOT)}, timeout=300,
-    )
-    assert proc.returncode == 3, proc.stderr[-2000:]
-    assert proc.stderr.strip().splitlines()[-1].startswith("advertisex: error: 1 critical data-quality check(s)")
 
 
 BID_SCHEMA = (
@@ -122,7 +105,7 @@ BID_SCHEMA = (
     ("table", "schema", "rows"),
     [
         (
-            C.GOLD_CAMPAIGN_DAILY,
+            tables.GOLD_CAMPAIGN_DAILY,
             SCHEMA,
             [
                 _row("c1"), _row("c1"), _row("c2", impressions=-5), _row("c3", impressions=2, clicks=3),
@@ -131,7 +114,7 @@ BID_SCHEMA = (
             ],
         ),
         (
-            C.GOLD_BID_DAILY,
+            tables.GOLD_BID_DAILY,
             BID_SCHEMA,
             [
                 (D, "x1", 10, 5, 2, 0.4, 1500.0, 2),
@@ -149,7 +132,7 @@ def test_pandas_and_spark_engines_give_the_same_results(spark, table, schema, ro
     caplog.set_level(logging.INFO, logger=quality.__name__)
 
     def engine_used() -> str:
-        used = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"quality {table}: GX")]
+        used = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"quality {table.name}: GX")]
         caplog.clear()
         return used[-1].split("GX ")[1].split(" ")[0]
 

@@ -11,15 +11,11 @@ import pytest
 from chispa import assert_df_equality
 
 from advertisex import contract as C
-from advertisex.pipelines import silver as P
-from advertisex.pipelines.silver import (
-    STAGE_ATTRIBUTION,
-    STAGE_CONVERSION_ATTRIBUTION,
-    STAGE_GOLD_CAMPAIGN,
-    reattribute,
-    record_dirty,
-    take_dirty,
-)
+from advertisex import tables
+from advertisex.io.dirty_dates import STAGE_ATTRIBUTION, STAGE_CONVERSION_ATTRIBUTION, STAGE_GOLD_CAMPAIGN, take_dirty
+from advertisex.pipelines import reattribute as P
+from advertisex.pipelines.reattribute import reattribute, record_dirty
+from advertisex.transforms import keys
 
 IMPRESSIONS = "impression_id string, event_time timestamp, event_date date, user_id string, campaign_id string"
 CLICKS = (
@@ -93,14 +89,14 @@ def _first_load(spark, cfg) -> None:
     (the impressions as a big batch would: without keys)."""
     assert (cfg.attribution.click_window_minutes, cfg.attribution.conversion_window_days,
             cfg.attribution.view_through_window_hours) == (30, 7, 24)
-    _write(spark, cfg, C.SILVER_IMPRESSIONS, IMPS, IMPRESSIONS)
-    _write(spark, cfg, C.SILVER_CLICKS, NEW_CLICKS, CLICKS)
-    _write(spark, cfg, C.SILVER_CONVERSIONS, NEW_CONVERSIONS, CONVERSIONS)
+    _write(spark, cfg, tables.SILVER_IMPRESSIONS, IMPS, IMPRESSIONS)
+    _write(spark, cfg, tables.SILVER_CLICKS, NEW_CLICKS, CLICKS)
+    _write(spark, cfg, tables.SILVER_CONVERSIONS, NEW_CONVERSIONS, CONVERSIONS)
     record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1), (STAGE_ATTRIBUTION, "clicks", D1),
                               (STAGE_ATTRIBUTION, "conversions", D2), (STAGE_ATTRIBUTION, "conversions", D3)])
     reattribute(spark, cfg)
-    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_BEFORE, CLICKS)
-    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
+    _assert_table(spark, cfg, tables.SILVER_CLICKS, CLICKS_BEFORE, CLICKS)
+    _assert_table(spark, cfg, tables.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
     gold = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN])
     assert set().union(*gold.dates.values()) == {D1, D2, D3}
     P.clear_dirty(spark, gold.files)  # as the gold job would
@@ -108,7 +104,7 @@ def _first_load(spark, cfg) -> None:
 
 def _late_batch(spark, cfg) -> None:
     """What the impressions batch of the late file leaves: the rows, and marks with their keys."""
-    _write(spark, cfg, C.SILVER_IMPRESSIONS, LATE_IMPS, IMPRESSIONS, mode="append")
+    _write(spark, cfg, tables.SILVER_IMPRESSIONS, LATE_IMPS, IMPRESSIONS, mode="append")
     record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1), (STAGE_ATTRIBUTION, "clicks", D1)],
                  app_id="test.silver.impressions", version=1,
                  keys={(STAGE_ATTRIBUTION, "impressions"): {(r[0], r[3], r[4]) for r in LATE_IMPS}})
@@ -133,20 +129,20 @@ def attribution_calls(monkeypatch) -> list[str]:
 def test_late_impression_changes_only_what_it_can(spark, lake_cfg, attribution_calls, monkeypatch, literal_keys):
     cfg = lake_cfg
     if literal_keys is not None:
-        monkeypatch.setattr(P, "LITERAL_KEYS", literal_keys)
+        monkeypatch.setattr(keys, "LITERAL_KEYS", literal_keys)
     _first_load(spark, cfg)
-    clicks_files, conv_files = _files(cfg, C.SILVER_CLICKS), _files(cfg, C.SILVER_CONVERSIONS)
+    clicks_files, conv_files = _files(cfg, tables.SILVER_CLICKS), _files(cfg, tables.SILVER_CONVERSIONS)
 
     _late_batch(spark, cfg)
     attribution_calls.clear()
     summary = reattribute(spark, cfg)
     assert attribution_calls == ["attribute_clicks", "attribute_conversions"]
 
-    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
-    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
+    _assert_table(spark, cfg, tables.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
+    _assert_table(spark, cfg, tables.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
     # Rewritten: the clicks of D1 and the conversions of D3, where a row changed; not D2.
-    assert _files(cfg, C.SILVER_CLICKS)["event_date=2026-11-20"] != clicks_files["event_date=2026-11-20"]
-    conv_after = _files(cfg, C.SILVER_CONVERSIONS)
+    assert _files(cfg, tables.SILVER_CLICKS)["event_date=2026-11-20"] != clicks_files["event_date=2026-11-20"]
+    conv_after = _files(cfg, tables.SILVER_CONVERSIONS)
     assert conv_after["event_date=2026-11-21"] == conv_files["event_date=2026-11-21"]
     assert conv_after["event_date=2026-11-22"] != conv_files["event_date=2026-11-22"]
     # Gold recomputes D1 (new impressions, a changed click) and D3 (a changed conversion) only.
@@ -158,7 +154,7 @@ def test_late_impression_changes_only_what_it_can(spark, lake_cfg, attribution_c
 
     # Nothing new: nothing is re-attributed, nothing rewritten.
     versions = {tb: spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version
-                for tb in (C.SILVER_CLICKS, C.SILVER_CONVERSIONS)}
+                for tb in (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS)}
     assert reattribute(spark, cfg) == {"click_dates": 0, "conversion_dates": 0}
     for tb, v in versions.items():
         assert spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version == v
@@ -171,14 +167,14 @@ def test_late_impression_without_effect_rewrites_nothing(spark, lake_cfg, attrib
     _first_load(spark, cfg)
     attribution_calls.clear()
     versions = {tb: spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version
-                for tb in (C.SILVER_CLICKS, C.SILVER_CONVERSIONS)}
-    _write(spark, cfg, C.SILVER_IMPRESSIONS, [LATE_IMPS[1]], IMPRESSIONS, mode="append")
+                for tb in (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS)}
+    _write(spark, cfg, tables.SILVER_IMPRESSIONS, [LATE_IMPS[1]], IMPRESSIONS, mode="append")
     record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1)], app_id="test.silver.impressions", version=1,
                  keys={(STAGE_ATTRIBUTION, "impressions"): {("i10", "u7", "c5")}})
     reattribute(spark, cfg)
     assert attribution_calls == []
-    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_BEFORE, CLICKS)
-    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
+    _assert_table(spark, cfg, tables.SILVER_CLICKS, CLICKS_BEFORE, CLICKS)
+    _assert_table(spark, cfg, tables.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
     for tb, v in versions.items():
         assert spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(tb)}` LIMIT 1").first().version == v
     assert set().union(*take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN]).dates.values()) == {D1}
@@ -189,11 +185,11 @@ def test_late_impression_of_a_big_batch_gives_the_same_result(spark, lake_cfg):
     the rewritten dates and the gold dates are the same."""
     cfg = lake_cfg
     _first_load(spark, cfg)
-    _write(spark, cfg, C.SILVER_IMPRESSIONS, LATE_IMPS, IMPRESSIONS, mode="append")
+    _write(spark, cfg, tables.SILVER_IMPRESSIONS, LATE_IMPS, IMPRESSIONS, mode="append")
     record_dirty(spark, cfg, [(STAGE_ATTRIBUTION, "impressions", D1), (STAGE_ATTRIBUTION, "clicks", D1)])
     summary = reattribute(spark, cfg)
-    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
-    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
+    _assert_table(spark, cfg, tables.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
+    _assert_table(spark, cfg, tables.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
     assert summary["click_dates_changed"] == 1 and summary["conversion_dates_changed"] == 1
     assert set().union(*take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN]).dates.values()) == {D1, D3}
 
@@ -209,7 +205,7 @@ def test_crash_in_the_middle_is_repaired_by_the_rerun(spark, lake_cfg, monkeypat
     real_replace, real_record = P.replace_partitions, P.record_dirty
 
     def replace(df, cfg_, table, dates, **kw):
-        if crash_at == "conversions_write" and table == C.SILVER_CONVERSIONS:
+        if crash_at == "conversions_write" and table == tables.SILVER_CONVERSIONS:
             raise RuntimeError("crash")
         return real_replace(df, cfg_, table, dates, **kw)
 
@@ -223,12 +219,12 @@ def test_crash_in_the_middle_is_repaired_by_the_rerun(spark, lake_cfg, monkeypat
     monkeypatch.setattr(P, "record_dirty", record)
     with pytest.raises(RuntimeError, match="crash"):
         reattribute(spark, cfg)
-    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
+    _assert_table(spark, cfg, tables.SILVER_CONVERSIONS, CONVERSIONS_BEFORE, CONVERSIONS)
 
     monkeypatch.setattr(P, "replace_partitions", real_replace)
     monkeypatch.setattr(P, "record_dirty", real_record)
     reattribute(spark, cfg)
-    _assert_table(spark, cfg, C.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
-    _assert_table(spark, cfg, C.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
+    _assert_table(spark, cfg, tables.SILVER_CLICKS, CLICKS_AFTER, CLICKS)
+    _assert_table(spark, cfg, tables.SILVER_CONVERSIONS, CONVERSIONS_AFTER, CONVERSIONS)
     assert set().union(*take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN]).dates.values()) == {D1, D3}
     assert take_dirty(spark, cfg, [STAGE_ATTRIBUTION, STAGE_CONVERSION_ATTRIBUTION]).files == []

@@ -10,7 +10,7 @@ import pytest
 from advertisex.config import load_config
 from advertisex.pipelines import runner
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_pipeline_job_is_in_exactly_one_lane_in_dependency_order() -> None:

@@ -1,0 +1,54 @@
+"""The bronze sink: a parsed micro-batch into its bronze table, its bad rows into quarantine.
+
+Bronze holds every record, valid or not (``quarantine_reason`` null when valid); rows
+with a reason are also appended to ``quarantine``. Both writes are idempotent per batch
+(``txnAppId`` + ``txnVersion``), so a replayed batch adds nothing to either.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyspark.sql.functions as F
+
+from advertisex import tables
+from advertisex.config import Config
+from advertisex.io.lake import append_batch
+from advertisex.tables import Table
+from advertisex.transforms import bronze as T
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, app_id: str, batch_id: int) -> None:
+    """Append a parsed batch to its bronze table and its bad rows to quarantine, idempotently.
+
+    Each bronze row carries ``ingest_batch`` = ``{app_id}/{batch_id}``. The bronze write
+    counts the batch's bad rows as it goes (an ``observe`` metric, no extra pass); a batch
+    without any writes no quarantine commit and reads nothing more. Otherwise the bad rows
+    are read back from bronze by that tag (a scan of a few columns, with file skipping on
+    ``ingest_batch``) instead of keeping the whole parsed batch in memory or parsing it
+    again. A replayed batch (already committed to bronze: Delta skips the write, so nothing
+    is counted) quarantines exactly the rows bronze holds for it, which also covers a crash
+    between the two commits; the quarantine append is skipped if it had committed.
+    """
+    tag = f"{app_id}/{batch_id}"
+    spark = parsed.sparkSession
+    seen = append_batch(
+        parsed.withColumn("ingest_batch", F.lit(tag)), cfg, table, app_id=app_id, version=batch_id,
+        observe=(F.count_if(F.col("quarantine_reason").isNotNull()).alias("bad"),),
+    )
+    replay = seen is None  # a replay's write runs nothing, so nothing is counted
+    if not replay and seen["bad"] == 0:
+        return
+    bad = T.to_quarantine(
+        spark.read.format("delta").load(cfg.table_path(table)).where(
+            (F.col("ingest_batch") == tag) & F.col("quarantine_reason").isNotNull()
+        ),
+        source=source,
+    )
+    # A replayed batch without bad records writes no quarantine commit either.
+    if replay and bad.isEmpty():
+        return
+    append_batch(bad, cfg, tables.QUARANTINE, app_id=app_id, version=batch_id)

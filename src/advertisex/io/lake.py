@@ -1,0 +1,110 @@
+"""Reading and writing the lake's tables (:mod:`advertisex.tables`) by their declaration.
+
+Readers get ``None`` for a table that does not exist yet; writers pass the table's Delta
+properties (:attr:`~advertisex.tables.Table.write_options`) and partition column, and
+conform their rows to its declared columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyspark.sql.functions as F
+
+from advertisex.config import Config
+from advertisex.io.delta import idempotent_append, is_delta
+from advertisex.tables import Table
+from advertisex.transforms.keys import IdKeys, dates_in, few_enough, in_ids
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+def read_table(spark: SparkSession, cfg: Config, table: Table) -> DataFrame | None:
+    """The Delta table at ``lake.root/table``, or None when it does not exist yet."""
+    path = cfg.table_path(table)
+    return spark.read.format("delta").load(path) if is_delta(spark, path) else None
+
+
+def distinct_dates(df: DataFrame, column: str = "event_date") -> set[dt.date]:
+    """driver-side: the (few) distinct dates of a batch, to name the partitions it touches."""
+    return {r[0] for r in df.select(column).distinct().collect() if r[0] is not None}  # driver-side: dates
+
+
+def replace_partitions(df: DataFrame, cfg: Config, table: Table, dates: Iterable[dt.date]) -> None:
+    """Overwrite exactly the ``dates`` partitions of ``table`` with ``df`` (Delta ``replaceWhere``)."""
+    dates = set(dates)
+    if not dates:
+        return
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .options(**table.write_options)
+        .option("replaceWhere", dates_in(table.partition_by, dates))
+        .partitionBy(table.partition_by)
+        .save(cfg.table_path(table))
+    )
+
+
+# A batch up to this many rows counts as small for :func:`insert_new` (its ids are broadcast).
+SMALL_BATCH_ROWS = 100_000
+
+
+def count_up_to_small(df: DataFrame) -> int:
+    """driver-side: the rows of ``df``, counted up to :data:`SMALL_BATCH_ROWS` + 1 (each task
+    stops reading one row past that)."""
+    return df.select(F.lit(1)).limit(SMALL_BATCH_ROWS + 1).count()
+
+
+def is_small(df: DataFrame) -> bool:
+    """driver-side: whether ``df`` has at most :data:`SMALL_BATCH_ROWS` rows."""
+    return count_up_to_small(df) <= SMALL_BATCH_ROWS
+
+
+def append_batch(df: DataFrame, cfg: Config, table: Table, *, app_id: str, version: int,
+                 observe: Sequence[Column] = ()) -> dict[str, Any] | None:
+    """Append a micro-batch to ``table``, once per ``(app_id, version)`` (see
+    :func:`~advertisex.io.delta.idempotent_append`, which also explains ``observe``)."""
+    partition_by = [table.partition_by] if table.partition_by else []
+    return idempotent_append(df, cfg.table_path(table), app_id=app_id, version=version, partition_by=partition_by,
+                             options=table.write_options, observe=observe)
+
+
+def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: str, version: int,
+               small: bool = False, key_values: IdKeys | None = None,
+               observe: Sequence[Column] = ()) -> dict[str, Any] | None:
+    """Append the rows of ``df`` whose ``key`` is not yet in ``table``, once per ``(app_id, version)``.
+
+    An anti-join against the table's keys and an idempotent append: a replayed batch is
+    skipped by Delta's ``txnAppId``/``txnVersion``, and an id already in silver (from
+    another file, batch or restart) is not inserted again. This assumes one writer per
+    silver table (its silver stream); unlike a MERGE, two writers inserting the same new
+    id at once would not conflict. An append also commits in a fraction of a MERGE's time
+    (no touched-file bookkeeping), which is most of a small late batch's cost.
+
+    ``small`` (the caller knows ``df`` is small, :func:`is_small`): the batch's ids are
+    broadcast and the table's key column is probed with them in one scan, and only the ids
+    found there are anti-joined. Otherwise Spark joins the whole key column of the table
+    with the batch, which for a big table means a broadcast or a shuffle of all its ids.
+    ``key_values`` (a small batch's keys, when the caller holds them): up to
+    :data:`~advertisex.transforms.keys.LITERAL_KEYS` of them filter the table's scan as
+    literals instead.
+
+    ``observe``: aggregate columns (e.g. ``F.collect_set("event_date")``) over the rows
+    actually appended, returned by name; None for a replay.
+    """
+    spark = df.sparkSession
+    path = cfg.table_path(table)
+    if is_delta(spark, path):
+        existing = spark.read.format("delta").load(path).select(key)
+        if few_enough(key_values):
+            existing = existing.where(in_ids(key, key_values))
+            df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
+        elif small:
+            existing = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
+            df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
+        else:
+            df = df.join(existing, key, "left_anti").select(*df.columns)
+    return append_batch(df, cfg, table, app_id=app_id, version=version, observe=observe)

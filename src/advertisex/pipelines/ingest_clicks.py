@@ -1,0 +1,47 @@
+"""Job ``ingest_clicks``: click/conversion CSV files under ``landing.clicks`` → ``bronze/click_events``.
+
+Each file is ingested once, by path (the file source's log in the checkpoint remembers
+every path it handed out), every line kept as received with ``file:<path>:<line>`` as its
+origin; a file whose header is not CONTRACT §1.2's has every line quarantined.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from advertisex import contract as C
+from advertisex import tables
+from advertisex.config import Config
+from advertisex.io.bronze import write_bronze
+from advertisex.io.streaming import BatchFn, Stream, file_source, run_stream
+from advertisex.transforms import bronze as T
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+JOB = "ingest_clicks"
+FILE_GLOB = "*.{csv,csv.gz}"
+
+
+def batch(cfg: Config, app_id: str) -> BatchFn:
+    """foreachBatch body: number the lines of each file, parse them, write bronze and quarantine."""
+
+    def fn(lines: DataFrame, batch_id: int) -> None:
+        records = T.records_of_lines(T.numbered_file_lines(lines, with_header=True), skip_header=True)
+        parsed = tables.BRONZE_CLICK_EVENTS.conform(T.parse_click_events(records))
+        write_bronze(parsed, cfg, table=tables.BRONZE_CLICK_EVENTS, source=C.SOURCE_CLICK_EVENTS,
+                     app_id=app_id, batch_id=batch_id)
+
+    return fn
+
+
+def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
+    """The job's one query over ``landing.clicks``."""
+    return [Stream(JOB, "files", lambda: file_source(spark, cfg, cfg.landing.clicks, FILE_GLOB, "landing.clicks"),
+                   lambda app_id: batch(cfg, app_id))]
+
+
+def run(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:
+    """Run the job: with ``once`` over the files there now, else picking up new ones until stopped."""
+    (stream,) = streams(spark, cfg)
+    return run_stream(stream, cfg, once=once)

@@ -1,0 +1,285 @@
+"""Re-attribution: the step of the ``silver`` job that keeps clicks and conversions attributed.
+
+Change-driven: new impressions can change the clicks of their dates (and the click
+window after) that share their user and campaign or name them, and the conversions of
+their dates (and the view-through window after) that share their user and campaign.
+New clicks and conversions (not attributed yet) are attributed. A click whose
+attribution changed can change the conversions of its user and campaign in the
+conversion window after it. Only rows whose attribution changed make their date
+partition be rewritten and their date marked for gold (plus the new impressions' own
+dates). When the new impressions' keys are not known (a big batch), every row of the
+dates is re-attributed, and the same comparison still finds what changed.
+
+Crash safety: the marks a step hands on (changed clicks → conversions; changed dates →
+gold) are recorded before that step commits, and the marks it consumed are cleared only
+at the end; a repeated step finds nothing changed and commits nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyspark.sql.functions as F
+
+from advertisex import tables
+from advertisex.config import Config
+from advertisex.io import lake
+from advertisex.io.dirty_dates import (
+    STAGE_ATTRIBUTION,
+    STAGE_CONVERSION_ATTRIBUTION,
+    STAGE_GOLD_CAMPAIGN,
+    Marks,
+    clear_dirty,
+    record_dirty,
+    take_dirty,
+)
+from advertisex.io.lake import distinct_dates, is_small, read_table, replace_partitions
+from advertisex.tables import Table
+from advertisex.transforms import attribution as A
+from advertisex.transforms import gold as G
+from advertisex.transforms.keys import IdKeys, PairKeys, dates_in, few_enough, in_ids, in_keys
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# ``attribute(rows, small)``: the rows re-attributed (see :func:`_reattribute_table`).
+Attribute = Callable[["DataFrame", bool], "DataFrame"]
+
+IMPRESSION_KEYS = ("impression_id", "event_time", "event_date", "user_id", "campaign_id")
+CLICK_KEYS = ("event_id", "event_time", "event_date", "user_id", "campaign_id", "impression_id")
+
+
+def _flag(df: DataFrame, pairs: PairKeys | None, ids: IdKeys | None) -> tuple[DataFrame, Column]:
+    """``df`` and the condition "this row may be changed by the new events": not attributed
+    yet (new), or sharing its user and campaign with a new event (``pairs``), or naming a new
+    impression (``ids``). Key sets up to :data:`LITERAL_KEYS` are matched as literals; bigger
+    ones are joined to ``df`` as ``_pair``/``_id`` flags (broadcast left joins on the
+    distinct keys)."""
+    spark = df.sparkSession
+    cond = F.col("attribution_kind").isNull()
+    if pairs:
+        if few_enough(pairs):
+            cond = cond | in_keys(A.MATCH_KEYS, pairs)
+        else:
+            table = spark.createDataFrame(list(set(pairs)), "user_id string, campaign_id string")
+            df = df.join(F.broadcast(table.withColumn("_pair", F.lit(True))), list(A.MATCH_KEYS), "left")
+            cond = cond | F.coalesce(F.col("_pair"), F.lit(False))
+    if ids:
+        if few_enough(ids):
+            cond = cond | in_ids("impression_id", ids)
+        else:
+            table = spark.createDataFrame([(i,) for i in set(ids)], "impression_id string")
+            df = df.join(F.broadcast(table.withColumn("_id", F.lit(True))), "impression_id", "left")
+            cond = cond | F.coalesce(F.col("_id"), F.lit(False))
+    return df, cond
+
+
+@dataclass
+class Reattributed:
+    """What :func:`_reattribute_table` found.
+
+    ``done``: the re-attributed rows with a ``_changed`` flag (local checkpoint). ``rest``:
+    the rows left as they are (not read yet; None when every row was re-attributed).
+    ``changed_dates``: the dates with a changed row. ``changed_keys``: the changed rows'
+    ``(event_date, user_id, campaign_id)``, None when more than :data:`~advertisex.io.lake.SMALL_BATCH_ROWS`.
+    """
+
+    done: DataFrame
+    rest: DataFrame | None
+    changed_dates: set[dt.date]
+    changed_keys: list[tuple[Any, ...]] | None
+
+
+def _reattribute_table(stored: DataFrame, columns: tuple[str, ...], attribute: Attribute, *,
+                       pairs: PairKeys | None,
+                       ids: IdKeys | None, narrow: bool) -> Reattributed:
+    """Re-attribute ``stored`` (some dates of a silver table) with ``attribute(rows, small)``
+    and find the rows whose ``columns`` (the attribution) changed.
+
+    With ``narrow``, only the rows :func:`_flag` picks are re-attributed (the others
+    cannot change); otherwise every row.
+    """
+    cols = stored.columns
+    rest = None
+    if narrow:
+        flagged, marked = _flag(stored, pairs, ids)
+        candidates = flagged.where(marked).select(*cols)
+        rest = flagged.where(~marked).select(*cols)
+    else:
+        candidates = stored
+    # The attribution plan reads its input several times (ids, keys, rows); materialised once,
+    # the Delta scan and its file listing run once instead of once per use.
+    candidates = candidates.localCheckpoint()
+    if candidates.isEmpty():
+        # Nothing the new events can change (e.g. a late impression nobody clicked): the
+        # attribution plan, which scans the window's impressions, need not run at all.
+        return Reattributed(candidates.withColumn("_changed", F.lit(False)), rest, set(), [])
+    small = is_small(candidates)
+    old = candidates.select("*", *[F.col(c).alias(f"_old_{c}") for c in columns])
+    changed = F.lit(False)
+    for c in columns:
+        changed = changed | ~F.col(c).eqNullSafe(F.col(f"_old_{c}"))
+    done = attribute(old, small).select(*cols, changed.alias("_changed")).localCheckpoint()
+    changed_rows = done.where("_changed")
+    keys = [tuple(r) for r in changed_rows.select("event_date", *A.MATCH_KEYS).distinct()
+            .limit(lake.SMALL_BATCH_ROWS + 1).collect()]  # driver-side: at most SMALL_BATCH_ROWS + 1 keys
+    if len(keys) > lake.SMALL_BATCH_ROWS:
+        return Reattributed(done, rest, distinct_dates(changed_rows), None)
+    return Reattributed(done, rest, {k[0] for k in keys}, keys)
+
+
+def _write_changed(cfg: Config, table: Table, found: Reattributed) -> None:
+    """Rewrite the partitions of ``table`` with a changed row: the re-attributed rows plus
+    the rows left as they are."""
+    out = found.done.drop("_changed")
+    if found.rest is not None:
+        out = out.unionByName(found.rest)
+    dates = found.changed_dates
+    replace_partitions(out.where(dates_in("event_date", dates)), cfg, table, dates)
+
+
+def _windows(cfg: Config) -> dict[str, int]:
+    a = cfg.attribution
+    return {
+        "click_window_minutes": a.click_window_minutes,
+        "conversion_window_days": a.conversion_window_days,
+        "view_through_window_hours": a.view_through_window_hours,
+    }
+
+
+@dataclass(frozen=True)
+class NewImpressions:
+    """The new impressions the marks name: their dates, and their keys when known.
+
+    ``narrow``: the keys are known (small batches), so only rows sharing them need
+    re-attribution. ``pairs`` / ``ids``: their ``(user_id, campaign_id)`` and ids.
+    """
+
+    dates: set[dt.date]
+    narrow: bool
+    pairs: set[tuple[str | None, str | None]] | None
+    ids: set[str | None] | None
+
+    @classmethod
+    def of(cls, marks: Marks) -> NewImpressions:
+        keys = marks.keys_of(STAGE_ATTRIBUTION, "impressions")  # None: unknown (a big batch)
+        return cls(
+            dates=marks.dates_of(STAGE_ATTRIBUTION, "impressions"),
+            narrow=keys is not None,
+            pairs={(u, c) for _, u, c in keys} if keys else None,
+            ids={i for i, _, _ in keys} if keys else None,
+        )
+
+
+def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """Re-attribute the clicks and conversions that new events can change, and mark for gold
+    the dates whose silver rows changed (see the module's docstring)."""
+    marks = take_dirty(spark, cfg, [STAGE_ATTRIBUTION])
+    if not marks.files and not take_dirty(spark, cfg, [STAGE_CONVERSION_ATTRIBUTION]).files:
+        return {"click_dates": 0, "conversion_dates": 0}
+    new = NewImpressions.of(marks)
+    # New impressions count in gold on their own dates.
+    record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", d) for d in new.dates])
+    impressions = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
+    impressions = (tables.SILVER_IMPRESSIONS.empty(spark, *IMPRESSION_KEYS) if impressions is None
+                   else impressions.select(*IMPRESSION_KEYS))
+    summary: dict[str, Any] = {}
+    changed_click_dates = _reattribute_clicks(spark, cfg, marks, new, impressions, summary)
+    # Conversions: new ones, those sharing keys with new impressions (post-view) or with
+    # changed clicks (post-click), marked by the click step just now.
+    conv_marks = take_dirty(spark, cfg, [STAGE_CONVERSION_ATTRIBUTION])
+    changed_conv_dates = _reattribute_conversions(spark, cfg, marks, conv_marks, new, impressions, summary)
+    clear_dirty(spark, marks.files + conv_marks.files)
+    summary["gold_dates_marked"] = len(set(new.dates) | changed_click_dates | changed_conv_dates)
+    return summary
+
+
+def _reattribute_clicks(spark: SparkSession, cfg: Config, marks: Marks, new: NewImpressions,
+                        impressions: DataFrame, summary: dict[str, Any]) -> set[dt.date]:
+    """Clicks: new ones, and those of the new impressions' dates that share their keys;
+    returns the dates with a changed click (marked for gold and for conversions)."""
+    windows = _windows(cfg)
+    clicks_table = read_table(spark, cfg, tables.SILVER_CLICKS)
+    click_dates = set(G.affected_dates(impression_dates=new.dates,
+                                       click_dates=marks.dates_of(STAGE_ATTRIBUTION, "clicks"), **windows).clicks)
+    summary["click_dates"] = len(click_dates)
+    summary["click_dates_changed"] = 0
+    if clicks_table is None or not click_dates:
+        return set()
+    needs = G.input_dates(click_dates=click_dates, **windows)
+    window_imps = impressions.where(dates_in("event_date", needs.impressions))
+
+    def attribute_clicks(clicks: DataFrame, small: bool) -> DataFrame:
+        # Impressions named by a click but outside the window dates (silver holds one row
+        # per impression_id, so the union has no duplicates).
+        named_ids = clicks.select("impression_id").where(F.col("impression_id").isNotNull()).distinct()
+        named_imps = impressions.where(f"NOT ({dates_in('event_date', needs.impressions)})").join(
+            F.broadcast(named_ids) if small else named_ids, "impression_id", "left_semi")
+        return A.attribute_clicks(clicks, window_imps.unionByName(named_imps),
+                                  click_window_minutes=cfg.attribution.click_window_minutes, small=small)
+
+    found = _reattribute_table(clicks_table.where(dates_in("event_date", click_dates)), A.CLICK_ATTRIBUTION_COLUMNS,
+                               attribute_clicks, pairs=new.pairs, ids=new.ids, narrow=new.narrow)
+    changed = found.changed_dates
+    if changed:
+        # Conversions after a changed click, of its user and campaign, may change.
+        conv_dates = G.affected_dates(click_dates=changed, **windows).conversions
+        keys = found.changed_keys
+        record_dirty(
+            spark, cfg,
+            [(STAGE_CONVERSION_ATTRIBUTION, "clicks", d) for d in conv_dates]
+            + [(STAGE_GOLD_CAMPAIGN, "clicks", d) for d in changed],
+            keys=None if keys is None else {(STAGE_CONVERSION_ATTRIBUTION, "clicks"): {(u, c) for _, u, c in keys}},
+        )
+        _write_changed(cfg, tables.SILVER_CLICKS, found)
+    summary["click_dates_changed"] = len(changed)
+    return changed
+
+
+def _reattribute_conversions(spark: SparkSession, cfg: Config, marks: Marks, conv_marks: Marks,
+                             new: NewImpressions, impressions: DataFrame, summary: dict[str, Any]) -> set[dt.date]:
+    """Conversions: new ones, and those sharing keys with new impressions (post-view) or
+    with changed clicks (post-click); returns the dates with a changed conversion."""
+    a = cfg.attribution
+    summary["conversion_dates"] = 0
+    summary["conversion_dates_changed"] = 0
+    conversions_table = read_table(spark, cfg, tables.SILVER_CONVERSIONS)
+    if conversions_table is None:
+        return set()
+    conversion_dates = (
+        G.post_view_dates(new.dates, view_through_window_hours=a.view_through_window_hours)
+        | marks.dates_of(STAGE_ATTRIBUTION, "conversions")
+        | conv_marks.dates_of(STAGE_CONVERSION_ATTRIBUTION, "clicks")
+    )
+    summary["conversion_dates"] = len(conversion_dates)
+    if not conversion_dates:
+        return set()
+    click_pairs = conv_marks.keys_of(STAGE_CONVERSION_ATTRIBUTION, "clicks")
+    narrow = new.narrow and click_pairs is not None
+    pairs = ((new.pairs or set()) | set(click_pairs)) or None if narrow else None
+    needs = G.input_dates(conversion_dates=conversion_dates, **_windows(cfg))
+    clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
+    clicks = tables.SILVER_CLICKS.empty(spark) if clicks is None else clicks
+
+    def attribute_conversions(conversions: DataFrame, small: bool) -> DataFrame:
+        return A.attribute_conversions(
+            conversions,
+            clicks.where(dates_in("event_date", needs.clicks)),
+            impressions.where(dates_in("event_date", needs.impressions)),
+            conversion_window_days=a.conversion_window_days,
+            view_through_window_hours=a.view_through_window_hours,
+            small=small,
+        )
+
+    found = _reattribute_table(conversions_table.where(dates_in("event_date", conversion_dates)),
+                               A.CONVERSION_ATTRIBUTION_COLUMNS, attribute_conversions, pairs=pairs, ids=None,
+                               narrow=narrow)
+    changed = found.changed_dates
+    if changed:
+        record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "conversions", d) for d in changed])
+        _write_changed(cfg, tables.SILVER_CONVERSIONS, found)
+    summary["conversion_dates_changed"] = len(changed)
+    return changed

@@ -1,0 +1,93 @@
+"""Helpers shared by tests of several modules: files, tables, the CLI as a user runs it, Kafka."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_CONF = ROOT / "conf" / "test.yaml"
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (gzip-compressed, reproducibly, when it ends in ``.gz``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+def read_table(spark: Any, cfg: Any, table: Any) -> Any:
+    """The Delta table ``table`` of ``cfg``'s lake."""
+    return spark.read.format("delta").load(cfg.table_path(table))
+
+
+def cli(*args: str) -> list[str]:
+    """The ``advertisex`` command line (``python -m advertisex.cli ...``) with the test config."""
+    return [sys.executable, "-m", "advertisex.cli", *args, "--config", str(TEST_CONF)]
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for :func:`cli` subprocesses: this checkout's ``conf/``."""
+    return {**os.environ, "ADVERTISEX_HOME": str(ROOT)}
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to its end; output captured as text."""
+    return subprocess.run(cli(*args), capture_output=True, text=True, env=cli_env(), timeout=timeout)
+
+
+def isolated_cfg(stack_cfg: Any, tmp: Path, *extra: str) -> Any:
+    """The test configuration on ``stack_cfg``'s stack with everything a test writes its own:
+    lake, checkpoints, landing and reference under ``tmp``, fresh topics, subject and
+    transaction ids; ``extra`` overrides."""
+    import uuid
+
+    from advertisex.config import folder_overrides, load_config
+
+    suffix = uuid.uuid4().hex[:8]
+    return load_config(
+        TEST_CONF,
+        [
+            f"stack.run_dir={stack_cfg.stack.run_dir}",
+            *folder_overrides(tmp),
+            f"kafka.topics.impressions=imp-{suffix}",
+            f"kafka.topics.bids=bids-{suffix}",
+            f"schema_registry.subject=bids-{suffix}-value",
+            f"streaming.txn_app_id=test-{suffix}",
+            *extra,
+        ],
+        environ={},
+    )
+
+
+def create_topic(cfg: Any, topic: str, partitions: int = 2) -> None:
+    """Create ``topic`` on ``cfg``'s broker."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": cfg.kafka.bootstrap_servers})
+    for fut in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
+        fut.result(timeout=30)
+
+
+def produce(cfg: Any, topic: str, messages: list[tuple[bytes | None, bytes]], partition: int | None = None) -> None:
+    """Produce ``(key, value)`` messages to ``topic`` and wait until every one is acknowledged."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": cfg.kafka.bootstrap_servers, "enable.idempotence": True, "acks": "all"})
+    errors: list[str] = []
+
+    def report(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    for key, value in messages:
+        kwargs = {"partition": partition} if partition is not None else {}
+        producer.produce(topic, value=value, key=key, on_delivery=report, **kwargs)
+    assert producer.flush(30) == 0
+    assert errors == []

@@ -1,0 +1,90 @@
+"""Job ``ingest_clicks`` on real Delta tables: CSV files exactly once by path, origins, quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from chispa import assert_df_equality
+
+from advertisex import contract as C
+from advertisex import tables
+from advertisex.pipelines import ingest_clicks
+from support import read_table, write_file
+
+HEADER = C.CLICK_CSV_HEADER
+
+
+def _snapshot(spark, cfg, table):
+    return read_table(spark, cfg, table).drop("ingested_at")
+
+
+def test_csv_ingest_once_by_path_rerun_and_new_file(spark, lake_cfg):
+    landing = Path(lake_cfg.landing.clicks)
+    write_file(landing / "d1" / "a.csv", f"{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,a1,i1,,\ne2,click,bad,u1,c1,a1,,,\n")
+    write_file(
+        landing / "d1" / "b.csv.gz",
+        f"{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,a1,i1,,\ne3,conversion,1795176000000,u2,c2,,,buy,3.5\n",
+    )
+    write_file(landing / "d1" / "ignored.txt", "not a csv file\n")
+
+    first = ingest_clicks.run(spark, lake_cfg, once=True)
+    # Spark counts the lines of each scan of the batch (the CSV header is looked up in a second scan).
+    assert first["batches"] == 1 and first["input_rows"] > 0
+
+    got = read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).select(
+        "event_id", "event_type", "event_date", "quarantine_reason", "origin"
+    )
+    a, b = (f"file:{landing / 'd1' / n}" for n in ("a.csv", "b.csv.gz"))
+    d = dt.date(2026, 11, 20)
+    expected = spark.createDataFrame(
+        [
+            ("e1", "click", d, None, f"{a}:2"),
+            ("e2", "click", None, C.REASON_BAD_EVENT_TIME, f"{a}:3"),
+            ("e1", "click", d, None, f"{b}:2"),  # same event in two files: bronze keeps both, silver merges
+            ("e3", "conversion", d, None, f"{b}:3"),
+        ],
+        "event_id string, event_type string, event_date date, quarantine_reason string, origin string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    quarantine = spark.read.format("delta").load(lake_cfg.table_path(tables.QUARANTINE))
+    assert_df_equality(
+        quarantine.select("source", "reason", "raw", "origin"),
+        spark.createDataFrame(
+            [("click_events", "bad_event_time", "e2,click,bad,u1,c1,a1,,,", f"{a}:3")],
+            "source string, reason string, raw string, origin string",
+        ),
+        ignore_nullable=True,
+    )
+
+    before = _snapshot(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS)
+    before_rows = sorted(map(tuple, before.collect()))
+    again = ingest_clicks.run(spark, lake_cfg, once=True)
+    assert again["input_rows"] == 0
+    assert sorted(map(tuple, _snapshot(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect())) == before_rows
+
+    write_file(landing / "d2" / "c.csv", f"{HEADER}\ne4,click,2026-11-21T00:00:00Z,u1,c1,a1,,,\n")
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    after = sorted(map(tuple, _snapshot(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect()))
+    added = [row for row in after if row not in before_rows]
+    assert len(after) == 5
+    assert [r[1] for r in added] == ["e4"]  # column 1 is event_id
+
+
+def test_origin_names_the_file_as_it_is_named(spark, lake_cfg):
+    """Spark hands file paths over as URIs (a space as %20, [ as %5B); origin has the name
+    itself, a name holding glob syntax is read as a name, and a literal %20 or + stays."""
+    landing = Path(lake_cfg.landing.clicks)
+    names = ["odd [1] name*.csv", "a%20b+c.csv", "c{d,e}.csv.gz", "odd 1 name.csv"]  # [1] would match the last
+    for i, name in enumerate(names):
+        write_file(landing / name, f"{HEADER}\ne{i},click,2026-11-20T10:00:00Z,u1,c1,a1,,,\n")
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    assert_df_equality(
+        read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).select("event_id", "origin", "source_file"),
+        spark.createDataFrame(
+            [(f"e{i}", f"file:{landing / name}:2", str(landing / name)) for i, name in enumerate(names)],
+            "event_id string, origin string, source_file string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
