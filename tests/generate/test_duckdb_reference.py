@@ -139,7 +139,7 @@ CLICK_ROWS = [
 
 
 def _csv(rows: list[list[str]], header: str = contract.CLICK_CSV_HEADER) -> str:
-    from advertisex.generate.generator import csv_line
+    from advertisex.generate.formats import csv_line
 
     return header + "\n" + "".join(csv_line(r) + "\n" for r in rows)
 
