@@ -139,7 +139,7 @@ CLICK_ROWS = [
 
 
 def _csv(rows: list[list[str]], header: str = contract.CLICK_CSV_HEADER) -> str:
-    from advertisex.generate.generator import csv_line
+    from advertisex.generate.formats import csv_line
 
     return header + "\n" + "".join(csv_line(r) + "\n" for r in rows)
 
@@ -171,15 +171,15 @@ def _write_edge_set(root: Path) -> tuple[Path, Path, Path]:
 
 
 def _truth_of_files(li: Path, lc: Path, campaigns: Path, now: str, out: Path) -> Any:
-    from advertisex.generate.truth import _read_text
+    from advertisex.generate.truth.files import read_text
 
     b = TruthBuilder(parse_event_time(now))
     for p in sorted(str(x) for x in li.rglob("*") if x.name.endswith((".jsonl", ".json", ".gz"))):
-        for line in _read_text(p).splitlines():
+        for line in read_text(p).splitlines():
             b.add_impression(line)
     for p in sorted(str(x) for x in lc.rglob("*") if x.name.endswith((".csv", ".csv.gz"))):
-        b.add_click_csv(_read_text(p))
-    b.add_campaigns_csv(_read_text(campaigns))
+        b.add_click_csv(read_text(p))
+    b.add_campaigns_csv(read_text(campaigns))
     truth = b.result()
     write_truth(truth, out)
     return truth

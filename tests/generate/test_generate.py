@@ -180,7 +180,7 @@ def test_truth_is_consistent_and_covers_every_reason(small_set: Any) -> None:
     assert all(set(r) == set(contract.GOLD_CAMPAIGN_DAILY_COLUMNS) for r in tr.campaign_daily)
     assert all(set(r) == set(contract.GOLD_BID_DAILY_COLUMNS) for r in tr.bid_daily)
     assert sum(r["impressions_matched"] for r in tr.bid_daily) > 0
-    # the hand-made edge cases of day 0 (see generator._edge_cases)
+    # the hand-made edge cases of day 0 (see advertisex.generate.edge_cases)
     a = tr.click_attribution
     assert a["edge-7-0-c1"][0] == contract.ATTRIBUTION_LAST_IMPRESSION
     assert a["edge-7-0-c2"][0] == contract.ATTRIBUTION_NONE
