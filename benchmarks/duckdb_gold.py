@@ -2,7 +2,7 @@ r"""Single-machine reference for ``gold/campaign_daily``, in DuckDB SQL, from th
 
 Reads the impression JSON Lines files (``*.jsonl``, ``*.json``, ``.gz`` variants), the
 click/conversion CSV files (``*.csv``, ``*.csv.gz``) and the campaigns reference CSV, and
-computes ``gold/campaign_daily`` (CONTRACT §3, columns of
+computes ``gold/campaign_daily`` (docs/CONTRACT.md §3, columns of
 ``tables.GOLD_CAMPAIGN_DAILY.columns``) with no Spark and no Kafka: parsing and
 malformed-record rejection (§1.6), normalisation (§1.5), de-duplication (first valid
 occurrence in path/line order wins), click and conversion attribution and the daily

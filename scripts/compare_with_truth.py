@@ -3,7 +3,7 @@
     .venv/bin/python scripts/compare_with_truth.py [--truth DIR] [--config FILE] [--set k=v ...]
 
 Prints one line per table (rows, equal or the first differences) and exits 1 on any
-difference. The truth is computed by the generator in plain Python from CONTRACT.md's
+difference. The truth is computed by the generator in plain Python from docs/CONTRACT.md's
 definitions, independently of the Spark code.
 """
 

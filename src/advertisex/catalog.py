@@ -1,6 +1,6 @@
 """Every lake table by name in Spark SQL: ``bronze.*``, ``silver.*``, ``gold.*`` and ``quarantine``.
 
-Tables are external Delta tables over their paths under ``lake.root`` (CONTRACT §2), so
+Tables are external Delta tables over their paths under ``lake.root`` (docs/CONTRACT.md §2), so
 registering is cheap and idempotent, and the names work in any session that registers
 them: the pipeline does at the end of a run, and analysts get a session with every name
 from :func:`advertisex.notebook.session`. The session catalog is in memory on purpose: an

@@ -1,4 +1,4 @@
-"""The data contract (shared/CONTRACT.md v1) stated in code.
+"""The data contract (docs/CONTRACT.md) stated in code: inputs, reason codes, attribution kinds.
 
 Parsers, transforms, the generator and the tests all read names from here, so a change
 to the contract is a change in one place.
@@ -111,34 +111,6 @@ REASONS = (
 )
 
 FUTURE_TOLERANCE_HOURS = 24
-
-# --------------------------------------------------------------------------- gold columns (§3)
-
-GOLD_CAMPAIGN_DAILY_COLUMNS = (
-    "event_date",
-    "campaign_id",
-    "advertiser_id",
-    "campaign_name",
-    "impressions",
-    "clicks",
-    "unattributed_clicks",
-    "conversions",
-    "view_through_conversions",
-    "spend_micros",
-    "conversion_value",
-    "ctr",
-    "cvr",
-)
-GOLD_BID_DAILY_COLUMNS = (
-    "event_date",
-    "exchange",
-    "bid_requests",
-    "bids",
-    "wins",
-    "win_rate",
-    "avg_clearing_price_micros",
-    "impressions_matched",
-)
 
 # Attribution kinds stored on silver rows (§3)
 ATTRIBUTION_IMPRESSION_ID = "impression_id"   # click: named impression exists

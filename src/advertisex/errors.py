@@ -19,6 +19,6 @@ class ServiceUnavailableError(AdvertisexError):
 
 
 class DataQualityError(AdvertisexError):
-    """A critical data-quality check failed (CONTRACT §4: exit code 3)."""
+    """A critical data-quality check failed (docs/CONTRACT.md §4: exit code 3)."""
 
     exit_code = 3

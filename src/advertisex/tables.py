@@ -4,7 +4,7 @@ The writers conform their rows to :attr:`Table.schema`, the catalog registers
 :attr:`Table.sql_name`, the ``optimize`` job Z-orders by :attr:`Table.zorder`, every
 write sets :attr:`Table.stats_columns` as the table's Delta statistics columns, and
 docs/TABLES.md is generated from this module (``python -m advertisex.tables``; a test
-keeps it current). CONTRACT §2 (docs/CONTRACT.md) pins the public ones.
+keeps it current). docs/CONTRACT.md §2 (docs/CONTRACT.md) pins the public ones.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ DIM_USERS = Table(
 GOLD_CAMPAIGN_DAILY = Table(
     "gold/campaign_daily", GOLD,
     f"event_date date, {_CAMPAIGN_COUNTS}",
-    "CONTRACT §3 campaign metrics per day",
+    "docs/CONTRACT.md §3 campaign metrics per day",
     zorder=("campaign_id",),
 )
 GOLD_CAMPAIGN_HOURLY = Table(
@@ -233,7 +233,7 @@ GOLD_BID_DAILY = Table(
     "gold/bid_daily", GOLD,
     "event_date date, exchange string, bid_requests bigint, bids bigint, wins bigint, win_rate double, "
     "avg_clearing_price_micros double, impressions_matched bigint",
-    "CONTRACT §3 bidding metrics per day and exchange",
+    "docs/CONTRACT.md §3 bidding metrics per day and exchange",
 )
 
 # --------------------------------------------------------------------------- the pipeline's own

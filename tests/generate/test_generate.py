@@ -14,7 +14,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from advertisex import contract
+from advertisex import contract, tables
 from advertisex.generate import compute_truth, write_truth
 from advertisex.generate.bids import (
     decode_body,
@@ -177,8 +177,8 @@ def test_truth_is_consistent_and_covers_every_reason(small_set: Any) -> None:
         assert ce[key] > 0, key
     assert sum(r["impressions"] for r in tr.campaign_daily) == tr.counts["impressions"]["valid_distinct"]
     assert any(r["advertiser_id"] is None for r in tr.campaign_daily)   # unknown campaigns
-    assert all(set(r) == set(contract.GOLD_CAMPAIGN_DAILY_COLUMNS) for r in tr.campaign_daily)
-    assert all(set(r) == set(contract.GOLD_BID_DAILY_COLUMNS) for r in tr.bid_daily)
+    assert all(set(r) == set(tables.GOLD_CAMPAIGN_DAILY.columns) for r in tr.campaign_daily)
+    assert all(set(r) == set(tables.GOLD_BID_DAILY.columns) for r in tr.bid_daily)
     assert sum(r["impressions_matched"] for r in tr.bid_daily) > 0
     # the hand-made edge cases of day 0 (see advertisex.generate.edge_cases)
     a = tr.click_attribution
@@ -216,13 +216,13 @@ def test_written_truth_files(tmp_path: Path, small_set: Any) -> None:
     write_truth(compute_truth(manifest), tmp_path)
     with open(tmp_path / "campaign_daily.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert tuple(rows[0]) == contract.GOLD_CAMPAIGN_DAILY_COLUMNS
+    assert tuple(rows[0]) == tables.GOLD_CAMPAIGN_DAILY.columns
     as_json = json.loads((tmp_path / "campaign_daily.json").read_text())
     assert len(as_json) == len(rows) - 1
     assert all(r["ctr"] is None or isinstance(r["ctr"], float) for r in as_json)
     assert any(r["cvr"] is None for r in as_json)
     bid = json.loads((tmp_path / "bid_daily.json").read_text())
-    assert bid and tuple(bid[0]) == contract.GOLD_BID_DAILY_COLUMNS
+    assert bid and tuple(bid[0]) == tables.GOLD_BID_DAILY.columns
     q = json.loads((tmp_path / "quarantine_counts.json").read_text())
     assert set(q) == set(contract.SOURCES)
     assert set(json.loads((tmp_path / "counts.json").read_text())) == set(contract.SOURCES)

@@ -1,4 +1,4 @@
-"""Hand-checked attribution cases (CONTRACT §3) through the explicit-events API."""
+"""Hand-checked attribution cases (docs/CONTRACT.md §3) through the explicit-events API."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The command line as a user runs it: one readable line and the right exit code for each
-predictable failure (CONTRACT §4)."""
+predictable failure (docs/CONTRACT.md §4)."""
 
 from __future__ import annotations
 

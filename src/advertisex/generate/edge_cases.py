@@ -1,4 +1,4 @@
-"""Hand-made attribution edge cases (CONTRACT §3), added to every day's landing files.
+"""Hand-made attribution edge cases (docs/CONTRACT.md §3), added to every day's landing files.
 
 Canonical formats, files only, never late or duplicated, ids ``edge-<seed>-<day>-<case>``
 and users ``u-edge-<seed>-<day>-<k>`` (in no reference file), so tests can look each case

@@ -1,4 +1,4 @@
-"""Time units and the text formats the generator writes (CONTRACT §1.5 event times, RFC 4180 CSV).
+"""Time units and the text formats the generator writes (docs/CONTRACT.md §1.5 event times, RFC 4180 CSV).
 
 Two paths render event times: :func:`iso_ms` formats one instant (used for the few
 malformed and edge-case records), :func:`render_times` formats whole numpy columns at

@@ -1,4 +1,4 @@
-"""A day's malformed records (CONTRACT §1.6), one group per quarantine reason.
+"""A day's malformed records (docs/CONTRACT.md §1.6), one group per quarantine reason.
 
 The slow path: few records, each built explicitly from a valid one and then broken.
 How many of each kind: :func:`~advertisex.generate.sampling.malformed_count` (at least

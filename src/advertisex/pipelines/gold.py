@@ -1,4 +1,4 @@
-"""Job ``gold``: CONTRACT §3 aggregates, recomputed only for the dates whose silver rows changed.
+"""Job ``gold``: docs/CONTRACT.md §3 aggregates, recomputed only for the dates whose silver rows changed.
 
 The silver job records which event dates changed (``_pipeline/dirty_dates``); this job
 recomputes ``gold/campaign_daily``, ``gold/campaign_hourly`` and ``gold/bid_daily`` for

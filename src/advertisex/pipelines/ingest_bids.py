@@ -1,7 +1,7 @@
 """Job ``ingest_bids``: Kafka ``kafka.topics.bids`` (Confluent Avro) → ``bronze/bid_requests``.
 
 Each message is decoded with its own writer schema (the id in bytes 1-4, looked up in
-the schema registry) and read into the newest schema of the subject (CONTRACT §1.3);
+the schema registry) and read into the newest schema of the subject (docs/CONTRACT.md §1.3);
 bronze keeps the message as base64 ``raw`` beside the decoded fields.
 """
 

@@ -2,7 +2,7 @@
 
 Each file is ingested once, by path (the file source's log in the checkpoint remembers
 every path it handed out), every line kept as received with ``file:<path>:<line>`` as its
-origin; a file whose header is not CONTRACT §1.2's has every line quarantined.
+origin; a file whose header is not docs/CONTRACT.md §1.2's has every line quarantined.
 """
 
 from __future__ import annotations

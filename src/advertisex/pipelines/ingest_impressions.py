@@ -2,7 +2,7 @@
 
 One record per message, as received (``raw``), with its Kafka coordinates as ``origin``
 (``kafka:<topic>/<partition>/<offset>``); a message that is not a valid impression
-(CONTRACT §1.6) also goes to ``quarantine`` with its reason.
+(docs/CONTRACT.md §1.6) also goes to ``quarantine`` with its reason.
 """
 
 from __future__ import annotations

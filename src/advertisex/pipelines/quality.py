@@ -2,7 +2,7 @@
 
 Each expectation carries a severity. A failed ``critical`` expectation means gold is
 wrong (a duplicate key, a negative count, a null key) and makes ``pipeline --once`` exit
-with code 3 (CONTRACT §4); a failed ``warning`` is reported but does not fail the run
+with code 3 (docs/CONTRACT.md §4); a failed ``warning`` is reported but does not fail the run
 (e.g. a CTR above 1, possible when clicks count on their own date). Results are
 appended to ``_pipeline/quality_results`` (:data:`advertisex.tables.QUALITY_RESULTS`)
 for dashboards and history.

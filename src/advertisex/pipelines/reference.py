@@ -1,7 +1,7 @@
 """Job ``reference``: the campaigns and users reference CSVs → SCD-2 dimensions.
 
 ``reference.campaigns`` → ``silver/dim_campaigns`` and ``reference.users`` →
-``silver/dim_users`` (CONTRACT §1.4). A changed row closes its old version at load time,
+``silver/dim_users`` (docs/CONTRACT.md §1.4). A changed row closes its old version at load time,
 so events keep the attributes valid at their event time (:mod:`advertisex.transforms.silver`).
 """
 

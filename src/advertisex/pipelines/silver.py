@@ -2,7 +2,7 @@
 
 One Delta-source stream per bronze table, each with its own checkpoint, whose
 ``foreachBatch`` takes the batch's valid rows (``quarantine_reason`` null), normalises
-them (CONTRACT §1.5), keeps one row per event id, enriches them with the reference
+them (docs/CONTRACT.md §1.5), keeps one row per event id, enriches them with the reference
 attributes valid at event time, and appends the ids silver does not hold yet
 (:func:`~advertisex.io.lake.insert_new`: a duplicate from another file, batch or restart
 counts once, and a replayed batch is skipped by its Delta transaction id). Each batch

@@ -1,4 +1,4 @@
-"""Click and conversion attribution (CONTRACT §3) as pure DataFrame transforms.
+"""Click and conversion attribution (docs/CONTRACT.md §3) as pure DataFrame transforms.
 
 Windows are inclusive at both ends: a click at ``t`` matches impressions with
 ``event_time`` in ``[t − click_window, t]``. Times are compared as epoch microseconds,
@@ -126,7 +126,7 @@ def latest_in_window(
 def attribute_clicks(
     clicks: DataFrame, impressions: DataFrame, *, click_window_minutes: int, small: bool = False
 ) -> DataFrame:
-    """Attribute each click to an impression (CONTRACT §3, click attribution).
+    """Attribute each click to an impression (docs/CONTRACT.md §3, click attribution).
 
     1. the impression named by the click's ``impression_id``, when it exists among
        ``impressions`` (any time, any user) → ``"impression_id"``;
@@ -194,7 +194,7 @@ def attribute_conversions(
     view_through_window_hours: int,
     small: bool = False,
 ) -> DataFrame:
-    """Attribute each conversion (CONTRACT §3, conversion attribution).
+    """Attribute each conversion (docs/CONTRACT.md §3, conversion attribution).
 
     1. post-click: the latest *attributed* click (kind not ``"unattributed"``) with the
        same ``user_id`` and ``campaign_id`` in ``[t − conversion_window_days, t]`` (ties:

@@ -1,7 +1,7 @@
 """Bronze parsing and validation: raw records in, typed rows with a quarantine reason out.
 
 Every function here is a pure DataFrame transform. A row's ``quarantine_reason`` is null
-when the record is valid per CONTRACT §1.6, else the first reason code that applies
+when the record is valid per docs/CONTRACT.md §1.6, else the first reason code that applies
 (:mod:`advertisex.contract`), checked in this order: unparseable record, missing required
 field, wrong type, unparseable ``event_time``, ``event_time`` more than 24 h after the
 processing time, unknown ``event_type``, negative amount.
@@ -216,12 +216,12 @@ def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
 
 
 def file_origin(file_col: str = "source_file", line_col: str = "source_line") -> Column:
-    """``file:<path>:<line>`` (CONTRACT §2)."""
+    """``file:<path>:<line>`` (docs/CONTRACT.md §2)."""
     return F.concat(F.lit("file:"), F.col(file_col), F.lit(":"), F.col(line_col).cast("string"))
 
 
 def kafka_origin() -> Column:
-    """``kafka:<topic>/<partition>/<offset>`` (CONTRACT §2)."""
+    """``kafka:<topic>/<partition>/<offset>`` (docs/CONTRACT.md §2)."""
     return F.concat(
         F.lit("kafka:"),
         F.col("kafka_topic"),
@@ -252,7 +252,7 @@ def parse_click_events(df: DataFrame) -> DataFrame:
     Returns:
         ``raw`` (the line), the nine CSV columns as text, ``event_time_raw``,
         ``event_time``, ``event_date``, ``quarantine_reason``, ``origin`` and the input
-        columns. A file whose header is not exactly CONTRACT §1.2's has every line
+        columns. A file whose header is not exactly docs/CONTRACT.md §1.2's has every line
         quarantined as ``bad_header``.
     """
     parsed = F.from_csv(F.col("line"), _CSV_SCHEMA, _CSV_OPTIONS)
@@ -398,7 +398,7 @@ def unclassified_schema_id(exc: BaseException) -> int | None:
 
 
 def to_quarantine(df: DataFrame, *, source: str) -> DataFrame:
-    """Rows with a reason → quarantine rows (CONTRACT §2) with ``ingest_date`` for partitioning."""
+    """Rows with a reason → quarantine rows (docs/CONTRACT.md §2) with ``ingest_date`` for partitioning."""
     return df.where(F.col("quarantine_reason").isNotNull()).select(
         F.lit(source).alias("source"),
         F.col("quarantine_reason").alias("reason"),

@@ -1,4 +1,4 @@
-"""Gold aggregates (CONTRACT §3) and the date dependencies that allow recomputing a few days.
+"""Gold aggregates (docs/CONTRACT.md §3) and the date dependencies that allow recomputing a few days.
 
 Every function takes silver DataFrames (valid, de-duplicated, clicks and conversions
 already attributed) and returns the full gold rows for whatever dates its inputs hold.

@@ -1,4 +1,4 @@
-"""Column rules of CONTRACT §1.5: ``Column -> Column`` functions on Spark built-ins.
+"""Column rules of docs/CONTRACT.md §1.5: ``Column -> Column`` functions on Spark built-ins.
 
 Every rule is null-safe (null in, null out) and never raises on bad input, ANSI mode
 included: parsing goes through ``try_*`` functions and regular expressions.
@@ -19,7 +19,7 @@ MICROS_PER_SECOND = 1_000_000
 MICROS_PER_HOUR = 3_600 * MICROS_PER_SECOND
 MICROS_PER_DAY = 24 * MICROS_PER_HOUR
 
-# The ISO-8601 timestamp shape of CONTRACT §1.5 (``2026-11-20T13:04:05.120+01:00``):
+# The ISO-8601 timestamp shape of docs/CONTRACT.md §1.5 (``2026-11-20T13:04:05.120+01:00``):
 #   1 date  2 hour:minute  3 :seconds  4 .fraction (optional)  5 zone (Z or ±hh:mm; none = UTC)
 # Deliberately strict, like the contract's examples and the generator's truth: a space
 # instead of ``T``, a date alone, lower-case ``t``/``z``, ``+01``/``+0100`` offsets and
@@ -73,7 +73,7 @@ def empty_to_null(col: Column) -> Column:
 def clean_id(col: Column) -> Column:
     """An identifier exactly as received; empty or whitespace-only → null.
 
-    CONTRACT §1.5 normalises ``user_id`` only: other ids (``campaign_id``,
+    docs/CONTRACT.md §1.5 normalises ``user_id`` only: other ids (``campaign_id``,
     ``impression_id``, ...) are compared as received, so ``" c1"`` and ``"c1"`` differ.
 
     Args:

@@ -8,7 +8,7 @@ Pure DataFrame functions (no I/O, no actions). The silver pipeline composes them
       → enrich_campaign / enrich_user   SCD-2 dimension rows valid at the event time
       → attribution (see :mod:`advertisex.transforms.attribution`)
 
-Reference data (CONTRACT §1.4) is kept as SCD type 2 dimensions: the reference CSV
+Reference data (docs/CONTRACT.md §1.4) is kept as SCD type 2 dimensions: the reference CSV
 columns plus ``valid_from`` (timestamp) and ``valid_to`` (timestamp, null = current).
 :func:`scd2_apply` / :func:`scd2_changes` turn a new reference snapshot into the next
 version of a dimension without losing history.

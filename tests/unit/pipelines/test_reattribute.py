@@ -46,7 +46,7 @@ NEW_CONVERSIONS = [
     ("v2", t(D3, 8, 0), D3, "u3", "c1", None, None, None, None),
     ("v3", t(D2, 10, 0), D2, "u4", "c2", None, None, None, None),
 ]
-# The batch definition (CONTRACT §3) on IMPS, worked out by hand.
+# The batch definition (docs/CONTRACT.md §3) on IMPS, worked out by hand.
 CLICKS_BEFORE = [
     ("k1", t(D1, 10, 10), D1, "u1", "c1", None, "i1", C.ATTRIBUTION_LAST_IMPRESSION, 10 * MIN),
     ("k2", t(D1, 12, 0), D1, "u3", "c1", "i9", None, C.ATTRIBUTION_NONE, None),

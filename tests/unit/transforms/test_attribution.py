@@ -1,4 +1,4 @@
-"""Click and conversion attribution (CONTRACT §3), edge cases included."""
+"""Click and conversion attribution (docs/CONTRACT.md §3), edge cases included."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bronze parsing and validation on small in-memory inputs: every reason code of CONTRACT §1.6."""
+"""Bronze parsing and validation on small in-memory inputs: every reason code of docs/CONTRACT.md §1.6."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gold aggregates (CONTRACT §3) on a small hand-computed example."""
+"""Gold aggregates (docs/CONTRACT.md §3) on a small hand-computed example."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Column rules of CONTRACT §1.5 (advertisex.transforms.normalize)."""
+"""Column rules of docs/CONTRACT.md §1.5 (advertisex.transforms.normalize)."""
 
 from __future__ import annotations
 

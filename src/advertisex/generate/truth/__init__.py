@@ -2,7 +2,7 @@
 
 Nothing here uses generator internals: the truth re-reads what was written (JSON Lines,
 CSV, the bid items the producer sends), validates and normalises each record by
-CONTRACT §1.5/§1.6, de-duplicates by ``impression_id`` / ``event_id`` /
+docs/CONTRACT.md §1.5/§1.6, de-duplicates by ``impression_id`` / ``event_id`` /
 ``bid_request_id`` (first valid occurrence wins), attributes clicks and conversions by
 §3 and aggregates the gold tables.
 

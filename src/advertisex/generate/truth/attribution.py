@@ -1,4 +1,4 @@
-"""CONTRACT §3 attribution of the distinct valid clicks and conversions.
+"""docs/CONTRACT.md §3 attribution of the distinct valid clicks and conversions.
 
 Clicks: the named impression when it exists, else the latest impression of the same
 (user, campaign) within the click window. Conversions: the latest attributed click of

@@ -1,4 +1,4 @@
-"""The truth builder: validate raw records (CONTRACT §1.1-§1.3, §1.5, §1.6), keep the first
+"""The truth builder: validate raw records (docs/CONTRACT.md §1.1-§1.3, §1.5, §1.6), keep the first
 valid occurrence of each id, then attribute (§3) and aggregate the gold tables.
 
 Nothing here uses generator internals: the builder sees records as the pipeline

@@ -2,10 +2,10 @@
 
 Output (:func:`write_truth`), in one folder:
 
-- ``campaign_daily.csv`` / ``.json`` — columns of ``contract.GOLD_CAMPAIGN_DAILY_COLUMNS``;
+- ``campaign_daily.csv`` / ``.json`` — columns of ``tables.GOLD_CAMPAIGN_DAILY.columns``;
   CSV: empty field = null, ``conversion_value`` a decimal string, ``ctr``/``cvr`` floats;
   JSON: a list of objects (null, numbers as floats/ints), sorted by (event_date, campaign_id).
-- ``bid_daily.csv`` / ``.json`` — columns of ``contract.GOLD_BID_DAILY_COLUMNS``.
+- ``bid_daily.csv`` / ``.json`` — columns of ``tables.GOLD_BID_DAILY.columns``.
 - ``quarantine_counts.json`` — ``{source: {reason: n}}`` (non-zero only).
 - ``counts.json`` — per source: received, valid (with duplicates), valid_distinct,
   duplicates, quarantined; for click_events also clicks/conversions by attribution kind.
@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from advertisex import contract
+from advertisex import contract, tables
 from advertisex.generate.bids import iter_bid_items, load_bid_pools
 from advertisex.generate.truth.builder import TruthBuilder
 from advertisex.generate.truth.normalise import event_date
@@ -108,8 +108,8 @@ def write_truth(truth: Truth, folder: str | Path) -> None:
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    for name, rows, cols in (("campaign_daily", truth.campaign_daily, contract.GOLD_CAMPAIGN_DAILY_COLUMNS),
-                             ("bid_daily", truth.bid_daily, contract.GOLD_BID_DAILY_COLUMNS)):
+    for name, rows, cols in (("campaign_daily", truth.campaign_daily, tables.GOLD_CAMPAIGN_DAILY.columns),
+                             ("bid_daily", truth.bid_daily, tables.GOLD_BID_DAILY.columns)):
         with open(out / f"{name}.csv", "w", encoding="utf-8", newline="") as fh:
             wr = csv.writer(fh, lineterminator="\n")
             wr.writerow(cols)

@@ -22,7 +22,7 @@ def campaign_daily(impressions: dict[str, Impression], attribution: Attribution,
         campaigns: campaign_id → (advertiser_id, campaign_name) from the reference file.
 
     Returns:
-        One dict per row, keyed by ``contract.GOLD_CAMPAIGN_DAILY_COLUMNS``.
+        One dict per row, keyed by ``tables.GOLD_CAMPAIGN_DAILY.columns``.
     """
     agg: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {
         "impressions": 0, "clicks": 0, "unattributed_clicks": 0, "conversions": 0,
@@ -63,7 +63,7 @@ def bid_daily(bids: dict[str, Bid], impressions: dict[str, Impression]) -> list[
         impressions: distinct valid impressions (``impressions_matched`` by bid_request_id).
 
     Returns:
-        One dict per row, keyed by ``contract.GOLD_BID_DAILY_COLUMNS``.
+        One dict per row, keyed by ``tables.GOLD_BID_DAILY.columns``.
     """
     agg: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {
         "bid_requests": 0, "bids": 0, "wins": 0, "clearing_sum": 0, "clearing_n": 0,

@@ -1,4 +1,4 @@
-"""CONTRACT §1.5 normalisation, re-implemented in plain Python for the truth.
+"""docs/CONTRACT.md §1.5 normalisation, re-implemented in plain Python for the truth.
 
 Deliberately independent of the pipeline's transforms and of the generator: the truth
 mirrors the contract's words, so a disagreement with the pipeline points at one of them.
