@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from advertisex.config import Config, folder_overrides, load_config  # noqa: E402
 from advertisex.generate import GenerateParams, Rates, generate, load_manifest  # noqa: E402
-from advertisex.pipelines import bronze  # noqa: E402
+from advertisex.io.streaming import kafka_source, txn_app_id  # noqa: E402
+from advertisex.pipelines import backfill_impressions, ingest_bids, ingest_clicks, ingest_impressions  # noqa: E402
 from advertisex.session import build_spark  # noqa: E402
 
 
@@ -90,12 +91,12 @@ def bench_files(args: argparse.Namespace) -> None:
         wcfg = _cfg(wwork)
         _generate(wcfg, wwork, args.warmup, kafka_share=0.0)
         t0 = time.monotonic()
-        bronze.run_backfill_impressions(spark, wcfg, once=True)
-        bronze.run_ingest_clicks(spark, wcfg, once=True)
+        backfill_impressions.run(spark, wcfg, once=True)
+        ingest_clicks.run(spark, wcfg, once=True)
         print(f"warm-up: backfill + CSV of {args.warmup:,} impressions in {time.monotonic() - t0:.1f}s", flush=True)
 
     t0 = time.monotonic()
-    res = bronze.run_backfill_impressions(spark, cfg, once=True)
+    res = backfill_impressions.run(spark, cfg, once=True)
     back_s = time.monotonic() - t0
     n_imp = spark.read.format("delta").load(cfg.table_path("bronze/impressions")).count()
     t0 = time.monotonic()
@@ -111,7 +112,7 @@ def bench_files(args: argparse.Namespace) -> None:
           flush=True)
 
     t0 = time.monotonic()
-    bronze.run_ingest_clicks(spark, cfg, once=True)
+    ingest_clicks.run(spark, cfg, once=True)
     csv_s = time.monotonic() - t0
     n_csv = spark.read.format("delta").load(cfg.table_path("bronze/click_events")).count()
     t0 = time.monotonic()
@@ -154,13 +155,13 @@ def bench_kafka(args: argparse.Namespace) -> None:
         _generate(wcfg, wwork, args.warmup * 2)
         produce(wcfg, load_manifest(wwork / "generated"), progress=None)
         t0 = time.monotonic()
-        bronze.run_ingest_impressions(spark, wcfg, once=True)
-        bronze.run_ingest_bids(spark, wcfg, once=True)
+        ingest_impressions.run(spark, wcfg, once=True)
+        ingest_bids.run(spark, wcfg, once=True)
         print(f"warm-up: both streams on about {args.warmup:,} impression messages in {time.monotonic() - t0:.1f}s",
               flush=True)
     for job, fn, topic, table in (
-        ("impressions", bronze.run_ingest_impressions, cfg.kafka.topics.impressions, "bronze/impressions"),
-        ("bid requests", bronze.run_ingest_bids, cfg.kafka.topics.bids, "bronze/bid_requests"),
+        ("impressions", ingest_impressions.run, cfg.kafka.topics.impressions, "bronze/impressions"),
+        ("bid requests", ingest_bids.run, cfg.kafka.topics.bids, "bronze/bid_requests"),
     ):
         t0 = time.monotonic()
         res = fn(spark, cfg, once=True)
@@ -218,14 +219,14 @@ def bench_sustain(args: argparse.Namespace) -> None:
     manifest = load_manifest(work / "generated")
     # The messages the producer cycles through, encoded beforehand: its loop only sends.
     if args.feed == "impressions":
-        topic, table, make_batch = cfg.kafka.topics.impressions, "bronze/impressions", bronze.impressions_batch
+        topic, table, make_batch = cfg.kafka.topics.impressions, "bronze/impressions", ingest_impressions.batch
         values = [line for p in manifest["kafka_impression_values"] for line in Path(p).read_bytes().split(b"\n")
                   if line]
     else:
         from advertisex.generate.bids import item_bytes, iter_bid_items, load_bid_pools
         from advertisex.generate.producer import register_bid_schemas
 
-        topic, table, make_batch = cfg.kafka.topics.bids, "bronze/bid_requests", bronze.bids_batch
+        topic, table, make_batch = cfg.kafka.topics.bids, "bronze/bid_requests", ingest_bids.batch
         ids, unknown = register_bid_schemas(cfg.schema_registry.url, cfg.schema_registry.subject)
         pools = load_bid_pools(Path(manifest["bids_files"][0]).parent)
         items = iter_bid_items(manifest["bids_files"], pools)
@@ -241,9 +242,9 @@ def bench_sustain(args: argparse.Namespace) -> None:
     proc = mp.get_context("spawn").Process(
         target=_producer_loop,
         args=(cfg.kafka.bootstrap_servers, topic, str(payload_file), args.rate, args.seconds, counter))
-    source = bronze._kafka_source(spark, cfg, topic)  # noqa: SLF001 - the job's own source
+    source = kafka_source(spark, cfg, topic)  # the jobs' own source
     writer = (source.writeStream.option("checkpointLocation", cfg.checkpoint_path("bench", "sustain"))
-              .foreachBatch(make_batch(cfg, bronze.txn_app_id(cfg, "bench", "sustain")))
+              .foreachBatch(make_batch(cfg, txn_app_id(cfg, "bench", "sustain")))
               .trigger(processingTime=f"{args.trigger} seconds"))
     q = writer.start()
     consumer = Consumer({"bootstrap.servers": cfg.kafka.bootstrap_servers, "group.id": "bench-lag"})

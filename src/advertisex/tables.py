@@ -22,16 +22,7 @@ BRONZE, SILVER, GOLD, QUARANTINE_LAYER, INTERNAL = "bronze", "silver", "gold", "
 def ddl_columns(ddl: str) -> tuple[str, ...]:
     """The top-level column names of a DDL schema (``"a decimal(9,2), b struct<c: int, d: int>"``
     → ``("a", "b")``), read without a Spark session."""
-    names, depth, start = [], 0, 0
-    for i, ch in enumerate(ddl + ","):
-        if ch in "<(":
-            depth += 1
-        elif ch in ">)":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            names.append(ddl[start:i].split()[0])
-            start = i + 1
-    return tuple(names)
+    return tuple(item.split()[0] for item in _ddl_items(ddl))
 
 
 @dataclass(frozen=True)
@@ -253,3 +244,42 @@ TABLES: tuple[Table, ...] = (
     GOLD_CAMPAIGN_DAILY, GOLD_CAMPAIGN_HOURLY, GOLD_BID_DAILY,
     QUARANTINE, QUALITY_RESULTS,
 )
+
+
+def markdown() -> str:
+    """docs/TABLES.md: every table with its layer, partitioning, statistics, Z-order and columns."""
+    out = [
+        "# Lake tables",
+        "",
+        "Generated from `src/advertisex/tables.py` by `python -m advertisex.tables > docs/TABLES.md`;",
+        "a test keeps it current. docs/CONTRACT.md §2 and §3 pin the public ones.",
+        "",
+        "| table | SQL name | layer | partitioned by | statistics columns | Z-order | what |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in TABLES:
+        sql = f"`{t.sql_name}`" if t.catalog else "—"
+        stats = ", ".join(t.stats_columns) or "Delta's default"
+        out.append(f"| `{t.name}` | {sql} | {t.layer} | {t.partition_by or '—'} | {stats} | "
+                   f"{', '.join(t.zorder) or '—'} | {t.description} |")
+    for t in TABLES:
+        out += ["", f"## `{t.name}`", "", "```", *(f"{c.strip()}" for c in _ddl_items(t.schema)), "```"]
+    return "\n".join(out) + "\n"
+
+
+def _ddl_items(ddl: str) -> list[str]:
+    """The top-level ``name type`` items of a DDL schema."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(ddl + ","):
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(ddl[start:i])
+            start = i + 1
+    return items
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

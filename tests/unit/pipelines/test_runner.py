@@ -35,6 +35,10 @@ def test_lanes_run_at_once_or_in_turn_and_stages_in_order(spark, monkeypatch, tm
     overlapped: set[str] = set()
     order: list[str] = []
     lock = threading.Lock()
+    ingest = {"ingest_clicks", "backfill_impressions", "reference"}
+    # Run at once, the first stage's three lanes all reach the barrier before any leaves; run in
+    # turn, a barrier would never fill, so none is used.
+    all_in = threading.Barrier(len(ingest), timeout=120) if concurrent else None
 
     def fake_run_job(name, spark, cfg, *, once):
         with lock:
@@ -42,7 +46,8 @@ def test_lanes_run_at_once_or_in_turn_and_stages_in_order(spark, monkeypatch, tm
             if running:
                 overlapped.update(running | {name})
             running.add(name)
-        threading.Event().wait(1.0)  # long enough for the other lanes to start, even on a busy machine
+        if all_in is not None and name in ingest:
+            all_in.wait()
         with lock:
             running.discard(name)
         return {"ran": name}
@@ -54,7 +59,6 @@ def test_lanes_run_at_once_or_in_turn_and_stages_in_order(spark, monkeypatch, tm
     assert list(results) == [j.name for j in runner.JOBS if j.in_pipeline] + ["catalog"]
     assert results["ingest_impressions"] == {"skipped": "kafka.enabled=false"}
     assert "ingest_impressions" not in order and "ingest_bids" not in order
-    ingest = {"ingest_clicks", "backfill_impressions", "reference"}
     assert set(order[:3]) == ingest
     assert order[3:] == ["silver", "gold", "quality"]
     assert overlapped == (ingest if concurrent else set())
@@ -63,11 +67,13 @@ def test_lanes_run_at_once_or_in_turn_and_stages_in_order(spark, monkeypatch, tm
 def test_a_failing_lane_lets_the_others_finish(spark, monkeypatch, tmp_path) -> None:
     cfg = load_config(ROOT / "conf" / "test.yaml", [f"lake.root={tmp_path}", "kafka.enabled=false"], environ={})
     finished: list[str] = []
+    failed = threading.Event()
 
     def fake_run_job(name, spark, cfg, *, once):
         if name == "ingest_clicks":
+            failed.set()
             raise RuntimeError("clicks failed")
-        threading.Event().wait(0.2)
+        assert failed.wait(120)  # the other lanes end only after the failure
         finished.append(name)
         return {}
 
