@@ -49,8 +49,12 @@ def registry_client(url: str, timeout_s: float = 10.0, *, retries: int | None = 
 
 
 def transport_errors() -> tuple[type[Exception], ...]:
-    """What the client raises when no answer came: the errors of its HTTP library
-    (``httpx2``: refused connection, timeout), which are not ``OSError``s, and ``OSError``."""
+    """What the client raises when no answer came.
+
+    Returns:
+        ``OSError`` and the transport errors of the client's HTTP library ``httpx2``
+        (refused connection, timeout), which are not ``OSError``s.
+    """
     from httpx2 import TransportError
 
     return (OSError, TransportError)

@@ -161,7 +161,15 @@ def _cmdline(pid: int) -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` is running (a zombie counts as gone; our own are reaped)."""
+    """Whether process ``pid`` is running.
+
+    Args:
+        pid: the process.
+
+    Returns:
+        False when it does not exist or is a zombie (reaped when it is our child),
+        True otherwise, also for another user's process.
+    """
     try:
         proc = psutil.Process(pid)
         if proc.status() != psutil.STATUS_ZOMBIE:
