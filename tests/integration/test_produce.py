@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import struct
@@ -43,8 +42,8 @@ def test_produce_round_trip(stack_cfg: Any, tmp_path: Path) -> None:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
     suffix = uuid.uuid4().hex[:8]
-    topics = dataclasses.replace(stack_cfg.kafka.topics, impressions=f"imp-{suffix}", bids=f"bids-{suffix}")
-    cfg = dataclasses.replace(stack_cfg, kafka=dataclasses.replace(stack_cfg.kafka, topics=topics))
+    topics = stack_cfg.kafka.topics.model_copy(update={"impressions": f"imp-{suffix}", "bids": f"bids-{suffix}"})
+    cfg = stack_cfg.model_copy(update={"kafka": stack_cfg.kafka.model_copy(update={"topics": topics})})
     params = GenerateParams(seed=3, start_date=date(2026, 11, 2), days=2, impressions_per_day=500,
                             users=100, campaigns=5)
     generate(params, landing_impressions=tmp_path / "li", landing_clicks=tmp_path / "lc",

@@ -128,3 +128,54 @@ def test_config_show_round_trips(conf_dir: Path) -> None:
     shown = yaml.safe_load(cfg.to_yaml())
     assert shown["spark"]["conf"] == {"spark.sql.adaptive.enabled": "false"}
     assert shown["lake"]["root"] == cfg.lake.root
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # The types are strict: what a lax validator would convert is refused.
+        ("kafka.enabled=1", r"'kafka.enabled' must be true or false, got 1$"),
+        ("kafka.enabled='true'", r"'kafka.enabled' must be true or false, got 'true'$"),
+        ("kafka.partitions=true", r"'kafka.partitions' must be an integer, got True$"),
+        ("kafka.partitions=2.0", r"'kafka.partitions' must be an integer, got 2.0$"),
+        ("kafka.partitions='2'", r"'kafka.partitions' must be an integer, got '2'$"),
+        ("schema_registry.timeout_seconds=false", r"'schema_registry.timeout_seconds' must be a number, got False$"),
+        ("lake.root=true", r"'lake.root' must be a string, got True$"),
+        ("alerting.webhook=https://x", r"'alerting.webhook' must be a section \(mapping\), got 'https://x'$"),
+        ("stack=[1]", r"'stack' must be a section \(mapping\), got \[1\]$"),
+        ("spark.conf=x", r"'spark.conf' must be a mapping, got 'x'$"),
+        ("stack={run_dir: x}", r"^missing config key 'stack.kafka_jars_dir'$"),
+    ],
+)
+def test_strict_types(conf_dir: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override], conf_dir=conf_dir, environ={})
+
+
+def test_values_keep_their_declared_types(conf_dir: Path) -> None:
+    cfg = load_config(
+        overrides=["kafka.bootstrap_servers=9092", "kafka.topics.bids=42", "kafka.connect_timeout_seconds=3",
+                   "spark.conf={a: true, b: null, c: 1.5, d: 8}", "monitoring.pushgateway_url=null"],
+        conf_dir=conf_dir, environ={},
+    )
+    assert cfg.kafka.bootstrap_servers == "9092"
+    assert cfg.kafka.topics.bids == "42"
+    assert cfg.kafka.connect_timeout_seconds == 3.0 and isinstance(cfg.kafka.connect_timeout_seconds, float)
+    assert cfg.spark.conf == {"a": "true", "b": "", "c": "1.5", "d": "8"}
+    assert cfg.monitoring.pushgateway_url is None
+
+
+def test_the_first_mistake_is_reported(conf_dir: Path) -> None:
+    """Sections are read depth first; in each, unknown keys before the declared ones."""
+    with pytest.raises(ConfigError, match="^unknown config key 'kafka.zz'$"):
+        load_config(overrides=["kafka.partitions=x", "kafka.zz=1", "spark.zz=1"], conf_dir=conf_dir, environ={})
+    with pytest.raises(ConfigError, match="^config key 'kafka.topics.bids' must be a string"):
+        load_config(overrides=["kafka.partitions=x", "kafka.topics.bids=true"], conf_dir=conf_dir, environ={})
+
+
+def test_config_is_frozen(conf_dir: Path) -> None:
+    cfg = load_config(conf_dir=conf_dir, environ={})
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.kafka.partitions = 3  # type: ignore[misc]
+    changed = cfg.model_copy(update={"kafka": cfg.kafka.model_copy(update={"partitions": 3})})
+    assert (cfg.kafka.partitions, changed.kafka.partitions) == (5, 3)

@@ -21,13 +21,13 @@ from typing import Any, TextIO
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.common._httpx_compat import httpx  # the client's own HTTP lib
+from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from advertisex import contract
 from advertisex.config import Config
 from advertisex.generate.bids import item_bytes, item_key, iter_bid_items, load_bid_pools
+from advertisex.io.registry import registry_client, transport_errors
 
 UNKNOWN_SCHEMA_ID_START = 2_147_480_000   # far above any id a registry hands out
 
@@ -74,14 +74,14 @@ def register_bid_schemas(url: str, subject: str = contract.BID_SUBJECT,
     Raises:
         ProduceError: the registry does not answer or refuses a schema.
     """
-    client = SchemaRegistryClient({"url": url, "timeout": timeout})
+    client = registry_client(url, timeout)
     ids: dict[int, int] = {}
     try:
         for version in (1, 2):
             ids[version] = client.register_schema(subject, Schema(contract.bid_schema_text(version), "AVRO"))
     except SchemaRegistryError as exc:
         raise ProduceError(f"schema registry at {url} refused the bid schema: {exc}") from None
-    except (httpx.HTTPError, OSError) as exc:
+    except transport_errors() as exc:
         raise ProduceError(f"schema registry at {url} is unreachable: {exc}") from None
     unknown = UNKNOWN_SCHEMA_ID_START
     while True:

@@ -1,4 +1,8 @@
-"""Schema registry access for the bid-request decoder, with a process-wide cache.
+"""Schema registry access: the one client factory of the project, and the decoder's cache.
+
+:func:`registry_client` makes the Confluent client every caller uses (the decoder's cache,
+``check_registry``, the local stack's readiness check, the producer);
+:func:`registry_errors` turns what it raises into one line naming the registry's URL.
 
 Schema ids are immutable in a Confluent-compatible registry, so an id, once fetched,
 never needs fetching again; only the subject's list of versions and its newest version
@@ -13,8 +17,68 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from advertisex.errors import ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+
+def registry_client(url: str, timeout_s: float = 10.0, *, retries: int | None = None) -> SchemaRegistryClient:
+    """A Confluent schema-registry client for the registry at ``url``.
+
+    Args:
+        url: the registry's base URL (``schema_registry.url``).
+        timeout_s: seconds each HTTP request may take.
+        retries: attempts after a failed one (refused connection, timeout, HTTP 5xx);
+            None keeps the client's default, 0 asks once (a probe that must answer now).
+
+    Returns:
+        The client; it caches schemas by id itself.
+
+    Raises:
+        ValueError: ``url`` is not an ``http(s)://`` URL.
+    """
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    conf: dict[str, Any] = {"url": url, "timeout": timeout_s}
+    if retries is not None:
+        conf["max.retries"] = retries
+    return SchemaRegistryClient(conf)
+
+
+def transport_errors() -> tuple[type[Exception], ...]:
+    """What the client raises when no answer came.
+
+    Returns:
+        ``OSError`` and the transport errors of the client's HTTP library ``httpx2``
+        (refused connection, timeout), which are not ``OSError``s.
+    """
+    from httpx2 import TransportError
+
+    return (OSError, TransportError)
+
+
+@contextmanager
+def registry_errors(url: str, problem: str) -> Iterator[None]:
+    """Registry errors inside → one readable :class:`ServiceUnavailableError` naming ``url``.
+
+    Args:
+        url: the registry, for the message.
+        problem: what failed, for the message when the registry answered with an error.
+
+    Raises:
+        ServiceUnavailableError: the registry answered with an error, or not at all.
+    """
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    try:
+        yield
+    except SchemaRegistryError as exc:
+        raise ServiceUnavailableError(f"schema registry at {url}: {problem} ({exc})") from None
+    except transport_errors() as exc:
+        raise ServiceUnavailableError(f"schema registry not reachable at {url} ({exc})") from None
 
 
 class SchemaCache:
@@ -22,12 +86,10 @@ class SchemaCache:
 
     def __init__(self, url: str, timeout_s: float = 10.0, recheck_s: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-
         self.url = url
         self.recheck_s = recheck_s
         self._clock = clock
-        self._client = SchemaRegistryClient({"url": url, "timeout": int(max(1, timeout_s))})
+        self._client = registry_client(url, timeout_s)
         self._by_id: dict[int, str] = {}
         self._missing: dict[int, float] = {}  # id → when the registry answered 404 for it
         self._version_ids: dict[tuple[str, int], int] = {}
@@ -55,13 +117,13 @@ class SchemaCache:
             if schema_id is None:
                 continue
             if schema_id not in self._by_id and schema_id not in missing:
-                with self._asking(f"failed for schema id {schema_id}"):
+                with registry_errors(self.url, f"failed for schema id {schema_id}"):
                     try:
                         self._by_id[schema_id] = self._client.get_schema(schema_id).schema_str
                         self._missing.pop(schema_id, None)
                     except SchemaRegistryError as exc:
                         if exc.http_status_code != 404:
-                            raise  # → ServiceUnavailableError, by _asking
+                            raise  # → ServiceUnavailableError, by registry_errors
                         self._missing[schema_id] = self._clock()
             if schema_id in self._by_id:
                 out[schema_id] = self._by_id[schema_id]
@@ -72,7 +134,7 @@ class SchemaCache:
 
         One request lists the versions; a version not seen before costs one more, once.
         """
-        with self._asking(f"cannot list subject {subject!r}"):
+        with registry_errors(self.url, f"cannot list subject {subject!r}"):
             versions = self._client.get_versions(subject)
             for version in versions:
                 if (subject, version) not in self._version_ids:
@@ -84,26 +146,10 @@ class SchemaCache:
 
     def latest(self, subject: str) -> tuple[int, str]:
         """(id, schema JSON) of the newest version registered under ``subject``."""
-        with self._asking(f"no schema under subject {subject!r}"):
+        with registry_errors(self.url, f"no schema under subject {subject!r}"):
             registered = self._client.get_latest_version(subject)
         self._by_id[registered.schema_id] = registered.schema.schema_str
         return registered.schema_id, registered.schema.schema_str
-
-    @contextmanager
-    def _asking(self, problem: str) -> Iterator[None]:
-        """Registry errors inside → one readable :class:`ServiceUnavailableError` naming the URL.
-
-        The client's HTTP library (``httpx2``) raises its own transport errors (refused
-        connection, timeout), which are not ``OSError``s."""
-        from confluent_kafka.schema_registry.error import SchemaRegistryError
-        from httpx2 import TransportError
-
-        try:
-            yield
-        except SchemaRegistryError as exc:
-            raise ServiceUnavailableError(f"schema registry at {self.url}: {problem} ({exc})") from None
-        except (OSError, TransportError) as exc:
-            raise ServiceUnavailableError(f"schema registry not reachable at {self.url} ({exc})") from None
 
 
 @lru_cache(maxsize=8)

@@ -6,12 +6,9 @@ bounded timeout turns that into a readable error that names the address (CONTRAC
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 from advertisex.config import Config
 from advertisex.errors import ServiceUnavailableError
+from advertisex.io.registry import registry_client, transport_errors
 
 
 def check_kafka(bootstrap_servers: str, timeout_s: float = 10.0) -> list[str]:
@@ -44,23 +41,29 @@ def check_kafka(bootstrap_servers: str, timeout_s: float = 10.0) -> list[str]:
 
 
 def check_registry(url: str, timeout_s: float = 10.0) -> list[str]:
-    """``GET {url}/subjects`` within ``timeout_s``.
+    """``GET {url}/subjects`` within ``timeout_s``, asked once (no retries: a check).
+
+    Args:
+        url: the registry's base URL.
+        timeout_s: seconds the request may take.
 
     Returns:
         The registered subjects.
 
     Raises:
-        ServiceUnavailableError: the registry did not answer with HTTP 200.
+        ServiceUnavailableError: the registry did not answer with a success; the message
+            names the URL, and the HTTP status or why it could not be reached.
     """
-    target = f"{url.rstrip('/')}/subjects"
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
     try:
-        with urllib.request.urlopen(target, timeout=timeout_s) as resp:  # noqa: S310 - configured URL
-            return list(json.loads(resp.read().decode("utf-8")))
-    except urllib.error.HTTPError as exc:
-        raise ServiceUnavailableError(f"schema registry at {url} answered HTTP {exc.code} for /subjects") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ServiceUnavailableError(f"schema registry not reachable at {url} ({reason})") from None
+        return list(registry_client(url, timeout_s, retries=0).get_subjects())
+    except SchemaRegistryError as exc:
+        raise ServiceUnavailableError(
+            f"schema registry at {url} answered HTTP {exc.http_status_code} for /subjects"
+        ) from None
+    except (*transport_errors(), ValueError) as exc:  # ValueError: not a URL, or an answer that is no JSON
+        raise ServiceUnavailableError(f"schema registry not reachable at {url} ({exc})") from None
 
 
 def check_services(cfg: Config, *, registry: bool = True) -> None:

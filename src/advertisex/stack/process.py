@@ -4,11 +4,13 @@ The services of the local stack outlive the Python process that starts them: eac
 in its own session with its output in a log file and its pid in a pid file. A pid file
 is trusted only while the process it names is alive *and* its command line carries the
 service's marker, so a stale file (after a reboot, the pid reused) never gets an
-unrelated process signalled.
+unrelated process signalled. Processes are inspected and signalled through ``psutil``,
+which reads them the same way on Linux and macOS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -21,11 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import psutil
+
 from advertisex.stack.errors import StackError
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_SECONDS = 0.25
+# After SIGKILL the kernel ends a process at once; this only bounds the wait for it.
+KILL_WAIT_SECONDS = 10.0
 
 
 # Where JDKs are installed besides PATH (Debian/Ubuntu packages and tarballs, macOS).
@@ -147,44 +153,48 @@ def accepts_connections(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 def _cmdline(pid: int) -> str:
+    """The command line of ``pid``, arguments joined by spaces ("" when it cannot be read)."""
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:  # gone, a zombie, or not ours to read
         return ""
-    return raw.replace(b"\0", b" ").decode("utf-8", errors="replace")
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    # Format: "pid (comm) state ..."; comm may hold spaces and parentheses.
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` is running (a zombie counts as gone; our own are reaped)."""
+    """Whether process ``pid`` is running.
+
+    Args:
+        pid: the process.
+
+    Returns:
+        False when it does not exist or is a zombie (reaped when it is our child),
+        True otherwise, also for another user's process.
+    """
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child: ask the kernel below
-    else:
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
+    except psutil.AccessDenied:
+        return True  # it exists; another user's process
+    # Reap it if it is our child; a zombie of another parent waits for that parent.
+    with contextlib.suppress(psutil.Error):
+        proc.wait(timeout=0)
+    return False
 
 
 def read_pid(pid_file: Path, marker: str) -> int | None:
     """The live pid recorded in ``pid_file`` whose command line contains ``marker``.
 
     A stale pid file (dead process, or the pid now names something else) is removed.
+
+    Args:
+        pid_file: the file holding the pid.
+        marker: text the service's command line holds (its properties file, a ``-D`` option).
+
+    Returns:
+        The pid, or None when the service is not running.
     """
     try:
         pid = int(pid_file.read_text(encoding="utf-8").strip())
@@ -193,7 +203,7 @@ def read_pid(pid_file: Path, marker: str) -> int | None:
     except ValueError:
         pid_file.unlink(missing_ok=True)
         return None
-    if pid_alive(pid) and marker in _cmdline(pid):
+    if pid > 0 and pid_alive(pid) and marker in _cmdline(pid):
         return pid
     pid_file.unlink(missing_ok=True)
     return None
@@ -275,6 +285,12 @@ def wait_until_ready(
 def stop(pid_file: Path, marker: str, *, what: str, timeout: float) -> bool:
     """Stop the process named by ``pid_file``: SIGTERM, wait up to ``timeout``, then SIGKILL.
 
+    Args:
+        pid_file: the service's pid file (removed afterwards).
+        marker: text the service's command line holds; another process is never signalled.
+        what: the service, for the log.
+        timeout: seconds to wait after SIGTERM before SIGKILL.
+
     Returns:
         True when a running process was stopped, False when none was running.
     """
@@ -283,21 +299,29 @@ def stop(pid_file: Path, marker: str, *, what: str, timeout: float) -> bool:
         return False
     log.info("stopping %s (pid %d)", what, pid)
     _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_SECONDS)
-    if pid_alive(pid):
+    if not _wait_gone(pid, timeout):
         log.warning("%s (pid %d) ignored SIGTERM for %.0f s; killing it", what, pid, timeout)
         _signal(pid, signal.SIGKILL)
-        kill_deadline = time.monotonic() + 10
-        while pid_alive(pid) and time.monotonic() < kill_deadline:
-            time.sleep(POLL_INTERVAL_SECONDS)
+        _wait_gone(pid, KILL_WAIT_SECONDS)
     pid_file.unlink(missing_ok=True)
     return True
 
 
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for ``pid`` to exit; True once it has.
+
+    Polls :func:`pid_alive` rather than :func:`psutil.wait_procs`: psutil waits for a
+    zombie that is not our child until the timeout, where a zombie counts as gone here.
+    """
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_INTERVAL_SECONDS)
+    return True
+
+
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
+    """Send ``sig`` to ``pid`` unless it has exited (or its pid now names another process)."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(pid).send_signal(sig)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
-
 from advertisex.config import Config, StackConfig
+from advertisex.io.registry import registry_client, transport_errors
 from advertisex.stack import process
 from advertisex.stack.errors import StackError
 
@@ -155,12 +154,22 @@ def start(lay: RegistryLayout, java: str, bootstrap_servers: str) -> int:
 
 
 def answers(lay: RegistryLayout, timeout: float = 3.0) -> bool:
-    """Whether ``GET {url}/subjects`` returns 200."""
+    """Whether ``GET {url}/subjects`` succeeds, asked once within ``timeout``.
+
+    Args:
+        lay: the registry's layout.
+        timeout: seconds the request may take.
+
+    Returns:
+        True when the registry answers with a success, False otherwise (not up yet).
+    """
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
     if not process.accepts_connections(lay.host, lay.port):
         return False
     try:
-        resp = requests.get(f"{lay.url}/subjects", timeout=timeout)
-    except requests.RequestException as exc:
+        registry_client(lay.url, timeout, retries=0).get_subjects()
+    except (SchemaRegistryError, *transport_errors(), ValueError) as exc:
         log.debug("registry at %s not ready: %s", lay.url, exc)
         return False
-    return resp.status_code == 200
+    return True

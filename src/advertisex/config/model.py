@@ -1,0 +1,317 @@
+"""The configuration's schema: one frozen pydantic model per section of ``conf/base.yaml``.
+
+Types are strict, so a value means what it says: a bool key takes only ``true``/``false``
+(not ``1``, not ``"yes"``), an integer key takes no bool and no float, a number key takes
+an integer too. A string key also takes a number (YAML reads a port-only value or a numeric
+topic name as one) and keeps its text. ``spark.conf`` holds Spark's own settings, all text.
+:func:`validate` turns pydantic's report into one :class:`ConfigError` naming the dotted key.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic_core import ErrorDetails
+
+
+class ConfigError(ValueError):
+    """A configuration file, key or value is wrong; the message names the key."""
+
+
+def _number_as_text(value: Any) -> Any:
+    """A number given for a string key becomes its text (``8081``, a topic named ``42``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _spark_value(value: Any) -> str:
+    """How Spark expects a setting: booleans in lower case, an empty value as ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _spark_settings(value: Any) -> Any:
+    """A mapping of any keys and values becomes ``dict[str, str]``; anything else is left
+    for the strict ``dict`` check to refuse."""
+    if isinstance(value, Mapping):
+        return {str(k): _spark_value(v) for k, v in value.items()}
+    return value
+
+
+Text = Annotated[str, Strict(), BeforeValidator(_number_as_text)]
+Bool = Annotated[bool, Strict()]
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]  # strict float still takes an int, and returns a float
+SparkSettings = Annotated[dict[str, str], Strict(), BeforeValidator(_spark_settings)]
+
+
+class Section(BaseModel):
+    """Base of every section: immutable, and an unknown key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LakeConfig(Section):
+    root: Text
+
+
+class CheckpointsConfig(Section):
+    root: Text
+
+
+class LandingConfig(Section):
+    impressions: Text
+    clicks: Text
+
+
+class ReferenceConfig(Section):
+    campaigns: Text
+    users: Text
+
+
+class TopicsConfig(Section):
+    impressions: Text = "ad-impressions"
+    bids: Text = "bid-requests"
+
+
+class KafkaConfig(Section):
+    bootstrap_servers: Text
+    enabled: Bool = True
+    topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    partitions: Int = 2
+    starting_offsets: Text = "earliest"
+    max_offsets_per_trigger: Int = 500_000
+    fail_on_data_loss: Bool = True
+    connect_timeout_seconds: Number = 15.0
+
+
+class SchemaRegistryConfig(Section):
+    url: Text
+    subject: Text = "bid-requests-value"
+    timeout_seconds: Number = 10.0
+    unknown_id_recheck_seconds: Number = 300.0
+
+
+class AttributionConfig(Section):
+    click_window_minutes: Int = 30
+    conversion_window_days: Int = 7
+    view_through_window_hours: Int = 24
+
+
+class StreamingConfig(Section):
+    trigger_interval_seconds: Number = 10.0
+    txn_app_id: Text = "advertisex"
+    max_files_per_trigger: Int = 1000
+
+
+class MonitoringConfig(Section):
+    metrics_port: Int = 9108
+    pushgateway_url: Text | None = None
+
+
+class WebhookConfig(Section):
+    url: Text | None = None
+
+
+class AlertingConfig(Section):
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+
+
+class SparkConfig(Section):
+    master: Text | None = "local[2]"
+    shuffle_partitions: Int = 4
+    delta_snapshot_partitions: Int = 1
+    driver_memory: Text | None = "4g"
+    log_level: Text = "WARN"
+    jars_dir: Text | None = None
+    conf: SparkSettings = Field(default_factory=dict)
+
+
+class StackConfig(Section):
+    run_dir: Text
+    kafka_jars_dir: Text
+    registry_dir: Text
+    kafka_controller_port: Int = 9093
+    start_timeout_seconds: Number = 120.0
+
+
+class PipelineConfig(Section):
+    concurrent: Bool = True
+
+
+class MaintenanceConfig(Section):
+    optimize_days: Int | None = None
+
+
+class Config(Section):
+    """The whole configuration, passed down explicitly to every job."""
+
+    lake: LakeConfig
+    checkpoints: CheckpointsConfig
+    landing: LandingConfig
+    reference: ReferenceConfig
+    kafka: KafkaConfig
+    schema_registry: SchemaRegistryConfig
+    attribution: AttributionConfig = Field(default_factory=AttributionConfig)
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    stack: StackConfig | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data, sections in declaration order.
+
+        Returns:
+            Nested dicts of the values (what ``config show`` prints).
+        """
+        return self.model_dump()
+
+    def to_yaml(self) -> str:
+        """The configuration as YAML, keys in declaration order.
+
+        Returns:
+            The text ``advertisex config show`` prints.
+        """
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    def table_path(self, table: Any) -> str:
+        """Path of a lake table.
+
+        Args:
+            table: an :class:`advertisex.tables.Table`, or its name under ``lake.root``,
+                e.g. ``"gold/campaign_daily"``.
+
+        Returns:
+            ``{lake.root}/{name}``.
+        """
+        return join_path(self.lake.root, getattr(table, "name", table))
+
+    def checkpoint_path(self, job: str, query: str) -> str:
+        """The one checkpoint folder of a streaming query.
+
+        Args:
+            job: the job running the query.
+            query: the query's name within the job.
+
+        Returns:
+            ``{checkpoints.root}/{job}/{query}``.
+        """
+        return join_path(self.checkpoints.root, job, query)
+
+
+# Keys whose values are filesystem paths (resolved against the project root when relative).
+PATH_KEYS = (
+    "lake.root",
+    "checkpoints.root",
+    "landing.impressions",
+    "landing.clicks",
+    "reference.campaigns",
+    "reference.users",
+    "spark.jars_dir",
+    "stack.run_dir",
+    "stack.kafka_jars_dir",
+    "stack.registry_dir",
+)
+
+
+def join_path(base: str, *parts: str) -> str:
+    """Join path segments for local paths and URIs (``s3a://b/x``) alike.
+
+    Args:
+        base: a folder or URI; a trailing ``/`` is dropped.
+        parts: segments to append; their own leading and trailing ``/`` are dropped.
+
+    Returns:
+        The joined path, segments separated by one ``/``.
+    """
+    out = base.rstrip("/")
+    for p in parts:
+        out = f"{out}/{p.strip('/')}"
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+# What a value of the wrong type is told, by pydantic's error type.
+_WRONG_TYPE = {
+    "bool_type": "must be true or false",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "string_type": "must be a string",
+    "model_type": "must be a section (mapping)",
+    "dict_type": "must be a mapping",
+}
+
+
+def validate(tree: Mapping[str, Any]) -> Config:
+    """Check a merged configuration tree against :class:`Config`.
+
+    Args:
+        tree: nested mappings, as read from YAML and overrides.
+
+    Returns:
+        The frozen :class:`Config`.
+
+    Raises:
+        ConfigError: one line naming the first wrong key (unknown, missing or mistyped).
+    """
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        first = min(exc.errors(), key=lambda err: _check_order(err, tree))
+        raise ConfigError(_message(first)) from None
+
+
+def _message(err: ErrorDetails) -> str:
+    key = ".".join(str(part) for part in err["loc"])
+    if err["type"] in ("extra_forbidden", "invalid_key"):  # invalid_key: a YAML key that is no string
+        return f"unknown config key {key!r}"
+    if err["type"] == "missing":
+        return f"missing config key {key!r}"
+    wrong = _WRONG_TYPE.get(err["type"])
+    if wrong is None:
+        return f"config key {key!r}: {err['msg']}"
+    return f"config key {key!r} {wrong}, got {err['input']!r}"
+
+
+def _check_order(err: ErrorDetails, tree: Mapping[str, Any]) -> tuple[tuple[int, int], ...]:
+    """Where ``err`` stands in a reading of the tree section by section, depth first: in each
+    section its unknown keys (as written) come before its own keys (as declared).
+
+    Pydantic reports every error; the one reported is the first in that order, so that a
+    file with several mistakes names the same one whatever pydantic's own order.
+    """
+    model: type[BaseModel] | None = Config
+    node: Any = tree
+    order = []
+    for part in err["loc"]:
+        if model is None:
+            break  # below a value that holds no section (inside `spark.conf`)
+        names = list(model.model_fields)
+        if part not in model.model_fields:
+            written = list(node) if isinstance(node, Mapping) else []
+            order.append((0, written.index(part) if part in written else 0))
+            break
+        order.append((1, names.index(part)))
+        model = _section_model(model.model_fields[part].annotation)
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return tuple(order)
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model a field holds (``StackConfig`` for ``StackConfig | None``), if any."""
+    for tp in (annotation, *typing.get_args(annotation)):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+    return None
