@@ -22,7 +22,7 @@ from advertisex.generate.producer import produce
 from advertisex.generate.truth import Windows
 from advertisex.io import lake
 from advertisex.pipelines.runner import run_pipeline
-from advertisex.transforms import gold as G
+from advertisex.transforms import dates as DT
 from support import isolated_cfg
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -161,7 +161,7 @@ def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, 
     assert spark.sql("SELECT sum(impressions) AS n FROM gold.campaign_daily").first().n == want
 
     a = cfg.attribution
-    allowed = G.affected_dates(
+    allowed = DT.affected_dates(
         impression_dates=_dates_of_files(spark, dest_files(cfg, late, "impressions")),
         click_dates=_dates_of_files(spark, dest_files(cfg, late, "click_events")),
         conversion_dates=_dates_of_files(spark, dest_files(cfg, late, "click_events")),

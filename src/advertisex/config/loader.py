@@ -1,6 +1,6 @@
 """Loading the configuration: YAML files, then environment, then ``--set`` overrides.
 
-Precedence, lowest first (CONTRACT.md §4):
+Precedence, lowest first (docs/CONTRACT.md §4):
 
 1. ``conf/base.yaml``
 2. one overlay file (``--config FILE``; default ``conf/local.yaml``)

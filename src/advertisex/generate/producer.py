@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -50,9 +50,11 @@ class ProduceStats:
 
     @property
     def total(self) -> int:
+        """Messages sent, over every topic."""
         return sum(self.messages.values())
 
     def summary(self) -> str:
+        """One line: messages per topic, bytes, rate and delivery failures."""
         rate = self.total / self.seconds if self.seconds else 0.0
         per = ", ".join(f"{k}={v:,}" for k, v in self.messages.items())
         return (f"produced {self.total:,} messages ({per}), {self.bytes / 1e6:.1f} MB in "
@@ -122,11 +124,14 @@ def _impression_messages(manifest: dict[str, Any]) -> Iterator[tuple[bytes | Non
 
 
 class _Progress:
+    """A progress line on ``out`` (None: quiet), redrawn at most every ``interval`` seconds."""
+
     def __init__(self, out: TextIO | None, total: int, interval: float = 0.5) -> None:
         self.out, self.total, self.interval = out, total, interval
         self.started = self.last = time.perf_counter()
 
     def tick(self, done: int, force: bool = False) -> None:
+        """Redraw the line for ``done`` messages sent (``force``: whatever the interval)."""
         now = time.perf_counter()
         if self.out is None or (not force and now - self.last < self.interval):
             return
@@ -135,6 +140,70 @@ class _Progress:
         pct = 100.0 * done / self.total if self.total else 100.0
         self.out.write(f"\rproduce: {done:,}/{self.total:,} ({pct:5.1f}%) {rate:,.0f} msg/s ")
         self.out.flush()
+
+
+class _Sender:
+    """One idempotent producer sending at up to ``rate`` messages per second (0: unpaced),
+    counting into ``stats`` and drawing ``progress``."""
+
+    def __init__(self, cfg: Config, stats: ProduceStats, *, rate: float, compression: str,
+                 progress: _Progress) -> None:
+        self.stats, self.rate, self.progress = stats, rate, progress
+        self.done = 0
+        self.started = time.perf_counter()
+        self.producer = Producer({
+            "bootstrap.servers": cfg.kafka.bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+            "compression.type": compression,
+            "delivery.report.only.error": True,
+            "on_delivery": self._on_error,
+            "message.timeout.ms": 120_000,
+        })
+
+    def _on_error(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self.stats.failed += 1
+            if len(self.stats.errors) < 10:
+                self.stats.errors.append(f"{msg.topic()}: {err}")
+
+    def send_all(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+        """Send ``(key, value)`` messages to ``topic``; returns how many."""
+        n = 0
+        for key, value in messages:
+            self.send(topic, key, value)
+            n += 1
+        return n
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Queue one message (waiting while the local queue is full), pacing to ``rate``."""
+        while True:
+            try:
+                self.producer.produce(topic, value, key)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.stats.bytes += len(value)
+        self.done += 1
+        if self.done % 10_000 == 0:
+            self.producer.poll(0)
+            self.progress.tick(self.done)
+            if self.rate > 0:
+                ahead = self.done / self.rate - (time.perf_counter() - self.started)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+    def finish(self, timeout: float) -> None:
+        """Wait for every delivery (undelivered ones count as failed) and close the progress line."""
+        self.stats.failed += self.producer.flush(timeout)
+        self.stats.seconds = time.perf_counter() - self.started
+        self.progress.tick(self.done, force=True)
+        if self.progress.out is not None:
+            self.progress.out.write("\n")
 
 
 def produce(
@@ -174,71 +243,17 @@ def produce(
         stats.schema_ids, stats.unknown_schema_id = register_bid_schemas(
             cfg.schema_registry.url, cfg.schema_registry.subject, cfg.schema_registry.timeout_seconds)
     _ensure_topics(cfg, topics)
-
-    def on_error(err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            stats.failed += 1
-            if len(stats.errors) < 10:
-                stats.errors.append(f"{msg.topic()}: {err}")
-
-    producer = Producer({
-        "bootstrap.servers": cfg.kafka.bootstrap_servers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
-        "batch.size": 1_000_000,
-        "queue.buffering.max.messages": 1_000_000,
-        "queue.buffering.max.kbytes": 1_048_576,
-        "compression.type": compression,
-        "delivery.report.only.error": True,
-        "on_delivery": on_error,
-        "message.timeout.ms": 120_000,
-    })
     total = (manifest["lines"].get("kafka_impressions", 0) if impressions else 0) + \
         (manifest["lines"].get("bid_requests", 0) if bids else 0)
-    prog = _Progress(progress, total)
-    started = time.perf_counter()
-    done = 0
-
-    def send(topic: str, key: bytes | None, value: bytes) -> None:
-        nonlocal done
-        while True:
-            try:
-                producer.produce(topic, value, key)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        stats.bytes += len(value)
-        done += 1
-        if done % 10_000 == 0:
-            producer.poll(0)
-            prog.tick(done)
-            if rate > 0:
-                ahead = done / rate - (time.perf_counter() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-
+    sender = _Sender(cfg, stats, rate=rate, compression=compression, progress=_Progress(progress, total))
     if impressions:
-        topic = cfg.kafka.topics.impressions
-        n = 0
-        for key, value in _impression_messages(manifest):
-            send(topic, key, value)
-            n += 1
-        stats.messages["impressions"] = n
+        stats.messages["impressions"] = sender.send_all(cfg.kafka.topics.impressions, _impression_messages(manifest))
     if bids and manifest["bids_files"]:
-        topic = cfg.kafka.topics.bids
         pools = load_bid_pools(Path(manifest["bids_files"][0]).parent)
-        n = 0
-        for item in iter_bid_items(manifest["bids_files"], pools):
-            send(topic, item_key(item), item_bytes(item, stats.schema_ids, stats.unknown_schema_id))
-            n += 1
-        stats.messages["bid_requests"] = n
-    remaining = producer.flush(cfg.kafka.connect_timeout_seconds + 120)
-    stats.failed += remaining
-    stats.seconds = time.perf_counter() - started
-    prog.tick(done, force=True)
-    if progress is not None:
-        progress.write("\n")
+        items = iter_bid_items(manifest["bids_files"], pools)
+        stats.messages["bid_requests"] = sender.send_all(cfg.kafka.topics.bids, (
+            (item_key(item), item_bytes(item, stats.schema_ids, stats.unknown_schema_id)) for item in items))
+    sender.finish(cfg.kafka.connect_timeout_seconds + 120)
     if stats.failed:
         err = ProduceError(f"{stats.failed} message(s) not delivered to {cfg.kafka.bootstrap_servers}: "
                            + "; ".join(stats.errors))

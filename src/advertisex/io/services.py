@@ -1,7 +1,7 @@
 """Reachability checks for Kafka and the schema registry, so jobs fail fast with one line.
 
 Spark's Kafka source retries for minutes when the broker is down; checking first with a
-bounded timeout turns that into a readable error that names the address (CONTRACT §4).
+bounded timeout turns that into a readable error that names the address (docs/CONTRACT.md §4).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from advertisex.config import Config
 from advertisex.io.bronze import write_bronze
 from advertisex.io.streaming import BatchFn, Stream, file_source, run_stream
 from advertisex.transforms import bronze as T
+from advertisex.transforms import lines as L
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -26,9 +27,9 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
     """foreachBatch body: number the lines of each file, parse them, write bronze and quarantine."""
 
     def fn(lines: DataFrame, batch_id: int) -> None:
-        records = T.records_of_lines(T.numbered_file_lines(lines, with_header=False), skip_header=False)
+        records = L.records_of_lines(L.numbered_file_lines(lines, with_header=False), skip_header=False)
         parsed = T.parse_impressions(
-            records.withColumnRenamed("line", "raw").drop("header").withColumn("origin", T.file_origin())
+            records.withColumnRenamed("line", "raw").drop("header").withColumn("origin", L.file_origin())
         )
         write_bronze(tables.BRONZE_IMPRESSIONS.conform(parsed), cfg, table=tables.BRONZE_IMPRESSIONS,
                      source=C.SOURCE_IMPRESSIONS, app_id=app_id, batch_id=batch_id)

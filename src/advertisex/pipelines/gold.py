@@ -19,8 +19,8 @@ from advertisex.config import Config
 from advertisex.io.dirty_dates import STAGE_GOLD_BID, STAGE_GOLD_CAMPAIGN, clear_dirty, take_dirty
 from advertisex.io.lake import read_table, replace_partitions
 from advertisex.pipelines.parallel import run_concurrently
+from advertisex.transforms import dimensions as D
 from advertisex.transforms import gold as G
-from advertisex.transforms import silver as S
 from advertisex.transforms.keys import dates_in
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     # The tables' writes are independent: they run together at the end.
     writes: list[Callable[[], None]] = []
     if campaign_dates and impressions is not None and clicks is not None and conversions is not None:
-        campaigns = S.current_rows(read_table(spark, cfg, tables.DIM_CAMPAIGNS))
+        campaigns = D.current_rows(read_table(spark, cfg, tables.DIM_CAMPAIGNS))
         where = dates_in("event_date", campaign_dates)
         args = (impressions.where(where), clicks.where(where), conversions.where(where), campaigns)
         # One pass over silver: the hourly rows (a few thousand per day), then the daily ones from them.

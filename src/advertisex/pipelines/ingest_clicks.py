@@ -15,6 +15,7 @@ from advertisex.config import Config
 from advertisex.io.bronze import write_bronze
 from advertisex.io.streaming import BatchFn, Stream, file_source, run_stream
 from advertisex.transforms import bronze as T
+from advertisex.transforms import lines as L
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -27,7 +28,7 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
     """foreachBatch body: number the lines of each file, parse them, write bronze and quarantine."""
 
     def fn(lines: DataFrame, batch_id: int) -> None:
-        records = T.records_of_lines(T.numbered_file_lines(lines, with_header=True), skip_header=True)
+        records = L.records_of_lines(L.numbered_file_lines(lines, with_header=True), skip_header=True)
         parsed = tables.BRONZE_CLICK_EVENTS.conform(T.parse_click_events(records))
         write_bronze(parsed, cfg, table=tables.BRONZE_CLICK_EVENTS, source=C.SOURCE_CLICK_EVENTS,
                      app_id=app_id, batch_id=batch_id)

@@ -39,7 +39,7 @@ from advertisex.io.dirty_dates import (
 from advertisex.io.lake import distinct_dates, is_small, read_table, replace_partitions
 from advertisex.tables import Table
 from advertisex.transforms import attribution as A
-from advertisex.transforms import gold as G
+from advertisex.transforms import dates as DT
 from advertisex.transforms.keys import IdKeys, PairKeys, dates_in, few_enough, in_ids, in_keys
 
 if TYPE_CHECKING:
@@ -203,13 +203,13 @@ def _reattribute_clicks(spark: SparkSession, cfg: Config, marks: Marks, new: New
     returns the dates with a changed click (marked for gold and for conversions)."""
     windows = _windows(cfg)
     clicks_table = read_table(spark, cfg, tables.SILVER_CLICKS)
-    click_dates = set(G.affected_dates(impression_dates=new.dates,
+    click_dates = set(DT.affected_dates(impression_dates=new.dates,
                                        click_dates=marks.dates_of(STAGE_ATTRIBUTION, "clicks"), **windows).clicks)
     summary["click_dates"] = len(click_dates)
     summary["click_dates_changed"] = 0
     if clicks_table is None or not click_dates:
         return set()
-    needs = G.input_dates(click_dates=click_dates, **windows)
+    needs = DT.input_dates(click_dates=click_dates, **windows)
     window_imps = impressions.where(dates_in("event_date", needs.impressions))
 
     def attribute_clicks(clicks: DataFrame, small: bool) -> DataFrame:
@@ -226,7 +226,7 @@ def _reattribute_clicks(spark: SparkSession, cfg: Config, marks: Marks, new: New
     changed = found.changed_dates
     if changed:
         # Conversions after a changed click, of its user and campaign, may change.
-        conv_dates = G.affected_dates(click_dates=changed, **windows).conversions
+        conv_dates = DT.affected_dates(click_dates=changed, **windows).conversions
         keys = found.changed_keys
         record_dirty(
             spark, cfg,
@@ -250,7 +250,7 @@ def _reattribute_conversions(spark: SparkSession, cfg: Config, marks: Marks, con
     if conversions_table is None:
         return set()
     conversion_dates = (
-        G.post_view_dates(new.dates, view_through_window_hours=a.view_through_window_hours)
+        DT.post_view_dates(new.dates, view_through_window_hours=a.view_through_window_hours)
         | marks.dates_of(STAGE_ATTRIBUTION, "conversions")
         | conv_marks.dates_of(STAGE_CONVERSION_ATTRIBUTION, "clicks")
     )
@@ -260,7 +260,7 @@ def _reattribute_conversions(spark: SparkSession, cfg: Config, marks: Marks, con
     click_pairs = conv_marks.keys_of(STAGE_CONVERSION_ATTRIBUTION, "clicks")
     narrow = new.narrow and click_pairs is not None
     pairs = ((new.pairs or set()) | set(click_pairs)) or None if narrow else None
-    needs = G.input_dates(conversion_dates=conversion_dates, **_windows(cfg))
+    needs = DT.input_dates(conversion_dates=conversion_dates, **_windows(cfg))
     clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
     clicks = tables.SILVER_CLICKS.empty(spark) if clicks is None else clicks
 

@@ -17,7 +17,7 @@ from advertisex.config import Config
 from advertisex.io.delta import commit_metadata, is_delta
 from advertisex.io.fs import hadoop_path, require_path
 from advertisex.tables import Table
-from advertisex.transforms import silver as S
+from advertisex.transforms import dimensions as D
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -66,16 +66,16 @@ def refresh_dimension(spark: SparkSession, cfg: Config, table: Table, source: st
         return "unchanged"
     snapshot = to_snapshot(read_reference_csv(spark, source))
     if not exists:
-        S.scd2_initial(snapshot).write.format("delta").mode("overwrite").options(**meta).save(path)
+        D.scd2_initial(snapshot).write.format("delta").mode("overwrite").options(**meta).save(path)
         return "created"
     current = spark.read.format("delta").load(path)
     load_time = dt.datetime.now(dt.UTC)
-    changes = S.scd2_changes(current, snapshot, key=key, load_time=load_time)
+    changes = D.scd2_changes(current, snapshot, key=key, load_time=load_time)
     if changes.to_close.isEmpty() and changes.to_insert.isEmpty():
         # Delta commits nothing for an empty append: the same rows are written again instead.
         current.localCheckpoint().write.format("delta").mode("overwrite").options(**meta).save(path)
         return "unchanged"
-    S.scd2_apply(current, snapshot, key=key, load_time=load_time).localCheckpoint().write.format("delta").mode(
+    D.scd2_apply(current, snapshot, key=key, load_time=load_time).localCheckpoint().write.format("delta").mode(
         "overwrite"
     ).options(**meta).save(path)
     return "updated"
@@ -87,7 +87,7 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     require_path(spark, cfg.reference.users, "reference.users")
     return {
         "dim_campaigns": refresh_dimension(spark, cfg, tables.DIM_CAMPAIGNS, cfg.reference.campaigns,
-                                           "reference.campaigns", S.reference_campaigns, "campaign_id"),
+                                           "reference.campaigns", D.reference_campaigns, "campaign_id"),
         "dim_users": refresh_dimension(spark, cfg, tables.DIM_USERS, cfg.reference.users, "reference.users",
-                                       S.reference_users, "user_id"),
+                                       D.reference_users, "user_id"),
     }

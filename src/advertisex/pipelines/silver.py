@@ -37,7 +37,8 @@ from advertisex.io.streaming import BatchFn, Stream, delta_source, run_stream
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.pipelines.reattribute import reattribute
 from advertisex.tables import Table
-from advertisex.transforms import gold as G
+from advertisex.transforms import dates as DT
+from advertisex.transforms import dimensions as D
 from advertisex.transforms import silver as S
 from advertisex.transforms.keys import IdKeys, few_enough, in_ids
 
@@ -84,7 +85,7 @@ def _silver_rows(batch: DataFrame, cfg: Config, to_silver: ToSilver, key: str) -
     return (
         _valid(batch, to_silver)
         .transform(S.dedupe(key))
-        .transform(lambda d: S.enrich_user(S.enrich_campaign(d, campaigns), users))
+        .transform(lambda d: D.enrich_user(D.enrich_campaign(d, campaigns), users))
     )
 
 
@@ -165,7 +166,7 @@ def impressions_batch(cfg: Config, app_id: str) -> BatchFn:
         # bid_daily counts impressions on their bid request's date.
         bids = read_table(spark, cfg, tables.SILVER_BID_REQUESTS)
         if bids is not None:
-            touched = G.bid_dates_of_impressions(keys.where(F.col("bid_request_id").isNotNull()), bids)
+            touched = DT.bid_dates_of_impressions(keys.where(F.col("bid_request_id").isNotNull()), bids)
             dirty += [(STAGE_GOLD_BID, "impressions", d) for d in distinct_dates(touched)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id, keys=marked_keys)
 

@@ -3,7 +3,7 @@
 ``up`` starts both on 127.0.0.1 at the configured addresses and returns once each
 answers; ``status`` reports them; ``down`` stops them. Both services keep their data
 under ``stack.run_dir`` (the registry keeps its schemas in a Kafka topic), so a
-``down``/``up`` cycle loses nothing (CONTRACT §5). The JVM parts are resolved by
+``down``/``up`` cycle loses nothing (docs/CONTRACT.md §5). The JVM parts are resolved by
 ``make deps`` into ``stack.kafka_jars_dir`` and ``stack.registry_dir``.
 
 Example::

@@ -133,7 +133,7 @@ def system_properties(lay: RegistryLayout, bootstrap_servers: str) -> dict[str, 
         "apicurio.kafkasql.bootstrap.servers": bootstrap_servers,
         "apicurio.kafkasql.topic": JOURNAL_TOPIC,
         # Start-up checks poll the journal and snapshot topics until a poll comes back
-        # empty; at the default 5 s per poll that alone takes 20 s.
+        # empty; with the default poll timeout those empty polls dominate a start.
         "apicurio.kafkasql.consumer.poll.timeout": "1000",
         "apicurio.storage.snapshot.location": str(lay.work_dir),
         "apicurio.import.work-dir": str(lay.work_dir),

@@ -46,6 +46,7 @@ def _lag_ms(later: Column, earlier_micros: Column) -> Column:
     return F.floor((F.unix_micros(later) - earlier_micros) / F.lit(1000)).cast("long")
 
 
+# Long for its docstring, which explains the bucketed join; the code is one plan.
 def latest_in_window(
     left: DataFrame,
     right: DataFrame,
@@ -185,6 +186,7 @@ def attribute_clicks(
     )
 
 
+# Long for its docstring, which states the contract rule; the plan is one read top to bottom.
 def attribute_conversions(
     conversions: DataFrame,
     attributed_clicks: DataFrame,

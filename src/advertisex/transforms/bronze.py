@@ -16,10 +16,11 @@ import re
 from collections.abc import Collection, Mapping
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql.types import MapType, StringType
 
 from advertisex import contract as C
+from advertisex.transforms.lines import file_origin
 from advertisex.transforms.normalize import event_time as parse_event_time
 
 IMPRESSION_STRING_FIELDS = (
@@ -119,107 +120,6 @@ def parse_impressions(df: DataFrame) -> DataFrame:
     return out.withColumn("quarantine_reason", reason).drop("_p")
 
 
-# --------------------------------------------------------------------------- files → lines
-
-def file_name(uri: Column) -> Column:
-    """The file's name as it is named, from Spark's URI of it (``_metadata.file_path``).
-
-    A local file comes as ``file:/path``, whose ``file:`` is dropped (other schemes stay),
-    with characters such as a space or ``[`` escaped, which are decoded back (a ``+`` in a
-    URI path is itself, so it stays).
-    """
-    path = F.when(uri.contains("%"), F.url_decode(F.replace(uri, F.lit("+"), F.lit("%2B")))).otherwise(uri)
-    return F.regexp_replace(path, "^file:(//)?(?=/)", "")
-
-
-def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
-    """A text scan's rows → the same rows with their 1-based line number in their file.
-
-    Spark's line reader gives no line numbers, and splits big files across tasks and packs
-    small ones into one task. Within a task, though, the lines of one file block come
-    contiguously and in order, so ``monotonically_increasing_id`` (task << 33, plus the
-    row's position in the task) numbers them consecutively. One small aggregate per block
-    (its first id and line count; the blocks of a file are summed in order) turns that into
-    the line number. The scan is read twice (for the aggregate, then the rows); both reads
-    split the batch's fixed file list the same way. The file's name (:func:`file_name`) is
-    worked out in that aggregate, once per block, and reaches the rows through the join.
-
-    Args:
-        scan: ``line``, ``file_path`` (``_metadata.file_path``) and ``file_block_start``
-            (``_metadata.file_block_start``) straight from a ``text`` scan with ``lineSep``
-            ``\\n``, before any filter (and in a batch query: streaming queries do not allow
-            ``monotonically_increasing_id``; number a micro-batch inside ``foreachBatch``).
-        with_header: also return ``header``, the file's first line, on every row.
-
-    Returns:
-        ``line``, ``source_file``, ``source_line`` (long) and, ``with_header``, ``header``.
-    """
-    ided = scan.withColumn("_row_id", F.monotonically_increasing_id())
-    blocks = ided.groupBy("file_path", "file_block_start").agg(
-        F.min("_row_id").alias("_first_id"),
-        F.count(F.lit(1)).alias("_lines"),
-        F.min_by("line", "_row_id").alias("_first_line"),
-    )
-    earlier = Window.partitionBy("file_path").orderBy("file_block_start")
-    blocks = blocks.select(
-        "file_path",
-        file_name(F.col("file_path")).alias("source_file"),
-        "file_block_start",
-        "_first_id",
-        F.coalesce(F.sum("_lines").over(earlier.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)).alias(
-            "_lines_before"
-        ),
-        F.first("_first_line").over(earlier.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)).alias(
-            "header"
-        ),
-    )
-    # One row per file block of the batch: small enough to broadcast whatever the batch size.
-    out = ided.join(F.broadcast(blocks), ["file_path", "file_block_start"], "inner").withColumn(
-        "source_line", (F.col("_row_id") - F.col("_first_id") + F.col("_lines_before") + F.lit(1)).cast("long")
-    )
-    return out.select("line", "source_file", "source_line", *(["header"] if with_header else []))
-
-
-def numbered_file_lines(batch: DataFrame, *, with_header: bool) -> DataFrame:
-    """A file-source micro-batch (:func:`~advertisex.io.streaming.file_lines`) → ``line``,
-    ``source_file``, ``source_line``, ``ingested_at`` (and ``header``)."""
-    return numbered_lines(batch, with_header=with_header).withColumn("ingested_at", F.current_timestamp())
-
-
-def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
-    """Numbered physical lines → one row per record.
-
-    Args:
-        df: ``line`` (text without the ``\\n``), ``source_file``, ``source_line`` (1-based),
-            ``ingested_at`` and, with ``skip_header``, ``header`` (the file's first line);
-            one row per physical line of each file (:func:`numbered_lines`).
-        skip_header: drop line 1 (the header, kept on every row as ``header``).
-
-    Returns:
-        ``source_file``, ``source_line``, ``line``, ``header`` (or null), ``ingested_at``.
-        Blank lines carry no record and are dropped; a trailing ``\\r`` (CRLF files) is
-        removed, and from the header a byte-order mark too.
-    """
-
-    def no_cr(c: Column) -> Column:
-        return F.when(c.endswith("\r"), c.substr(F.lit(1), F.length(c) - 1)).otherwise(c)
-
-    out = df.withColumn("line", no_cr(F.col("line")))
-    if skip_header:
-        out = out.where(F.col("source_line") > 1).withColumn(
-            "header", F.regexp_replace(no_cr(F.col("header")), "^\ufeff", "")
-        )
-    else:
-        out = out.withColumn("header", F.lit(None).cast("string"))
-    out = out.where(F.trim(F.col("line")) != "")
-    return out.select("source_file", "source_line", "line", "header", "ingested_at")
-
-
-def file_origin(file_col: str = "source_file", line_col: str = "source_line") -> Column:
-    """``file:<path>:<line>`` (docs/CONTRACT.md §2)."""
-    return F.concat(F.lit("file:"), F.col(file_col), F.lit(":"), F.col(line_col).cast("string"))
-
-
 def kafka_origin() -> Column:
     """``kafka:<topic>/<partition>/<offset>`` (docs/CONTRACT.md §2)."""
     return F.concat(
@@ -313,6 +213,7 @@ def with_confluent_header(df: DataFrame) -> DataFrame:
     return df.withColumn("magic_byte", magic).withColumn("schema_id", schema_id)
 
 
+# Long for its docstring, which pins how ids are classified; the code is one expression per rule.
 def decode_bid_requests(
     df: DataFrame,
     *,

@@ -1,4 +1,4 @@
-"""Gold aggregates (docs/CONTRACT.md §3) and the date dependencies that allow recomputing a few days.
+"""Gold aggregates (docs/CONTRACT.md §3) as pure DataFrame functions.
 
 Every function takes silver DataFrames (valid, de-duplicated, clicks and conversions
 already attributed) and returns the full gold rows for whatever dates its inputs hold.
@@ -8,29 +8,12 @@ gold rows of a set of dates ``D`` depend only on the silver rows *of* ``D``:
     campaign_daily(D) = f(impressions ∩ D, clicks ∩ D, conversions ∩ D)
 
 To refresh, filter the three inputs to ``D`` and overwrite those partitions
-(``replaceWhere``). What makes ``D`` larger than the dates of newly arrived events is
-attribution, which looks back in time (see :func:`affected_dates`):
-
-- a new impression on day ``d`` can change the attribution of clicks on ``d`` and
-  ``d + ceil(click_window / 1 day)`` (30 min: the next day, after midnight), and of
-  conversions up to ``ceil(view_through_window)`` days later (post-view);
-- a click whose attribution changed (new, or re-attributed) on ``d`` can change
-  conversions on ``d … d + conversion_window_days``;
-- re-attributing clicks of day ``d`` needs impressions of ``d − ceil(click_window)``
-  … ``d``; re-attributing conversions of ``d`` needs attributed clicks of
-  ``d − conversion_window_days … d`` and impressions of ``d − ceil(view_through) … d``
-  (:func:`input_dates`).
-
-``bid_daily`` counts on the bid request's date; an impression may match a bid request
-of another (usually the previous) date: :func:`bid_dates_of_impressions` finds those.
+(``replaceWhere``); :mod:`advertisex.transforms.dates` says which dates a change touches.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -63,25 +46,13 @@ def _distinct_where(cond: Column, id_col: str, *, ids_unique: bool = False) -> C
     return (F.count(ids) if ids_unique else F.count_distinct(ids)).cast("long")
 
 
-def _campaign_metrics(
-    impressions: DataFrame,
-    clicks: DataFrame,
-    conversions: DataFrame,
-    campaigns_current: DataFrame,
-    keys: Sequence[tuple[str, Column]],
-    columns: Sequence[str],
-    ids_unique: bool = False,
-) -> DataFrame:
-    key_cols = [name for name, _ in keys]
-
-    def with_keys(df: DataFrame) -> DataFrame:
-        return df.select("*", *[expr.alias(f"_key_{name}") for name, expr in keys])
-
+def _partial_counts(impressions: DataFrame, clicks: DataFrame, conversions: DataFrame, group: Sequence[Column],
+                    ids_unique: bool) -> DataFrame:
+    """Each source's counts per ``group``, in the gold columns (zero for what it does not
+    count), one union: summing its rows per group gives the metrics."""
     zero_long = F.lit(0).cast("long")
     zero_value = F.lit(0).cast(CONVERSION_VALUE_SUM_TYPE)
-    group = [*[F.col(f"_key_{k}").alias(k) for k in key_cols], "campaign_id"]
-
-    imp = with_keys(impressions).groupBy(*group).agg(
+    imp = impressions.groupBy(*group).agg(
         _distinct_where(F.lit(True), "impression_id", ids_unique=ids_unique).alias("impressions"),
         zero_long.alias("clicks"),
         zero_long.alias("unattributed_clicks"),
@@ -91,7 +62,7 @@ def _campaign_metrics(
         zero_value.alias("conversion_value"),
     )
     attributed = F.col("attribution_kind") != C.ATTRIBUTION_NONE
-    clk = with_keys(clicks).groupBy(*group).agg(
+    clk = clicks.groupBy(*group).agg(
         zero_long.alias("impressions"),
         _distinct_where(attributed, "event_id", ids_unique=ids_unique).alias("clicks"),
         _distinct_where(~attributed, "event_id", ids_unique=ids_unique).alias("unattributed_clicks"),
@@ -102,7 +73,7 @@ def _campaign_metrics(
     )
     post_click = F.col("attribution_kind") == C.ATTRIBUTION_POST_CLICK
     post_view = F.col("attribution_kind") == C.ATTRIBUTION_POST_VIEW
-    conv = with_keys(conversions).groupBy(*group).agg(
+    conv = conversions.groupBy(*group).agg(
         zero_long.alias("impressions"),
         zero_long.alias("clicks"),
         zero_long.alias("unattributed_clicks"),
@@ -114,9 +85,27 @@ def _campaign_metrics(
             zero_value,
         ).alias("conversion_value"),
     )
+    return imp.unionByName(clk).unionByName(conv)
+
+
+def _campaign_metrics(
+    impressions: DataFrame,
+    clicks: DataFrame,
+    conversions: DataFrame,
+    campaigns_current: DataFrame,
+    keys: Sequence[tuple[str, Column]],
+    columns: Sequence[str],
+    ids_unique: bool = False,
+) -> DataFrame:
+    """The campaign metrics per ``keys`` (e.g. the date, or the date and hour) and campaign."""
+    key_cols = [name for name, _ in keys]
+
+    def with_keys(df: DataFrame) -> DataFrame:
+        return df.select("*", *[expr.alias(f"_key_{name}") for name, expr in keys])
+
+    group = [*[F.col(f"_key_{k}").alias(k) for k in key_cols], F.col("campaign_id")]
     totals = (
-        imp.unionByName(clk)
-        .unionByName(conv)
+        _partial_counts(with_keys(impressions), with_keys(clicks), with_keys(conversions), group, ids_unique)
         .groupBy(*key_cols, "campaign_id")
         .agg(
             *[F.sum(c).cast("long").alias(c) for c in (*_COUNTS, "spend_micros")],
@@ -290,139 +279,3 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
         .withColumn("win_rate", _ratio(F.col("wins"), F.col("bids")))
         .select(*GOLD_BID_DAILY_COLUMNS)
     )
-
-
-def bid_dates_of_impressions(impressions: DataFrame, bid_requests: DataFrame) -> DataFrame:
-    """The ``bid_daily`` dates that (new) impressions touch: their bid requests' dates.
-
-    Args:
-        impressions: impressions with ``bid_request_id`` (e.g. one batch of new rows).
-        bid_requests: silver bid requests.
-
-    Returns:
-        One column ``event_date`` (date), distinct.
-    """
-    ids = impressions.where(F.col("bid_request_id").isNotNull()).select(
-        F.col("bid_request_id").alias("_id")
-    ).distinct()
-    return (
-        bid_requests.join(ids, F.col("bid_request_id") == F.col("_id"), "inner")
-        .select(N.event_date(F.col("event_time")).alias("event_date"))
-        .distinct()
-    )
-
-
-# --------------------------------------------------------------------------- date dependencies
-
-
-def _days_reach(window: dt.timedelta) -> int:
-    """How many calendar days back ``[t − window, t]`` can reach from ``t``'s date."""
-    return math.ceil(window / dt.timedelta(days=1))
-
-
-def _spread(dates: Iterable[dt.date], back: int = 0, forward: int = 0) -> set[dt.date]:
-    return {d + dt.timedelta(days=k) for d in dates for k in range(-back, forward + 1)}
-
-
-@dataclass(frozen=True)
-class AffectedDates:
-    """Which silver/gold dates a batch of new events makes stale (see :func:`affected_dates`)."""
-
-    clicks: frozenset[dt.date]
-    """Dates whose clicks must be re-attributed."""
-    conversions: frozenset[dt.date]
-    """Dates whose conversions must be re-attributed."""
-    campaign_daily: frozenset[dt.date]
-    """Dates of ``campaign_daily`` (and ``campaign_hourly``) rows to recompute."""
-
-
-def affected_dates(
-    *,
-    impression_dates: Iterable[dt.date] = (),
-    click_dates: Iterable[dt.date] = (),
-    conversion_dates: Iterable[dt.date] = (),
-    click_window_minutes: int,
-    conversion_window_days: int,
-    view_through_window_hours: int,
-) -> AffectedDates:
-    """The dates to re-attribute and recompute after new events on the given dates.
-
-    - new impressions on ``d`` → clicks on ``d … d + reach(click_window)``, conversions on
-      ``d … d + reach(view_through_window)``;
-    - clicks to (re-)attribute on ``d`` → conversions on ``d … d + conversion_window_days``;
-    - campaign_daily: every date above plus the new events' own dates.
-
-    Args:
-        impression_dates: ``event_date`` values of new impressions.
-        click_dates: ``event_date`` values of new clicks.
-        conversion_dates: ``event_date`` values of new conversions.
-        click_window_minutes: ``attribution.click_window_minutes``.
-        conversion_window_days: ``attribution.conversion_window_days``.
-        view_through_window_hours: ``attribution.view_through_window_hours``.
-
-    Returns:
-        :class:`AffectedDates`.
-    """
-    imp = set(impression_dates)
-    click_reach = _days_reach(dt.timedelta(minutes=click_window_minutes))
-    conv_reach = _days_reach(dt.timedelta(days=conversion_window_days))
-    clicks = set(click_dates) | _spread(imp, forward=click_reach)
-    conversions = (
-        set(conversion_dates)
-        | post_view_dates(imp, view_through_window_hours=view_through_window_hours)
-        | _spread(clicks, forward=conv_reach)
-    )
-    return AffectedDates(
-        clicks=frozenset(clicks),
-        conversions=frozenset(conversions),
-        campaign_daily=frozenset(imp | clicks | conversions),
-    )
-
-
-def post_view_dates(impression_dates: Iterable[dt.date], *, view_through_window_hours: int) -> set[dt.date]:
-    """The conversion dates new impressions on ``impression_dates`` can reach as post-view:
-    ``d … d + reach(view_through_window)``."""
-    return _spread(impression_dates, forward=_days_reach(dt.timedelta(hours=view_through_window_hours)))
-
-
-@dataclass(frozen=True)
-class InputDates:
-    """Silver dates to read to re-attribute clicks and conversions of some dates."""
-
-    impressions: frozenset[dt.date]
-    clicks: frozenset[dt.date]
-
-
-def input_dates(
-    *,
-    click_dates: Iterable[dt.date] = (),
-    conversion_dates: Iterable[dt.date] = (),
-    click_window_minutes: int,
-    conversion_window_days: int,
-    view_through_window_hours: int,
-) -> InputDates:
-    """The impression and click dates attribution of the given dates reads.
-
-    Clicks of ``d`` need impressions of ``d − reach(click_window) … d``; conversions of
-    ``d`` need attributed clicks of ``d − conversion_window_days … d`` and impressions of
-    ``d − reach(view_through_window) … d``. A click's *named* impression can be of any
-    date: for exact results, either join the named impressions from the whole table
-    (a cheap id lookup) or accept that a named impression outside these dates falls back
-    to the window rule.
-
-    Args:
-        click_dates: dates whose clicks are re-attributed.
-        conversion_dates: dates whose conversions are re-attributed.
-        click_window_minutes: ``attribution.click_window_minutes``.
-        conversion_window_days: ``attribution.conversion_window_days``.
-        view_through_window_hours: ``attribution.view_through_window_hours``.
-
-    Returns:
-        :class:`InputDates`.
-    """
-    click_reach = _days_reach(dt.timedelta(minutes=click_window_minutes))
-    view_reach = _days_reach(dt.timedelta(hours=view_through_window_hours))
-    conv_reach = _days_reach(dt.timedelta(days=conversion_window_days))
-    clicks = _spread(click_dates, back=0) | _spread(conversion_dates, back=conv_reach)
-    impressions = _spread(clicks, back=click_reach) | _spread(conversion_dates, back=view_reach)
-    return InputDates(impressions=frozenset(impressions), clicks=frozenset(clicks))

@@ -9,6 +9,7 @@ from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex.transforms import bronze as T
+from advertisex.transforms import lines as L
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, 0)
 
@@ -96,7 +97,7 @@ def test_lines_and_csv_reasons(spark):
     files = spark.createDataFrame(
         physical, "line string, source_file string, source_line long, header string"
     ).withColumn("ingested_at", F.lit(NOW))
-    lines = T.records_of_lines(files, skip_header=True)
+    lines = L.records_of_lines(files, skip_header=True)
     got = T.parse_click_events(lines).select("origin", "event_id", "event_type", "conversion_type",
                                              "conversion_value", "quarantine_reason")
     expected = spark.createDataFrame(

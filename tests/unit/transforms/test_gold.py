@@ -11,15 +11,13 @@ from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex import tables
+from advertisex.transforms.dates import bid_dates_of_impressions
 from advertisex.transforms.gold import (
     GOLD_CAMPAIGN_HOURLY_COLUMNS,
-    affected_dates,
     bid_daily,
-    bid_dates_of_impressions,
     campaign_daily,
     campaign_daily_from_hourly,
     campaign_hourly,
-    input_dates,
 )
 
 UTC = dt.UTC
@@ -202,30 +200,6 @@ def test_bid_daily_hand_computed(spark) -> None:
     assert_df_equality(
         touched, spark.createDataFrame([(D1,)], "event_date date"), ignore_nullable=True
     )
-
-
-def _days(first: dt.date, last: dt.date) -> frozenset[dt.date]:
-    return frozenset(first + dt.timedelta(days=k) for k in range((last - first).days + 1))
-
-
-def test_affected_dates_follow_the_attribution_windows() -> None:
-    windows = {"click_window_minutes": 30, "conversion_window_days": 7, "view_through_window_hours": 24}
-
-    late_impression = affected_dates(impression_dates=[D1], **windows)
-    assert late_impression.clicks == {D1, D2}  # a click after midnight may use it
-    assert late_impression.conversions == _days(D1, D2 + dt.timedelta(days=7))
-    assert late_impression.campaign_daily == _days(D1, D2 + dt.timedelta(days=7))
-
-    late_click = affected_dates(click_dates=[D1], **windows)
-    assert late_click.clicks == {D1}
-    assert late_click.conversions == _days(D1, D1 + dt.timedelta(days=7))
-
-    late_conversion = affected_dates(conversion_dates=[D1], **windows)
-    assert late_conversion == type(late_conversion)(frozenset(), frozenset({D1}), frozenset({D1}))
-
-    reads = input_dates(click_dates=[D2], conversion_dates=[D2], **windows)
-    assert reads.clicks == _days(D2 - dt.timedelta(days=7), D2)
-    assert reads.impressions == _days(D2 - dt.timedelta(days=8), D2)
 
 
 def test_campaign_daily_from_hourly_equals_campaign_daily(spark) -> None:

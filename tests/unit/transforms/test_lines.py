@@ -1,0 +1,41 @@
+"""Files → numbered lines → records: line numbers per file, CRLF, byte-order marks, blank lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyspark.sql.functions as F
+from chispa import assert_column_equality, assert_df_equality
+
+from advertisex.transforms.lines import file_name, file_origin, records_of_lines
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def test_records_of_lines_drops_blank_lines_the_header_and_trailing_cr(spark) -> None:
+    physical = spark.createDataFrame(
+        [("\ufeffa,b\r", "/l/x.csv", 1, "\ufeffa,b\r"), ("1,2\r", "/l/x.csv", 2, "\ufeffa,b\r"),
+         ("  ", "/l/x.csv", 3, "\ufeffa,b\r"), ("3,4", "/l/x.csv", 4, "\ufeffa,b\r")],
+        "line string, source_file string, source_line long, header string",
+    ).withColumn("ingested_at", F.lit(NOW))
+    got = records_of_lines(physical, skip_header=True).drop("ingested_at")
+    expected = spark.createDataFrame(
+        [("/l/x.csv", 2, "1,2", "a,b"), ("/l/x.csv", 4, "3,4", "a,b")],
+        "source_file string, source_line long, line string, header string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    kept = records_of_lines(physical, skip_header=False)
+    assert [r.source_line for r in kept.orderBy("source_line").collect()] == [1, 2, 4]
+    assert kept.where(F.col("header").isNotNull()).count() == 0
+
+
+def test_file_name_decodes_spark_uris_and_origin_names_the_line(spark) -> None:
+    df = spark.createDataFrame(
+        [("file:/l/odd%20%5B1%5D.csv", "/l/odd [1].csv"), ("file:///l/a+b.csv", "/l/a+b.csv"),
+         ("s3a://bucket/k%25.csv", "s3a://bucket/k%.csv")],
+        "uri string, expected string",
+    ).withColumn("got", file_name(F.col("uri")))
+    assert_column_equality(df, "got", "expected")
+    row = spark.createDataFrame([("/l/a.csv", 7)], "source_file string, source_line long").select(
+        file_origin().alias("origin")).first()
+    assert row.origin == "file:/l/a.csv:7"
