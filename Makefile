@@ -41,6 +41,9 @@ demo: setup ## start the stack and run the pipeline end to end on generated data
 test: setup ## run the whole test suite (starts its own broker and registry on test ports)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+test-unit: setup ## the fast tier: tests/unit (no broker, registry or subprocess JVM; an in-process Spark)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
 package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files
 	@mkdir -p dist && rm -f dist/advertisex.zip
 	@cd src && ../$(PY) -m zipfile -c ../dist/advertisex.zip advertisex
@@ -53,4 +56,4 @@ lint: $(STAMP) ## ruff
 clean: stack-down ## stop the stack, remove .run/, .deps/ and .venv/
 	rm -rf .run .deps $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
 
-.PHONY: help setup deps lock stack-up stack-down demo test package lint clean
+.PHONY: help setup deps lock stack-up stack-down demo test test-unit package lint clean

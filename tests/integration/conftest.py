@@ -15,8 +15,7 @@ import pytest
 
 from advertisex import stack
 from advertisex.config import Config, folder_overrides, load_config
-
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT
 
 
 def stack_overrides(base_tmp: Path, run_dir: Path) -> list[str]:

@@ -6,8 +6,7 @@ import pytest
 import yaml
 
 from advertisex.config import ConfigError, load_config
-
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT
 
 
 @pytest.fixture()

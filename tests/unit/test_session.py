@@ -12,8 +12,7 @@ from pyspark.sql.types import DateType, LongType, StringType, StructField, Struc
 
 from advertisex.config import load_config
 from advertisex.session import MissingJarsError, maven_coordinates, spark_conf
-
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT
 
 
 def test_partitioned_delta_round_trip(spark, tmp_path: Path) -> None:

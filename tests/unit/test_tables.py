@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from advertisex import tables
 from advertisex.tables import Table, ddl_columns
-
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT
 
 
 def test_docs_table_list_is_generated_from_the_registry() -> None:

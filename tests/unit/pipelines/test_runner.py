@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
 from advertisex.config import load_config
 from advertisex.pipelines import runner
-
-ROOT = Path(__file__).resolve().parents[3]
+from support import ROOT
 
 
 def test_every_pipeline_job_is_in_exactly_one_lane_in_dependency_order() -> None:

@@ -17,10 +17,10 @@ import pytest
 from advertisex import contract
 from advertisex.generate import compute_truth
 from advertisex.generate.truth import TruthBuilder, parse_event_time, write_truth
+from support import ROOT
 
 pytest.importorskip("duckdb")
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-21T01:00:00Z"
 
 

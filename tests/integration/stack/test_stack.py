@@ -27,10 +27,11 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from advertisex import stack
 from advertisex.config import Config
 from advertisex.stack import process
+from support import ROOT
 
 pytestmark = pytest.mark.stack
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "advertisex" / "contracts"
+CONTRACTS = ROOT / "src" / "advertisex" / "contracts"
 SUBJECT = "bid-requests-value"
 CONSUME_TIMEOUT_SECONDS = 30.0
 
