@@ -178,3 +178,38 @@ def test_config_is_frozen(conf_dir: Path) -> None:
         cfg.kafka.partitions = 3  # type: ignore[misc]
     changed = cfg.model_copy(update={"kafka": cfg.kafka.model_copy(update={"partitions": 3})})
     assert (cfg.kafka.partitions, changed.kafka.partitions) == (5, 3)
+
+
+def test_monitoring_keys_per_overlay() -> None:
+    """Monitoring is off by default and on for local work and tests, each on its own ports;
+    Alertmanager never takes 9093/19093, the Kafka controller's ports."""
+    local = load_config(ROOT / "conf" / "local.yaml", environ={})
+    test = load_config(ROOT / "conf" / "test.yaml", environ={})
+    assert (local.monitoring.enabled, test.monitoring.enabled) == (True, True)
+    assert local.monitoring.prometheus_url == "http://127.0.0.1:9090"
+    assert local.monitoring.pushgateway_url == "http://127.0.0.1:9091"
+    assert local.alerting.alertmanager_url == "http://127.0.0.1:9095"
+    assert (test.monitoring.prometheus_url, test.monitoring.pushgateway_url, test.alerting.alertmanager_url) == (
+        "http://127.0.0.1:19090", "http://127.0.0.1:19091", "http://127.0.0.1:19095")
+    assert test.monitoring.metrics_port == 19108
+
+
+def test_monitoring_default_is_off(conf_dir: Path) -> None:
+    (conf_dir / "local.yaml").write_text("lake:\n  root: x\n")
+    cfg = load_config(conf_dir=conf_dir, environ={})
+    assert cfg.monitoring.enabled is False
+    assert cfg.alerting.slack.enabled is False and cfg.alerting.email.to is None
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # Secrets are never configuration: only the name of the variable that holds one.
+        ("alerting.slack.webhook_url=https://hooks.example/x", "^unknown config key 'alerting.slack.webhook_url'$"),
+        ("alerting.email.auth_password=x", "^unknown config key 'alerting.email.auth_password'$"),
+        ("monitoring.scrape_interval=5", "^unknown config key 'monitoring.scrape_interval'$"),
+    ],
+)
+def test_unknown_monitoring_keys(conf_dir: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override], conf_dir=conf_dir, environ={})

@@ -113,16 +113,60 @@ class StreamingConfig(Section):
 
 
 class MonitoringConfig(Section):
+    """Prometheus: what the pipeline serves and where the server that watches it runs.
+
+    ``prometheus_url`` and ``pushgateway_url`` are where the pipeline and the local stack
+    find those services; ``advertisex stack up`` starts them there when ``enabled``.
+    """
+
+    enabled: Bool = False
     metrics_port: Int = 9108
+    prometheus_url: Text = "http://127.0.0.1:9090"
     pushgateway_url: Text | None = None
+    scrape_interval_seconds: Number = 15.0
+    evaluation_interval_seconds: Number = 15.0
+    retention_days: Int = 15
 
 
 class WebhookConfig(Section):
     url: Text | None = None
+    send_resolved: Bool = True
+
+
+class SlackConfig(Section):
+    """A Slack receiver; the incoming-webhook URL is a secret, so only the *name* of the
+    environment variable holding it is configuration."""
+
+    enabled: Bool = False
+    channel: Text | None = None
+    webhook_url_env: Text = "ADVERTISEX_SLACK_WEBHOOK_URL"
+    send_resolved: Bool = True
+
+
+class EmailConfig(Section):
+    """An e-mail receiver (critical alerts only); the SMTP password comes from the
+    environment variable named by ``auth_password_env``."""
+
+    to: Text | None = None
+    sender: Text | None = None
+    smarthost: Text | None = None
+    auth_username: Text | None = None
+    auth_password_env: Text = "ADVERTISEX_SMTP_PASSWORD"
+    require_tls: Bool = True
+    send_resolved: Bool = False
 
 
 class AlertingConfig(Section):
+    """Alertmanager: where it runs, how it groups and repeats, and whom it notifies."""
+
+    alertmanager_url: Text | None = "http://127.0.0.1:9095"
+    group_wait_seconds: Number = 30.0
+    group_interval_seconds: Number = 300.0
+    repeat_interval_seconds: Number = 14400.0
+    resolve_timeout_seconds: Number = 300.0
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
 
 
 class SparkConfig(Section):
@@ -141,6 +185,10 @@ class StackConfig(Section):
     registry_dir: Text
     kafka_controller_port: Int = 9093
     start_timeout_seconds: Number = 120.0
+    # The monitoring services of the local stack (when monitoring.enabled).
+    rules_dir: Text = "monitoring/rules"
+    consoles_dir: Text = "monitoring/consoles"
+    console_libraries_dir: Text = "/usr/share/doc/prometheus/examples/console_libraries"
 
 
 class PipelineConfig(Section):
@@ -222,6 +270,9 @@ PATH_KEYS = (
     "stack.run_dir",
     "stack.kafka_jars_dir",
     "stack.registry_dir",
+    "stack.rules_dir",
+    "stack.consoles_dir",
+    "stack.console_libraries_dir",
 )
 
 
