@@ -66,7 +66,8 @@ def cmd_stack(args: argparse.Namespace, cfg: Config) -> int:
     from advertisex import stack
 
     if args.action == "up":
-        stack.up(cfg)
+        for warning in stack.up(cfg):
+            print(f"advertisex: warning: {warning}", file=sys.stderr)
         stack.ensure_topics(cfg)
     elif args.action == "down":
         stack.down(cfg)

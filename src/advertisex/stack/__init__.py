@@ -1,7 +1,9 @@
-"""The local service stack: a single-node Kafka broker (KRaft) and Apicurio Registry.
+"""The local service stack: a single-node Kafka broker (KRaft) and Apicurio Registry, and
+with ``monitoring.enabled`` Prometheus, Alertmanager and the Pushgateway.
 
-``up`` starts both on 127.0.0.1 at the configured addresses and returns once each
-answers; ``status`` reports them; ``down`` stops them. Both services keep their data
+``up`` starts them on 127.0.0.1 at the configured addresses and returns once each
+answers; ``status`` reports them; ``down`` stops them. The monitoring services come from
+Debian's packages and are described in :mod:`advertisex.stack.monitoring`. Both services keep their data
 under ``stack.run_dir`` (the registry keeps its schemas in a Kafka topic), so a
 ``down``/``up`` cycle loses nothing (docs/CONTRACT.md §5). The JVM parts are resolved by
 ``make deps`` into ``stack.kafka_jars_dir`` and ``stack.registry_dir``.
@@ -9,7 +11,7 @@ under ``stack.run_dir`` (the registry keeps its schemas in a Kafka topic), so a
 Example::
 
     cfg = load_config("conf/local.yaml")
-    stack.up(cfg)
+    warnings = stack.up(cfg)   # e.g. monitoring binaries not installed
     stack.ensure_topics(cfg)
     ...
     stack.down(cfg)
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from advertisex.config import Config, StackConfig
-from advertisex.stack import kafka, process, registry
+from advertisex.stack import kafka, monitoring, process, registry
 from advertisex.stack.errors import StackError
 
 __all__ = ["StackError", "down", "ensure_topics", "status", "up"]
@@ -40,23 +42,33 @@ def _stack(cfg: Config) -> StackConfig:
     return cfg.stack
 
 
-def up(cfg: Config) -> None:
-    """Start the broker, then the registry, and wait until both answer.
+def up(cfg: Config, *, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Start the broker, then the registry, then (with ``monitoring.enabled``) Alertmanager,
+    the Pushgateway and Prometheus, and wait until each answers.
 
-    Idempotent: a service of this stack that is already running is only waited for.
+    Idempotent: a service of this stack that is already running is only waited for (a
+    monitoring service is also given its regenerated configuration).
 
     Args:
-        cfg: the configuration; uses ``kafka.bootstrap_servers``, ``schema_registry.url``
-            and the ``stack`` section.
+        cfg: the configuration; uses ``kafka.bootstrap_servers``, ``schema_registry.url``,
+            the ``monitoring`` and ``alerting`` sections and the ``stack`` section.
+        environ: where Alertmanager's secrets are (the process environment by default).
+
+    Returns:
+        Warnings to show the user; at most one, naming the Debian packages to install
+        when a monitoring binary is missing (Kafka and the registry are started anyway).
 
     Raises:
         StackError: dependencies not resolved (``make deps``), ``java`` missing, a port
-            taken by another process, or a service that exits or does not answer within
-            ``stack.start_timeout_seconds`` (the message names its log file).
+            taken by another process, a monitoring receiver without its secret, or a
+            service that exits or does not answer within ``stack.start_timeout_seconds``
+            (the message names its log file).
     """
     stack = _stack(cfg)
     broker = kafka.layout(cfg, stack)
     reg = registry.layout(cfg, stack)
+    if cfg.monitoring.enabled:
+        monitoring.check(cfg, stack, environ)
     kafka.require_jars(broker)
     registry.runner_jar(reg)
     kafka_java = process.find_java(kafka.MIN_JAVA, "Kafka 4")
@@ -64,8 +76,10 @@ def up(cfg: Config) -> None:
     started = time.monotonic()
     _up_broker(broker, kafka_java, stack.start_timeout_seconds)
     _up_registry(reg, registry_java, broker.address, stack.start_timeout_seconds)
+    warnings = monitoring.up(cfg, stack, environ=environ) if cfg.monitoring.enabled else []
     log.info("stack up in %.1f s: Kafka %s, registry %s",
              time.monotonic() - started, broker.address, reg.url)
+    return warnings
 
 
 def _up_broker(lay: kafka.BrokerLayout, java: str, timeout: float) -> None:
@@ -102,7 +116,8 @@ def _wait(ready: Callable[[], bool], *, pid: int, what: str, log_file: Path, pid
 
 
 def down(cfg: Config) -> None:
-    """Stop the registry, then the broker (SIGTERM, then SIGKILL after a grace period).
+    """Stop the monitoring services, the registry, then the broker (SIGTERM, then SIGKILL
+    after a grace period).
 
     Idempotent: services that are not running are skipped. Only processes recorded in
     this stack's pid files are signalled.
@@ -113,6 +128,7 @@ def down(cfg: Config) -> None:
     stack = _stack(cfg)
     reg = registry.layout(cfg, stack)
     broker = kafka.layout(cfg, stack)
+    monitoring.down(stack)  # whether or not monitoring.enabled is still true
     process.stop(reg.pid_file, reg.marker, what="the schema registry", timeout=STOP_TIMEOUT_SECONDS)
     process.stop(broker.pid_file, broker.marker, what="Kafka", timeout=STOP_TIMEOUT_SECONDS)
 
@@ -121,14 +137,16 @@ def status(cfg: Config) -> dict[str, dict[str, Any]]:
     """Report each service of the local stack.
 
     Returns:
-        ``{"kafka": {...}, "schema_registry": {...}}``; each entry holds ``state``
+        ``{"kafka": {...}, "schema_registry": {...}}``, with ``monitoring.enabled`` also
+        ``"alertmanager"``, ``"pushgateway"`` and ``"prometheus"`` (those configured); each
+        entry holds ``state``
         (``"up"`` when it answers, else ``"down"``), ``address``, ``pid`` (this stack's
         process, or None — a service can answer without being ours) and ``log``.
     """
     stack = _stack(cfg)
     broker = kafka.layout(cfg, stack)
     reg = registry.layout(cfg, stack)
-    return {
+    report = {
         "kafka": {
             "state": "up" if kafka.answers(broker) else "down",
             "address": broker.address,
@@ -142,6 +160,9 @@ def status(cfg: Config) -> dict[str, dict[str, Any]]:
             "log": str(reg.log_file),
         },
     }
+    if cfg.monitoring.enabled:
+        report |= monitoring.status(cfg, stack)
+    return report
 
 
 def ensure_topics(cfg: Config) -> list[str]:
