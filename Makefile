@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.cfg requirements/constraints.txt |
 PYTEST_ARGS ?=
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP):
 	@command -v java >/dev/null || { echo "error: java (JDK 17) not found on PATH" >&2; exit 1; }
@@ -20,7 +20,10 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-setup: $(STAMP) deps ## create .venv with pinned packages and resolve JVM jars (Maven)
+setup: system-packages $(STAMP) deps ## Debian packages for monitoring, .venv with pinned packages, JVM jars (Maven)
+
+system-packages: ## install Prometheus, Alertmanager, Pushgateway, Chromium with apt-get when missing (as root)
+	@bash scripts/system_packages.sh
 
 deps: ## resolve JVM dependencies (Spark connectors, Delta, Kafka broker, Apicurio) into .deps/
 	@bash deps/resolve.sh
@@ -29,16 +32,16 @@ lock: $(STAMP) ## re-pin requirements/constraints.txt from the current .venv
 	@{ head -2 requirements/constraints.txt; $(PY) -m pip freeze --exclude-editable; } > requirements/constraints.tmp
 	@mv requirements/constraints.tmp requirements/constraints.txt
 
-stack-up: setup ## start the local Kafka broker and schema registry
+stack-up: setup ## start the local Kafka broker, schema registry and (monitoring.enabled) Prometheus + Alertmanager
 	$(AX) stack up
 
-stack-down: ## stop the local Kafka broker and schema registry
+stack-down: ## stop the local stack
 	@if [ -x $(AX) ]; then $(AX) stack down; fi
 
 demo: setup ## start the stack and run the pipeline end to end on generated data
 	bash scripts/demo.sh
 
-test: setup ## run the whole test suite (starts its own broker and registry on test ports)
+test: setup ## run the whole test suite (starts its own broker, registry and monitoring on test ports)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup ## the fast tier: tests/unit (no broker, registry or subprocess JVM; an in-process Spark)
@@ -51,9 +54,9 @@ package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files
 	@echo "dist/advertisex.zip"
 
 lint: $(STAMP) ## ruff
-	$(VENV)/bin/ruff check src jobs tests benchmarks
+	$(VENV)/bin/ruff check src jobs tests benchmarks scripts
 
 clean: stack-down ## stop the stack, remove .run/, .deps/ and .venv/
 	rm -rf .run .deps $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
 
-.PHONY: help setup deps lock stack-up stack-down demo test test-unit package lint clean
+.PHONY: help setup system-packages deps lock stack-up stack-down demo test test-unit package lint clean
