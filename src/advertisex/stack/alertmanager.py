@@ -49,10 +49,12 @@ def service(cfg: Config, stack: StackConfig) -> ServiceLayout | None:
 
 
 def config_file(lay: ServiceLayout) -> Path:
+    """``{run_dir}/alertmanager/alertmanager.yml``."""
     return lay.home / CONFIG_NAME
 
 
 def secrets_dir(lay: ServiceLayout) -> Path:
+    """The 0700 folder of the secret files the config names (``*_file`` settings)."""
     return lay.home / "secrets"
 
 

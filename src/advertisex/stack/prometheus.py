@@ -40,6 +40,7 @@ def service(cfg: Config, stack: StackConfig) -> ServiceLayout:
 
 
 def config_file(lay: ServiceLayout) -> Path:
+    """``{run_dir}/prometheus/prometheus.yml``."""
     return lay.home / CONFIG_NAME
 
 

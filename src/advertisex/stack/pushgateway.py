@@ -29,6 +29,7 @@ def service(cfg: Config, stack: StackConfig) -> ServiceLayout | None:
 
 
 def persistence_file(lay: ServiceLayout) -> Path:
+    """Where the Pushgateway keeps what was pushed across restarts."""
     return lay.home / "pushgateway.data"
 
 
