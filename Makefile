@@ -44,8 +44,11 @@ demo: setup ## start the stack and run the pipeline end to end on generated data
 test: setup ## run the whole test suite (starts its own broker, registry and monitoring on test ports)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: setup ## the fast tier: tests/unit (no broker, registry or subprocess JVM; an in-process Spark)
+test-unit: setup ## the fast tier: tests/unit (no services; pure code and small in-memory DataFrames)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-lake: setup ## jobs and table I/O on real Delta tables in a temporary folder (no services)
+	$(PY) -m pytest tests/lake $(PYTEST_ARGS)
 
 package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files
 	@mkdir -p dist && rm -f dist/advertisex.zip
@@ -59,4 +62,4 @@ lint: $(STAMP) ## ruff
 clean: stack-down ## stop the stack, remove .run/, .deps/ and .venv/
 	rm -rf .run .deps $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
 
-.PHONY: help setup system-packages deps lock stack-up stack-down demo test test-unit package lint clean
+.PHONY: help setup system-packages deps lock stack-up stack-down demo test test-unit test-lake package lint clean

@@ -31,15 +31,22 @@ def test_cfg(base_tmp: Path) -> Config:
 
 @pytest.fixture(scope="session")
 def spark(test_cfg: Config) -> Iterator:
-    """``local[2]``, 2 shuffle partitions, no UI, UTC, Delta: one JVM for the whole run."""
+    """``local[2]``, one shuffle partition, no UI, UTC, Delta: one JVM for the whole run.
+
+    Expressions run interpreted (no whole-stage code generation): on the small frames of
+    these tests compiling the generated code is most of the work, and Spark's interpreted
+    and generated paths compute the same values. The integration tests run the CLI with
+    the project's own settings, generated code included.
+    """
     from advertisex.session import build_spark
 
     cfg = load_config(
         ROOT / "conf" / "test.yaml",
         [
             f"lake.root={test_cfg.lake.root}",
-            "spark.shuffle_partitions=2",
-            "spark.conf={spark.ui.enabled: 'false', spark.sql.streaming.forceDeleteTempCheckpointLocation: 'true'}",
+            "spark.shuffle_partitions=1",
+            "spark.conf={spark.ui.enabled: 'false', spark.sql.streaming.forceDeleteTempCheckpointLocation: 'true', "
+            "spark.sql.codegen.wholeStage: 'false', spark.sql.codegen.factoryMode: 'NO_CODEGEN'}",
         ],
         environ={},
     )
