@@ -86,26 +86,41 @@ def cmd_deps(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    from advertisex.monitoring import export
     from advertisex.pipelines.runner import get_job, run_job
     from advertisex.session import build_spark
 
     get_job(args.job)  # fail on an unknown name before starting a JVM
     spark = build_spark(f"advertisex-{args.job}", cfg)
-    summary = run_job(args.job, spark, cfg, once=args.once)
+    export.watch(spark, cfg)
+    try:
+        summary = run_job(args.job, spark, cfg, once=args.once)
+    finally:
+        export.push(cfg, args.job)  # a failed run pushes too: its last success stays old
     _print_summary(args.job, summary)
     return 0
 
 
 def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
-    from advertisex.pipelines.runner import run_pipeline
+    from advertisex.monitoring import export
     from advertisex.session import build_spark
 
     if not args.once:
-        raise AdvertisexError(
-            "continuous mode runs the streaming jobs separately (advertisex run JOB); use `pipeline --once`"
-        )
+        from advertisex.pipelines import always_on
+
+        export.serve(cfg)  # a taken port fails before the JVM starts
+        spark = build_spark("advertisex-pipeline", cfg)
+        export.watch(spark, cfg)
+        _print_summary("pipeline", always_on.run(spark, cfg))
+        return 0
     spark = build_spark("advertisex-pipeline", cfg)
-    results = run_pipeline(spark, cfg)
+    export.watch(spark, cfg)
+    from advertisex.pipelines.runner import run_pipeline
+
+    try:
+        results = run_pipeline(spark, cfg)
+    finally:
+        export.push(cfg, "pipeline")
     for name, summary in results.items():
         _print_summary(name, summary)
     return 0
@@ -148,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="process what is available now and exit (availableNow)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("pipeline", parents=[common], help="run every job in dependency order")
+    p = sub.add_parser("pipeline", parents=[common],
+                       help="every job: always on until SIGINT/SIGTERM, or --once in dependency order")
     p.add_argument("--once", action="store_true", help="all input available now, then quality checks, then exit")
     p.set_defaults(func=cmd_pipeline)
 

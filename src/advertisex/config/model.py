@@ -192,7 +192,13 @@ class StackConfig(Section):
 
 
 class PipelineConfig(Section):
+    """How ``advertisex pipeline`` runs its jobs (``--once``) and supervises them (always on)."""
+
     concurrent: Bool = True
+    refresh_seconds: Number = 60.0
+    max_restarts: Int = 5
+    restart_backoff_seconds: Number = 5.0
+    stop_timeout_seconds: Number = 60.0
 
 
 class MaintenanceConfig(Section):

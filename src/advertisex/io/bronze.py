@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 import pyspark.sql.functions as F
 
+from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.lake import append_batch
+from advertisex.monitoring import metrics as M
 from advertisex.tables import Table
 from advertisex.transforms import bronze as T
 
@@ -25,8 +27,9 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
     """Append a parsed batch to its bronze table and its bad rows to quarantine, idempotently.
 
     Each bronze row carries ``ingest_batch`` = ``{app_id}/{batch_id}``. The bronze write
-    counts the batch's bad rows as it goes (an ``observe`` metric, no extra pass); a batch
-    without any writes no quarantine commit and reads nothing more. Otherwise the bad rows
+    counts the batch's rows and its bad rows by reason as it goes (``observe`` metrics, no
+    extra pass), which the metrics count once; a batch without bad rows writes no
+    quarantine commit and reads nothing more. Otherwise the bad rows
     are read back from bronze by that tag (a scan of a few columns, with file skipping on
     ``ingest_batch``) instead of keeping the whole parsed batch in memory or parsing it
     again. A replayed batch (already committed to bronze: Delta skips the write, so nothing
@@ -35,20 +38,30 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
     """
     tag = f"{app_id}/{batch_id}"
     spark = parsed.sparkSession
+    reason = F.col("quarantine_reason")
     seen = append_batch(
         parsed.withColumn("ingest_batch", F.lit(tag)), cfg, table, app_id=app_id, version=batch_id,
-        observe=(F.count_if(F.col("quarantine_reason").isNotNull()).alias("bad"),),
+        observe=tuple(F.count_if(reason == r).alias(r) for r in C.REASONS),
     )
     replay = seen is None  # a replay's write runs nothing, so nothing is counted
-    if not replay and seen["bad"] == 0:
-        return
+    if not replay:
+        if cfg.monitoring.enabled:
+            _count(source, seen)
+        if not any(seen[r] for r in C.REASONS):
+            return
     bad = T.to_quarantine(
-        spark.read.format("delta").load(cfg.table_path(table)).where(
-            (F.col("ingest_batch") == tag) & F.col("quarantine_reason").isNotNull()
-        ),
+        spark.read.format("delta").load(cfg.table_path(table)).where((F.col("ingest_batch") == tag) & reason.isNotNull()),
         source=source,
     )
     # A replayed batch without bad records writes no quarantine commit either.
     if replay and bad.isEmpty():
         return
     append_batch(bad, cfg, tables.QUARANTINE, app_id=app_id, version=batch_id)
+
+
+def _count(source: str, seen: dict[str, int]) -> None:
+    """Each record of a committed batch counted once: as ingested, and by reason if quarantined."""
+    M.RECORDS_INGESTED.labels(source=source).inc(seen["_rows"])
+    for r in C.REASONS:
+        if seen[r]:
+            M.RECORDS_QUARANTINED.labels(source=source, reason=r).inc(seen[r])

@@ -8,6 +8,7 @@ conform their rows to its declared columns.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ import pyspark.sql.functions as F
 
 from advertisex.config import Config
 from advertisex.io.delta import idempotent_append, is_delta
+from advertisex.io.streaming import query_of
+from advertisex.monitoring import metrics as M
 from advertisex.tables import Table
 from advertisex.transforms.keys import IdKeys, dates_in, few_enough, in_ids
 
@@ -66,10 +69,48 @@ def is_small(df: DataFrame) -> bool:
 def append_batch(df: DataFrame, cfg: Config, table: Table, *, app_id: str, version: int,
                  observe: Sequence[Column] = ()) -> dict[str, Any] | None:
     """Append a micro-batch to ``table``, once per ``(app_id, version)`` (see
-    :func:`~advertisex.io.delta.idempotent_append`, which also explains ``observe``)."""
+    :func:`~advertisex.io.delta.idempotent_append`, which also explains ``observe``).
+
+    With ``monitoring.enabled``, the rows appended and their newest valid event time are
+    observed too (``_rows``, ``_newest``) and recorded in the metrics; a replay appends and
+    records nothing.
+    """
     partition_by = [table.partition_by] if table.partition_by else []
-    return idempotent_append(df, cfg.table_path(table), app_id=app_id, version=version, partition_by=partition_by,
-                             options=table.write_options, observe=observe)
+    metered = cfg.monitoring.enabled
+    seen = idempotent_append(df, cfg.table_path(table), app_id=app_id, version=version, partition_by=partition_by,
+                             options=table.write_options,
+                             observe=(*observe, *(_write_metrics(table) if metered else ())))
+    if seen is not None and metered:
+        job, query = query_of(app_id)
+        M.record_write(table.name, seen["_rows"], seen.get("_newest"), query=f"{job}.{query}")
+        M.LAST_SUCCESS.labels(job=job).set(time.time())
+    return seen
+
+
+def newest_event_time(spark: SparkSession, cfg: Config, table: Table) -> dt.datetime | None:
+    """driver-side: the newest valid event time in ``table`` (its latest date partition only),
+    None when it does not exist or holds none."""
+    df = read_table(spark, cfg, table)
+    if df is None or "event_time" not in table.columns:
+        return None
+    last = df.agg(F.max(table.partition_by)).first()[0]
+    if last is None:
+        return None
+    rows = df.where(F.col(table.partition_by) == F.lit(last))
+    if "quarantine_reason" in table.columns:
+        rows = rows.where(F.col("quarantine_reason").isNull())
+    return rows.agg(F.max("event_time")).first()[0]
+
+
+def _write_metrics(table: Table) -> tuple[Column, ...]:
+    """Aggregates every append observes: its rows, and the newest event time of its valid rows."""
+    out = [F.count(F.lit(1)).alias("_rows")]
+    if "event_time" in table.columns:
+        time = F.col("event_time")
+        if "quarantine_reason" in table.columns:  # bronze: a quarantined time may be anything
+            time = F.when(F.col("quarantine_reason").isNull(), time)
+        out.append(F.max(time).alias("_newest"))
+    return tuple(out)
 
 
 def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: str, version: int,

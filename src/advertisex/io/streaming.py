@@ -15,6 +15,7 @@ or on a processing-time trigger until it is stopped.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BatchFn = Callable[["DataFrame", int], None]
+# maxFileAge for the file sources: longer than any file can be old.
+FILE_AGE_UNLIMITED = "36500d"
 
 
 class StreamFailedError(AdvertisexError):
@@ -42,6 +45,12 @@ class StreamFailedError(AdvertisexError):
 def txn_app_id(cfg: Config, job: str, query: str) -> str:
     """The Delta ``txnAppId`` of one query's writes; a reset checkpoint needs a new prefix."""
     return f"{cfg.streaming.txn_app_id}.{job}.{query}"
+
+
+def query_of(app_id: str) -> tuple[str, str]:
+    """``(job, query)`` of a :func:`txn_app_id` (job and query names hold no dot)."""
+    _, job, query = ("", "", *app_id.split("."))[-3:]
+    return job, query
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,10 @@ def file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: st
         .option("recursiveFileLookup", "true")
         .option("pathGlobFilter", glob)
         .option("maxFilesPerTrigger", str(cfg.streaming.max_files_per_trigger))
+        # Spark ignores a file older than the newest one it has seen by more than maxFileAge
+        # (7 days by default): a file delivered late, or copied with its old modification
+        # time, would be skipped without a word. Every file counts, however old.
+        .option("maxFileAge", FILE_AGE_UNLIMITED)
         .load(path)
     )
     return file_lines(source)
@@ -195,8 +208,22 @@ def is_kafka_metrics_npe(exc: BaseException) -> bool:
     return 'return value of "scala.Option.get()" is null' in text and "IterableOps.map" in text
 
 
+_PYTHON_ERROR = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception)): (.+)$")
+
+
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of a (JVM) exception's message."""
+    """The line of a (JVM) exception's message that says what went wrong.
+
+    py4j's own "An error occurred while calling o96.sql." is skipped for the JVM's message
+    under it; an error raised by Python code inside a batch arrives as "An exception was
+    raised by the Python Proxy" with the Python traceback: its exception line is the cause.
+    """
     text = str(getattr(exc, "desc", None) or exc)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if "raised by the Python Proxy" in text:
+        found = [m for m in map(_PYTHON_ERROR.match, lines) if m]
+        if found:
+            return f"{found[-1].group(1)}: {found[-1].group(2)}"
+    if len(lines) > 1 and lines[0].startswith("An error occurred while calling"):
+        lines = [lines[1].removeprefix(": ")]
     return lines[0] if lines else type(exc).__name__

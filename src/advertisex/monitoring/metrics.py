@@ -12,6 +12,11 @@ rows (a batch replayed after a crash writes nothing, so it counts nothing).
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -70,3 +75,42 @@ QUALITY_FAILURES = Gauge(
 ANOMALIES_OPEN = Gauge(
     "advertisex_anomalies_open", "Anomalies found and not cleared, by rule and severity.",
     ["rule", "severity"], registry=REGISTRY)
+
+
+# --------------------------------------------------------------------------- recording
+
+_newest: dict[str, float] = {}  # table → newest event time committed, epoch seconds
+_lock = threading.Lock()
+
+
+def _freshness(table: str) -> Callable[[], float]:
+    return lambda: time.time() - _newest[table]
+
+
+def note_newest(table: str, newest: dt.datetime | None) -> None:
+    """``newest`` (an event time) was committed to ``table``: its freshness counts from the
+    newest event time it holds, so an older batch never makes it look fresher."""
+    if newest is None:
+        return
+    ts = newest.timestamp()
+    with _lock:
+        first = table not in _newest
+        if first or ts > _newest[table]:
+            _newest[table] = ts
+    if first:
+        TABLE_FRESHNESS.labels(table=table).set_function(_freshness(table))
+
+
+def newest_of(table: str) -> float | None:
+    """The newest event time committed to ``table`` this run knows of (epoch seconds)."""
+    with _lock:
+        return _newest.get(table)
+
+
+def record_write(table: str, rows: int, newest: dt.datetime | None, *, query: str | None = None) -> None:
+    """A write committed ``rows`` rows to ``table``, ``newest`` the newest event time among
+    them; ``query`` (``job.query``) when a streaming batch wrote them, for its event lag."""
+    ROWS_WRITTEN.labels(table=table).inc(rows)
+    note_newest(table, newest)
+    if query and newest is not None:
+        EVENT_LAG.labels(query=query).set(max(0.0, time.time() - newest.timestamp()))

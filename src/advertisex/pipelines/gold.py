@@ -8,6 +8,7 @@ nothing else), then clears the dates it consumed. With nothing dirty it writes n
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.dirty_dates import STAGE_GOLD_BID, STAGE_GOLD_CAMPAIGN, clear_dirty, take_dirty
 from advertisex.io.lake import read_table, replace_partitions
+from advertisex.monitoring import metrics as M
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.transforms import dimensions as D
 from advertisex.transforms import gold as G
@@ -34,6 +36,9 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     campaign_dates = set().union(*[v for (stage, _), v in marks.dates.items() if stage == STAGE_GOLD_CAMPAIGN])
     bid_dates = set().union(*[v for (stage, _), v in marks.dates.items() if stage == STAGE_GOLD_BID])
 
+    # What gold holds now is silver as this run read it: as fresh as silver's newest event
+    # time known to this process when its reads begin (unknown to a lone gold run).
+    newest = {t.name: M.newest_of(t.name) for t in (tables.SILVER_IMPRESSIONS, tables.SILVER_BID_REQUESTS)}
     impressions = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
     clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
     conversions = read_table(spark, cfg, tables.SILVER_CONVERSIONS)
@@ -67,4 +72,10 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     summary["bid_dates"] = len(bid_dates)
     run_concurrently(spark, *writes)
     clear_dirty(spark, marks.files)
+    if campaign_dates and newest[tables.SILVER_IMPRESSIONS.name] is not None:
+        for t in (tables.GOLD_CAMPAIGN_DAILY, tables.GOLD_CAMPAIGN_HOURLY):
+            M.note_newest(t.name, dt.datetime.fromtimestamp(newest[tables.SILVER_IMPRESSIONS.name], dt.UTC))
+    if bid_dates and newest[tables.SILVER_BID_REQUESTS.name] is not None:
+        M.note_newest(tables.GOLD_BID_DAILY.name, dt.datetime.fromtimestamp(newest[tables.SILVER_BID_REQUESTS.name],
+                                                                            dt.UTC))
     return summary

@@ -20,6 +20,7 @@ from advertisex.config import Config
 from advertisex.errors import DataQualityError
 from advertisex.io.delta import commit_metadata, last_commit
 from advertisex.io.lake import read_table
+from advertisex.monitoring import metrics as M
 from advertisex.tables import Table
 
 if TYPE_CHECKING:
@@ -165,6 +166,10 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
             "delta").mode("append").option("userMetadata", meta).save(cfg.table_path(RESULTS))
     failed = [r for r in rows if not r["success"]]
     critical = [r for r in failed if r["severity"] == "critical"]
+    for table in versions:
+        for severity in ("warning", "critical"):
+            M.QUALITY_FAILURES.labels(table=table, severity=severity).set(
+                sum(r["table"] == table and r["severity"] == severity for r in failed))
     for r in failed:
         log.warning("quality %s: %s %s on %s (%d unexpected)", r["severity"], r["expectation"], r["kwargs"],
                     r["table"], r["unexpected_count"])

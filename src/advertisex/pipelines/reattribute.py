@@ -18,6 +18,7 @@ at the end; a repeated step finds nothing changed and commits nothing.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -174,9 +175,21 @@ class NewImpressions:
         )
 
 
+# Re-attribution rewrites date partitions of silver/clicks and silver/conversions, which the
+# silver click stream appends to: an append landing in a partition being rewritten would
+# fail the rewrite's commit (or, read before it, be lost from it). In one driver the two
+# take turns on this lock; the pipeline runs one driver per lake.
+ATTRIBUTED_TABLES = threading.Lock()
+
+
 def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Re-attribute the clicks and conversions that new events can change, and mark for gold
     the dates whose silver rows changed (see the module's docstring)."""
+    with ATTRIBUTED_TABLES:
+        return _reattribute(spark, cfg)
+
+
+def _reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     marks = take_dirty(spark, cfg, [STAGE_ATTRIBUTION])
     if not marks.files and not take_dirty(spark, cfg, [STAGE_CONVERSION_ATTRIBUTION]).files:
         return {"click_dates": 0, "conversion_dates": 0}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from advertisex.catalog import register_tables
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError
+from advertisex.monitoring import metrics as M
 from advertisex.pipelines import (
     backfill_impressions,
     check,
@@ -97,6 +98,7 @@ def run_job(name: str, spark: SparkSession, cfg: Config, *, once: bool = True) -
     t0 = time.monotonic()
     summary = job.run(spark, cfg, once=once) or {}
     summary["seconds"] = round(time.monotonic() - t0, 2)
+    M.LAST_SUCCESS.labels(job=name).set(time.time())
     return summary
 
 

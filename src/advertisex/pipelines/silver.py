@@ -35,7 +35,7 @@ from advertisex.io.dirty_dates import STAGE_ATTRIBUTION, STAGE_GOLD_BID, record_
 from advertisex.io.lake import count_up_to_small, distinct_dates, insert_new, is_small, read_table
 from advertisex.io.streaming import BatchFn, Stream, delta_source, run_stream
 from advertisex.pipelines.parallel import run_concurrently
-from advertisex.pipelines.reattribute import reattribute
+from advertisex.pipelines.reattribute import ATTRIBUTED_TABLES, reattribute
 from advertisex.tables import Table
 from advertisex.transforms import dates as DT
 from advertisex.transforms import dimensions as D
@@ -181,9 +181,11 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
         events = _silver_rows(batch, cfg, S.silver_click_events, "event_id").localCheckpoint()  # small; read twice
         clicks, conversions = S.split_clicks_conversions(events)
         small = is_small(events)
-        for table, rows in ((tables.SILVER_CLICKS, clicks), (tables.SILVER_CONVERSIONS, conversions)):
-            # Not attributed yet (attribution columns null): re-attribution picks them up.
-            insert_new(table.conform(rows), cfg, table, "event_id", app_id=app_id, version=batch_id, small=small)
+        with ATTRIBUTED_TABLES:  # not while re-attribution rewrites these tables' partitions
+            for table, rows in ((tables.SILVER_CLICKS, clicks), (tables.SILVER_CONVERSIONS, conversions)):
+                # Not attributed yet (attribution columns null): re-attribution picks them up.
+                insert_new(table.conform(rows), cfg, table, "event_id", app_id=app_id, version=batch_id,
+                           small=small)
         dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
         dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
