@@ -96,6 +96,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     try:
         summary = run_job(args.job, spark, cfg, once=args.once)
     finally:
+        export.unwatch(spark)
         export.push(cfg, args.job)  # a failed run pushes too: its last success stays old
     _print_summary(args.job, summary)
     return 0
@@ -111,7 +112,11 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
         export.serve(cfg)  # a taken port fails before the JVM starts
         spark = build_spark("advertisex-pipeline", cfg)
         export.watch(spark, cfg)
-        _print_summary("pipeline", always_on.run(spark, cfg))
+        try:
+            summary = always_on.run(spark, cfg)
+        finally:
+            export.unwatch(spark)
+        _print_summary("pipeline", summary)
         return 0
     spark = build_spark("advertisex-pipeline", cfg)
     export.watch(spark, cfg)
@@ -120,6 +125,7 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     try:
         results = run_pipeline(spark, cfg)
     finally:
+        export.unwatch(spark)
         export.push(cfg, "pipeline")
     for name, summary in results.items():
         _print_summary(name, summary)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 PUSH_JOB = "advertisex"
 PUSH_TIMEOUT_SECONDS = 5.0
-_watched: set[int] = set()  # sessions (by id) whose queries feed the metrics already
+_watched: dict[int, Any] = {}  # session (by id) → the listener feeding the metrics from its queries
 
 
 def watch(spark: SparkSession, cfg: Config) -> None:
@@ -43,8 +43,17 @@ def watch(spark: SparkSession, cfg: Config) -> None:
 
     if not cfg.monitoring.enabled or id(spark) in _watched:
         return
-    spark.streams.addListener(MetricsListener())
-    _watched.add(id(spark))
+    listener = MetricsListener()
+    spark.streams.addListener(listener)
+    _watched[id(spark)] = listener
+
+
+def unwatch(spark: SparkSession) -> None:
+    """Stop feeding metrics from ``spark``'s queries: before the process ends, so Spark's
+    listener bus does not call into a Python side that is gone."""
+    listener = _watched.pop(id(spark), None)
+    if listener is not None:
+        spark.streams.removeListener(listener)
 
 
 def serve(cfg: Config) -> None:

@@ -29,6 +29,7 @@ from advertisex.config import Config
 from advertisex.generate import GenerateParams, compute_truth, generate, load_manifest, write_truth
 from advertisex.generate.producer import produce
 from advertisex.generate.truth import Windows
+from advertisex.io.delta import is_delta
 from advertisex.monitoring.queries import all_queries
 from support import cli, cli_env, isolated_cfg, read_table
 from support_monitoring import Webhook, promql, wait_until
@@ -49,8 +50,8 @@ class Pipeline:
     proc: subprocess.Popen
 
     @classmethod
-    def start(cls, cfg: Config, tmp: Path, name: str) -> Pipeline:
-        args = [*cli("pipeline"), *(f"--set={o}" for o in overrides(cfg))]
+    def start(cls, cfg: Config, tmp: Path, name: str, *extra: str) -> Pipeline:
+        args = [*cli("pipeline"), *(f"--set={o}" for o in (*overrides(cfg), *extra))]
         log = tmp / f"{name}.log"
         with open(log, "w") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=cli_env(), start_new_session=True)
@@ -85,16 +86,17 @@ def by_label(samples: dict, name: str, *labels: str) -> dict[tuple, float]:
     return {tuple(dict(k)[label] for label in labels): v for (n, k), v in samples.items() if n == name}
 
 
-def _ran_a_batch(cfg: Config, *queries: str) -> bool:
+def _caught_up(cfg: Config, *queries: str) -> bool:
+    """Each of ``queries`` reports no Kafka offset left behind."""
     try:
-        ran = by_label(metrics(cfg), "advertisex_stream_input_rows_total", "query")
+        behind = by_label(metrics(cfg), "advertisex_kafka_offsets_behind_latest", "query")
     except OSError:
         return False  # not serving yet
-    return all((q,) in ran for q in queries)
+    return all(behind.get((q,)) == 0 for q in queries)
 
 
 def gold_equals_truth(spark, cfg: Config, truth_dir: Path) -> bool:
-    if not (Path(cfg.table_path(tables.GOLD_CAMPAIGN_DAILY)) / "_delta_log").is_dir():
+    if not is_delta(spark, cfg.table_path(tables.GOLD_CAMPAIGN_DAILY)):
         return False
     want = json.loads((truth_dir / "campaign_daily.json").read_text())
     got = read_table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY).select("event_date", "campaign_id", "impressions",
@@ -142,8 +144,8 @@ def running(stack_cfg: Config, mon_cfg: Config, tmp_path_factory, spark) -> Iter
 def test_gold_equals_the_truth_and_the_counters_equal_the_tables(running, spark) -> None:
     cfg, _pipeline, out = running
     want = json.loads((out / "truth" / "campaign_daily.json").read_text())
-    expected = spark.createDataFrame([{**r, "event_date": dt.date.fromisoformat(r["event_date"])} for r in want],
-                                     tables.GOLD_CAMPAIGN_DAILY.struct())
+    expected = spark.read.schema(tables.GOLD_CAMPAIGN_DAILY.schema).json(
+        spark.sparkContext.parallelize([json.dumps(r) for r in want]))
     got = read_table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY).select(*tables.GOLD_CAMPAIGN_DAILY.columns)
     assert_df_equality(got, expected.select(*tables.GOLD_CAMPAIGN_DAILY.columns), ignore_row_order=True,
                        ignore_nullable=True)
@@ -188,28 +190,36 @@ def test_sigterm_stops_cleanly_and_a_restart_takes_new_messages_exactly_once(run
     assert "Traceback" not in pipeline.text() and "\tat " not in pipeline.text()  # no Python or JVM stack trace
     before = {t: read_table(spark, cfg, t).count() for t in (tables.BRONZE_IMPRESSIONS, tables.BRONZE_BID_REQUESTS)}
 
-    restarted = Pipeline.start(cfg, tmp_path, "restarted")
+    # Small batches, so that a kill lands in the middle of one.
+    small = "kafka.max_offsets_per_trigger=150"
+    restarted = Pipeline.start(cfg, tmp_path, "restarted", small)
+    again = None
     try:
-        # The same messages again (a producer's retry of everything): bronze holds each twice,
-        # silver and gold do not change.
-        stats = produce(cfg, load_manifest(out), progress=None)
-        want = {tables.BRONZE_IMPRESSIONS: before[tables.BRONZE_IMPRESSIONS] + stats.messages["impressions"],
-                tables.BRONZE_BID_REQUESTS: before[tables.BRONZE_BID_REQUESTS] + stats.messages["bid_requests"]}
-        wait_until(lambda: all(read_table(spark, cfg, t).count() >= n for t, n in want.items()), 300,
-                   "the new messages in bronze")
-        # Killed in the middle of whatever it does, restarted: nothing lost, nothing doubled.
-        restarted.signal(signal.SIGKILL)
+        # The same messages again, three times (a producer retrying everything): bronze holds
+        # each copy once, silver and gold do not change.
+        manifest = load_manifest(out)
+        sent = [produce(cfg, manifest, progress=None) for _ in range(3)]
+        want = {tables.BRONZE_IMPRESSIONS: before[tables.BRONZE_IMPRESSIONS] + sum(s.messages["impressions"] for s in sent),
+                tables.BRONZE_BID_REQUESTS: before[tables.BRONZE_BID_REQUESTS] + sum(s.messages["bid_requests"]
+                                                                                      for s in sent)}
+        halfway = {t: (before[t] + n) // 2 for t, n in want.items()}
+        wait_until(lambda: any(read_table(spark, cfg, t).count() > halfway[t] for t in want), 300,
+                   "half of the new messages in bronze")
+        restarted.signal(signal.SIGKILL)  # the driver, mid-stream: its JVM goes with it
         restarted.proc.wait(60)
-        again = Pipeline.start(cfg, tmp_path, "after-kill")
-        # Each Kafka query has run a batch since the restart: one replayed after the kill included.
-        wait_until(lambda: _ran_a_batch(cfg, "ingest_impressions.kafka", "ingest_bids.kafka"), 300,
-                   "a batch of each Kafka query after the restart")
+        landed = {t: read_table(spark, cfg, t).count() for t in want}
+        assert any(before[t] < landed[t] < want[t] for t in want), (before, landed, want)  # killed mid-way
+        again = Pipeline.start(cfg, tmp_path, "after-kill", small)
+        wait_until(lambda: all(read_table(spark, cfg, t).count() >= n for t, n in want.items()), 300,
+                   "every new message in bronze after the restart")
+        wait_until(lambda: _caught_up(cfg, "ingest_impressions.kafka", "ingest_bids.kafka"), 120,
+                   "the Kafka queries to catch up")
+        assert {t: read_table(spark, cfg, t).count() for t in want} == want  # each message once
         wait_until(lambda: gold_equals_truth(spark, cfg, out / "truth"), 300, "gold after the restart")
-        assert {t: read_table(spark, cfg, t).count() for t in want} == want
         again.signal(signal.SIGTERM)
         assert again.proc.wait(timeout=180) == 0, again.text()[-3000:]
     finally:
-        for p in (restarted, locals().get("again")):
+        for p in (restarted, again):
             if p is not None and p.proc.poll() is None:
                 p.signal(signal.SIGKILL)
 
