@@ -113,10 +113,11 @@ def website(col: Column) -> Column:
     Returns:
         A string column.
     """
-    # One regex on the lower-cased text, then whitespace and trailing dots trimmed; nullif
-    # (unlike CASE WHEN) evaluates the expression once.
+    # One regex on the lower-cased text, then whitespace and trailing dots trimmed (an anchored
+    # regex: the two-argument rtrim is deprecated in Spark 4); nullif (unlike CASE WHEN)
+    # evaluates the expression once.
     host = F.regexp_extract(F.lower(strip(col)), WEBSITE_HOST_RE, 1)
-    return F.nullif(F.rtrim(strip(host), F.lit(".")), F.lit(""))
+    return F.nullif(F.regexp_replace(strip(host), r"\.+$", ""), F.lit(""))
 
 
 def country(col: Column) -> Column:
