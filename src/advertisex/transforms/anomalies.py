@@ -8,9 +8,9 @@ floor), :data:`NO_HISTORY` (too few earlier days to know what is usual),
 keeps the fired ones as findings and reports the others as counts, so a silent rule says why.
 
 Hours already flagged stay out of every baseline, as a day-by-day evaluation would have it:
-within each series, dates are judged in order (one ``aggregate`` over the series' dates, built
-in functions only), and an hour flagged now, or flagged by an earlier run (``flagged``: the
-rule's open findings), never enters a later date's baseline. A lasting change therefore keeps
+within each series, dates are judged in order (:func:`~advertisex.transforms.windows.judge_in_order`),
+and an hour flagged now, or flagged by an earlier run (``flagged``: the rule's open findings),
+never enters a later date's baseline. A lasting change therefore keeps
 firing until the window holds fewer than the minimum of unflagged days, then the rule is silent
 (``no_history``) while the new level fills the window and becomes the baseline.
 
@@ -32,7 +32,7 @@ Baselines and spreads (the thresholds are ``anomaly.<rule>.*``):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
@@ -44,12 +44,12 @@ from advertisex.config.model import (
     QuarantineRateConfig,
     StaleTableConfig,
 )
+from advertisex.transforms.windows import FIRED, OK, Judge, flag_columns, judge_in_order, let, median_sorted
 
 IMPRESSIONS_DROP, CTR_SPIKE, QUARANTINE_RATE, STALE_TABLE, MISSING_PARTITION = (
     "impressions_drop", "ctr_spike", "quarantine_rate", "stale_table", "missing_partition")
 RULES = (IMPRESSIONS_DROP, CTR_SPIKE, QUARANTINE_RATE, STALE_TABLE, MISSING_PARTITION)
-FIRED, OK, BELOW_FLOOR, NO_HISTORY, NOT_EXPECTED, UNAVAILABLE = (
-    "fired", "ok", "below_floor", "no_history", "not_expected", "unavailable")
+BELOW_FLOOR, NO_HISTORY, NOT_EXPECTED, UNAVAILABLE = "below_floor", "no_history", "not_expected", "unavailable"
 WARNING, CRITICAL = "warning", "critical"
 
 HOURLY_TABLE = "gold/campaign_hourly"
@@ -74,75 +74,6 @@ def _evaluation(df: DataFrame, **columns: Column) -> DataFrame:
     fields = StructType.fromDDL(EVALUATION).fields
     return df.select(*[(columns.get(f.name, F.col(f.name) if f.name in df.columns else F.lit(None)))
                        .cast(f.dataType).alias(f.name) for f in fields])
-
-
-def _median_sorted(values: Column, n: Column) -> Column:
-    """The median of a sorted array column holding ``n`` values (null when empty)."""
-    lo = F.element_at(values, F.greatest(F.floor((n + 1) / 2).cast("int"), F.lit(1)))
-    hi = F.element_at(values, F.greatest(F.floor(n / 2).cast("int") + 1, F.lit(1)))
-    return F.when(n > 0, (lo + hi) / 2.0)
-
-
-def _let(value: Column, body: Callable[[Column], Column]) -> Column:
-    """``body(value)`` with ``value`` computed once (a one-element ``transform``), where ``body``
-    refers to it several times."""
-    return F.element_at(F.transform(F.array(value), body), 1)
-
-
-def _in_dates(dates: Collection[dt.date]) -> Column:
-    return F.col("event_date").isin(sorted(dates)) if dates else F.lit(False)
-
-
-def _flag_columns(units: DataFrame, dates: Collection[dt.date], flagged: DataFrame, keys: Sequence[str]) -> DataFrame:
-    """``units`` with ``judge`` (its date is to be judged) and ``skip`` (an earlier run flagged it
-    and it is not judged again now: it stays out of the baselines)."""
-    on = [*keys, "event_date", "event_hour"]
-    marks = flagged.select(*on).distinct().withColumn("_flagged", F.lit(True))
-    return units.join(marks, on, "left").select(
-        *units.columns, _in_dates(dates).alias("judge"),
-        (F.coalesce("_flagged", F.lit(False)) & ~_in_dates(dates)).alias("skip"))
-
-
-Judge = Callable[[Column, Column], Column]
-
-
-def _in_order(units: DataFrame, keys: Sequence[str], days: int, judge: Judge) -> DataFrame:
-    """Judge every unit of each ``keys`` group date by date, oldest first, against the units of
-    the ``days`` dates before it that are neither ``skip`` nor fired (module docstring).
-
-    Args:
-        units: ``keys``, ``event_date``, and per unit ``volume``, ``hits`` (doubles), ``judge``,
-            ``skip`` and whatever ``judge`` reads.
-        keys: the group (a series, or a series and an hour).
-        days: how many dates before a unit's date its window holds.
-        judge: ``judge(day_units, window)``: the array of a date's units (structs of every
-            column of ``units``) judged against the window (an array of ``event_date``,
-            ``volume``, ``hits``), each with a ``status`` (null for a unit not judged).
-
-    Returns:
-        The judged units, one row each (the struct fields ``judge`` returns).
-    """
-    per_date = units.groupBy(*keys, "event_date").agg(F.collect_list(F.struct(*units.columns)).alias("units"))
-    per_group = per_date.groupBy(*keys).agg(
-        F.array_sort(F.collect_list(F.struct("event_date", "units"))).alias("dates"))
-
-    def history(units: Column) -> Column:
-        return F.transform(units, lambda u: F.struct(u["event_date"].alias("event_date"),
-                                                     u["volume"].alias("volume"), u["hits"].alias("hits")))
-
-    def step(acc: Column, day: Column) -> Column:
-        window = F.filter(acc["history"], lambda h: (h["event_date"] < day["event_date"])
-                          & (h["event_date"] >= F.date_sub(day["event_date"], days)))
-        judged = judge(day["units"], window)
-        kept = F.filter(judged, lambda u: ~u["skip"] & (F.coalesce(u["status"], F.lit(OK)) != FIRED))
-        return F.struct(F.concat(acc["history"], history(kept)).alias("history"),
-                        F.concat(acc["out"], judged).alias("out"))
-
-    # Typed empty arrays to start from: a first element's shape, filtered to nothing.
-    first = F.element_at("dates", 1)["units"]
-    nothing = F.filter(history(first), lambda _: F.lit(False))
-    start = F.struct(nothing.alias("history"), F.filter(judge(first, nothing), lambda _: F.lit(False)).alias("out"))
-    return per_group.select(F.explode(F.aggregate("dates", start, step)["out"]).alias("u")).select("u.*")
 
 
 # --------------------------------------------------------------------------- impressions_drop
@@ -200,7 +131,7 @@ def impressions_drop(series: DataFrame, *, dates: Collection[dt.date], flagged: 
     def keyed(df: DataFrame) -> DataFrame:
         return df.withColumn("_series", F.coalesce("campaign_id", F.lit(_OVERALL)))
 
-    units = _flag_columns(keyed(series), dates, keyed(flagged), ["_series"]).select(
+    units = flag_columns(keyed(series), dates, keyed(flagged), ["_series"]).select(
         "_series", "event_hour", "event_date", "campaign_id", F.col("impressions").cast("double").alias("volume"),
         F.lit(None).cast("double").alias("hits"), "judge", "skip",
         F.when(F.col("campaign_id").isNull(), params.min_baseline).otherwise(params.min_baseline_campaign)
@@ -208,13 +139,14 @@ def impressions_drop(series: DataFrame, *, dates: Collection[dt.date], flagged: 
 
     def judge(day: Column, window: Column) -> Column:
         values = F.array_sort(F.transform(window, lambda h: h["volume"]))
-        stats = _let(F.struct(values.alias("values"), _median_sorted(values, F.size(values)).alias("median")),
-                     lambda s: F.struct(s["values"].alias("values"), s["median"].alias("median"), _median_sorted(
-                         F.array_sort(F.transform(s["values"], lambda v: F.abs(v - s["median"]))),
-                         F.size(s["values"])).alias("mad")))
-        return _let(stats, lambda s: F.transform(day, lambda u: _judge_drop(u, s, params)))
+        with_median = let(values, lambda v: F.struct(v.alias("values"), median_sorted(v, F.size(v)).alias("median")))
+        stats = let(with_median, lambda s: F.struct(
+            s["values"].alias("values"), s["median"].alias("median"),
+            median_sorted(F.array_sort(F.transform(s["values"], lambda v: F.abs(v - s["median"]))),
+                           F.size(s["values"])).alias("mad")))
+        return let(stats, lambda s: F.transform(day, lambda u: _judge_drop(u, s, params)))
 
-    out = _in_order(units, ["_series", "event_hour"], params.max_days, judge).where("judge")
+    out = judge_in_order(units, ["_series", "event_hour"], params.max_days, judge).where("judge")
     return _evaluation(out, rule=F.lit(IMPRESSIONS_DROP), table=F.lit(HOURLY_TABLE))
 
 
@@ -255,7 +187,7 @@ def _rate_judge(keys: Sequence[str], p: _Proportion) -> Judge:
             F.aggregate(window, F.lit(0.0), lambda acc, h: acc + h["volume"]).alias("volume"),
             F.aggregate(window, F.lit(0.0), lambda acc, h: acc + h["hits"]).alias("hits"),
             F.size(F.array_distinct(dated)).alias("days"))
-        return _let(pooled, lambda s: F.transform(day, lambda u: _judge_rate(u, s, keys, p)))
+        return let(pooled, lambda s: F.transform(day, lambda u: _judge_rate(u, s, keys, p)))
 
     return judge
 
@@ -280,7 +212,7 @@ def _rate_units(rows: DataFrame, dates: Collection[dt.date], flagged: DataFrame,
     rows = rows.where(F.col("volume") > 0).select(
         *keys, "event_date", "event_hour", F.col("volume").cast("double").alias("volume"),
         F.col("hits").cast("double").alias("hits"))
-    return _flag_columns(rows, dates, flagged, keys)
+    return flag_columns(rows, dates, flagged, keys)
 
 
 def ctr_spike(hourly: DataFrame, *, dates: Collection[dt.date], flagged: DataFrame, params: CtrSpikeConfig) -> DataFrame:
@@ -302,7 +234,7 @@ def ctr_spike(hourly: DataFrame, *, dates: Collection[dt.date], flagged: DataFra
     rows = hourly.where(F.col("campaign_id").isNotNull()).groupBy("campaign_id", "event_date", "event_hour").agg(
         F.sum("impressions").alias("volume"), F.sum("clicks").alias("hits"))
     units = _rate_units(rows, dates, flagged, ["campaign_id"])
-    out = _in_order(units, ["campaign_id"], params.trailing_days, _rate_judge(["campaign_id"], p)).where("judge")
+    out = judge_in_order(units, ["campaign_id"], params.trailing_days, _rate_judge(["campaign_id"], p)).where("judge")
     return _evaluation(out, rule=F.lit(CTR_SPIKE), table=F.lit(HOURLY_TABLE), severity=F.lit(WARNING))
 
 
@@ -344,7 +276,7 @@ def quarantine_rate(counts: DataFrame, *, dates: Collection[dt.date], flagged: D
     """
     p = _Proportion(params.z, params.min_ratio, params.min_records, params.min_quarantined, params.min_history_days)
     units = _rate_units(counts, dates, flagged, ["source"])
-    out = _in_order(units, ["source", "event_hour"], params.baseline_days, _rate_judge(["source"], p)).where("judge")
+    out = judge_in_order(units, ["source", "event_hour"], params.baseline_days, _rate_judge(["source"], p)).where("judge")
     return _evaluation(out, rule=F.lit(QUARANTINE_RATE), table=F.lit(QUARANTINE_TABLE), severity=F.lit(WARNING))
 
 
@@ -370,7 +302,7 @@ def missing_partition(daily: DataFrame) -> DataFrame:
     missing = every.join(days, "event_date", "left_anti").alias("m")
     near = missing.join(days.alias("d"), F.abs(F.datediff("m.event_date", "d.event_date")) <= NEARBY_DAYS, "left")
     values = F.array_sort(F.collect_list("d.n"))
-    gaps = near.groupBy("m.event_date").agg(_median_sorted(values, F.size(values)).alias("expected"))
+    gaps = near.groupBy("m.event_date").agg(median_sorted(values, F.size(values)).alias("expected"))
     fired = _evaluation(gaps, rule=F.lit(MISSING_PARTITION), table=F.lit(DAILY_TABLE), observed=F.lit(0.0),
                         volume=F.lit(0), severity=F.lit(CRITICAL), status=F.lit(FIRED))
     present = _evaluation(days, rule=F.lit(MISSING_PARTITION), table=F.lit(DAILY_TABLE), observed=F.col("n"),
