@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-BRONZE, SILVER, GOLD, QUARANTINE_LAYER, INTERNAL = "bronze", "silver", "gold", "quarantine", "internal"
+BRONZE, SILVER, GOLD, QUARANTINE_LAYER, QUALITY, INTERNAL = (
+    "bronze", "silver", "gold", "quarantine", "quality", "internal")
 
 
 def ddl_columns(ddl: str) -> tuple[str, ...]:
@@ -238,11 +239,20 @@ QUALITY_RESULTS = Table(
     catalog=False,
 )
 
+ANOMALIES = Table(
+    "quality/anomalies", QUALITY,
+    "rule string, severity string, table string, event_date date, event_hour int, campaign_id string, "
+    "source string, expected double, observed double, score double, summary string, first_seen timestamp, "
+    "last_seen timestamp, status string, run_id string, resolved_at timestamp",
+    "docs/CONTRACT.md §6 anomaly findings: what was expected and what was seen; open or resolved, never deleted",
+    partition_by=None,
+)
+
 TABLES: tuple[Table, ...] = (
     BRONZE_IMPRESSIONS, BRONZE_CLICK_EVENTS, BRONZE_BID_REQUESTS,
     SILVER_IMPRESSIONS, SILVER_CLICKS, SILVER_CONVERSIONS, SILVER_BID_REQUESTS, DIM_CAMPAIGNS, DIM_USERS,
     GOLD_CAMPAIGN_DAILY, GOLD_CAMPAIGN_HOURLY, GOLD_BID_DAILY,
-    QUARANTINE, QUALITY_RESULTS,
+    QUARANTINE, QUALITY_RESULTS, ANOMALIES,
 )
 
 

@@ -213,3 +213,21 @@ def test_monitoring_default_is_off(conf_dir: Path) -> None:
 def test_unknown_monitoring_keys(conf_dir: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=[override], conf_dir=conf_dir, environ={})
+
+
+def test_anomaly_keys_in_base_are_the_defaults_and_hold_the_contract_keys() -> None:
+    """conf/base.yaml documents every anomaly key with the model's default (docs/CONTRACT.md §6
+    names four of them)."""
+    from advertisex.config.model import AnomalyConfig
+
+    base = yaml.safe_load((ROOT / "conf" / "base.yaml").read_text(encoding="utf-8"))["anomaly"]
+    assert AnomalyConfig.model_validate(base) == AnomalyConfig()
+    cfg = load_config(ROOT / "conf" / "test.yaml", ["anomaly.impressions_drop.min_baseline=50",
+                                                    "anomaly.ctr_spike.min_impressions=10",
+                                                    "anomaly.ctr_spike.min_clicks=2",
+                                                    "anomaly.stale_table.minutes=15"], environ={})
+    a = cfg.anomaly
+    assert (a.impressions_drop.min_baseline, a.ctr_spike.min_impressions, a.ctr_spike.min_clicks,
+            a.stale_table.minutes) == (50.0, 10, 2, 15)
+    with pytest.raises(ConfigError, match="anomaly.quarantine_rate.hour"):
+        load_config(ROOT / "conf" / "test.yaml", ["anomaly.quarantine_rate.hour=arrival"], environ={})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
@@ -205,6 +205,74 @@ class MaintenanceConfig(Section):
     optimize_days: Int | None = None
 
 
+class ImpressionsDropConfig(Section):
+    """``anomaly.impressions_drop``: an hour's impressions far below the same hour on earlier days."""
+
+    enabled: Bool = True
+    min_baseline: Number = 1000.0          # overall impressions per hour below which the rule is silent
+    min_baseline_campaign: Number = 200.0  # the same floor for one campaign
+    min_days: Int = 7                      # earlier days with the same hour needed for a baseline
+    max_days: Int = 14                     # how far back the baseline looks
+    z: Number = 4.0                        # fire when the robust z is below -z ...
+    max_ratio: Number = 0.5                # ... and the hour is under this share of the baseline
+    critical_ratio: Number = 0.1           # under this share of the baseline: critical
+    settle_minutes: Int = 30               # an hour is judged once it ended this long ago
+
+
+class CtrSpikeConfig(Section):
+    """``anomaly.ctr_spike``: a campaign's hourly CTR far above its trailing CTR."""
+
+    enabled: Bool = True
+    min_impressions: Int = 1000            # a campaign-hour with fewer is never flagged
+    min_clicks: Int = 20                   # nor one with fewer clicks
+    z: Number = 4.0                        # binomial z above this ...
+    min_ratio: Number = 2.0                # ... and the CTR above this multiple of the trailing CTR
+    trailing_days: Int = 7
+    min_history_days: Int = 3              # trailing days with impressions needed
+
+
+class QuarantineRateConfig(Section):
+    """``anomaly.quarantine_rate``: a source's hourly share of quarantined records far above its usual share."""
+
+    enabled: Bool = True
+    hour: Literal["event", "ingestion"] = "event"  # event: the hour a record is about; ingestion: when it arrived
+    min_records: Int = 500                 # an hour with fewer records is never flagged
+    min_quarantined: Int = 20              # nor one with fewer quarantined records
+    z: Number = 4.0
+    min_ratio: Number = 3.0
+    baseline_days: Int = 7                 # the usual share: the same hour on this many earlier days
+    min_history_days: Int = 3
+
+
+class StaleTableConfig(Section):
+    """``anomaly.stale_table``: no commit adding rows while the table's feed is expected to deliver."""
+
+    enabled: Bool = True
+    minutes: Int = 120
+    tables: tuple[Text, ...] = ("bronze/impressions", "bronze/click_events", "bronze/bid_requests")
+    expected: tuple[Text, ...] = ()        # always expected to deliver (a production feed)
+    live_lag_minutes: Int = 120            # otherwise: only while its last delivery was this recent in event time
+
+
+class MissingPartitionConfig(Section):
+    """``anomaly.missing_partition``: a date with no impressions between dates that have them."""
+
+    enabled: Bool = True
+
+
+class AnomalyConfig(Section):
+    """The anomaly rules (docs/CONTRACT.md §6); every key is documented in conf/base.yaml."""
+
+    enabled: Bool = True
+    evaluate_days: Int = 31                # at most the newest this many dates are evaluated per run
+    alert_hold_minutes: Int = 240          # a posted alert holds this long unless posted again
+    impressions_drop: ImpressionsDropConfig = Field(default_factory=ImpressionsDropConfig)
+    ctr_spike: CtrSpikeConfig = Field(default_factory=CtrSpikeConfig)
+    quarantine_rate: QuarantineRateConfig = Field(default_factory=QuarantineRateConfig)
+    stale_table: StaleTableConfig = Field(default_factory=StaleTableConfig)
+    missing_partition: MissingPartitionConfig = Field(default_factory=MissingPartitionConfig)
+
+
 class Config(Section):
     """The whole configuration, passed down explicitly to every job."""
 
@@ -221,6 +289,7 @@ class Config(Section):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     stack: StackConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from advertisex.config import Config, join_path
 from advertisex.generate.generator import GenerateError, generate, load_manifest
+from advertisex.generate.inject import Injection, parse_injections
 from advertisex.generate.params import DEFAULT_START_DATE, GenerateParams, Rates
 from advertisex.generate.truth import Windows, compute_truth, parse_event_time, write_truth
 
@@ -68,6 +69,11 @@ def add_parsers(subparsers: Any) -> None:
     g.add_argument("--now", default=None,
                    help="processing time for the truth's future rule (ISO or epoch ms; default "
                         "end of the last day + 1 h)")
+    g.add_argument("--inject", default=None, metavar="KIND@DAY:HOUR[:ARG],...",
+                   help="anomalies on purpose, listed in the truth (anomalies.json): "
+                        "impressions_drop@DAY:HOUR[:CAMPAIGN], ctr_spike@DAY:HOUR:CAMPAIGN, "
+                        "quarantine_burst@DAY:HOUR, gap@DAY:H1-H2; DAY is a day index (0 = --start-date) "
+                        "or a date, e.g. --inject impressions_drop@8:20,gap@2026-11-21:0-23")
     g.add_argument("--no-truth", action="store_true", help="skip computing the ground truth")
     g.add_argument("--no-clean", action="store_true",
                    help="fail instead of removing files an earlier generate wrote")
@@ -89,16 +95,41 @@ def add_parsers(subparsers: Any) -> None:
     p.set_defaults(func=run_produce)
 
 
+def history_warnings(injections: tuple[Injection, ...], cfg: Config) -> list[str]:
+    """Injections on days the anomaly checks cannot judge yet (too few earlier days), in words."""
+    a = cfg.anomaly
+    need = {"impressions_drop": ("impressions_drop.min_days", a.impressions_drop.min_days),
+            "gap": ("impressions_drop.min_days", a.impressions_drop.min_days),
+            "ctr_spike": ("ctr_spike.min_history_days", a.ctr_spike.min_history_days),
+            "quarantine_burst": ("quarantine_rate.min_history_days", a.quarantine_rate.min_history_days)}
+    out = []
+    for i in injections:
+        key, days = need[i.kind]
+        whole_day = i.kind == "gap" and (i.first_hour, i.last_hour) == (0, 23)
+        if i.day < days and not whole_day:
+            out.append(f"{i.kind} on day {i.day}: the checks need anomaly.{key}={days} earlier days, "
+                       "so they will stay silent for it")
+    return out
+
+
 def run_generate(args: argparse.Namespace, cfg: Config) -> int:
     """``advertisex generate``: write the data set (and truth). Returns the exit code."""
     rates = Rates().with_overrides(dict(args.rates))
+    try:
+        injections = parse_injections(args.inject or "", start_date=args.start_date, days=args.days,
+                                      campaigns=args.campaigns)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for warning in history_warnings(injections, cfg):
+        print(f"warning: {warning}", file=sys.stderr)
     params = GenerateParams(
         seed=args.seed, start_date=args.start_date, days=args.days,
         impressions_per_day=args.impressions_per_day, users=args.users, campaigns=args.campaigns,
         click_window_minutes=cfg.attribution.click_window_minutes,
         conversion_window_days=cfg.attribution.conversion_window_days,
         view_through_window_hours=cfg.attribution.view_through_window_hours,
-        rates=rates)
+        rates=rates, injections=injections)
     out = args.out or default_out(cfg)
     res = generate(params, landing_impressions=cfg.landing.impressions,
                    landing_clicks=cfg.landing.clicks, campaigns_csv=cfg.reference.campaigns,

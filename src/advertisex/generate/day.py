@@ -20,6 +20,7 @@ from advertisex import contract
 from advertisex.generate import edge_cases, malformed, traffic
 from advertisex.generate.bids import BID_DTYPE
 from advertisex.generate.formats import DAY_MS, HOUR_MS, MINUTE_MS, day_ms
+from advertisex.generate.inject import DayInjections, in_blackout
 from advertisex.generate.layout import (
     CLICK_PREFIX,
     IMPRESSION_PREFIX,
@@ -52,7 +53,7 @@ class Day:
         self.click_files = FileSink(lc, CLICK_PREFIX, ".csv", p.click_files_per_day, p,
                                     contract.CLICK_CSV_HEADER, 2, d)
         self.imp_kafka = StreamSink(kafka / kafka_impression_values_name(d),
-                                    kafka / kafka_impression_keys_name(d))
+                                    kafka / kafka_impression_keys_name(d), self.imp_files.blackout)
         self.kafka_dir = kafka
         self.bid_rows = np.zeros(0, dtype=BID_DTYPE)
         self.bid_malformed: list[tuple[int, dict[str, Any]]] = []
@@ -63,6 +64,8 @@ class Day:
         self.p_click_window_ms = p.click_window_minutes * MINUTE_MS
         self.p_conversion_window_ms = p.conversion_window_days * DAY_MS
         self.p_view_window_ms = p.view_through_window_hours * HOUR_MS
+        # anomalies on purpose (None without any: the clean traffic, drawn as it always was)
+        self.injected = DayInjections(self) if p.injections else None
 
     # -- routing
     def arrival(self, t: np.ndarray, late_ok: bool = True) -> np.ndarray:
@@ -75,27 +78,40 @@ class Day:
         return base + np.where(late, self.rng.integers(1, 4, len(t)), 0)
 
     def to_files(self, sink: FileSink, t: np.ndarray, lines: np.ndarray, dup: bool = True,
-                 late: bool = True) -> None:
-        """Send ``lines`` (events at ``t``) to a landing sink: random part files, some late, some twice."""
+                 late: bool = True, removed: np.ndarray | None = None) -> None:
+        """Send ``lines`` (events at ``t``) to a landing sink: random part files, some late, some twice.
+
+        ``removed`` (injected anomalies): lines drawn for as usual but not written.
+        """
         n = len(lines)
         arrival = self.arrival(t, late)
         part = self.rng.integers(0, sink.parts, n)
-        sink.add(arrival, part, t, lines)
+        if removed is None:
+            sink.add(arrival, part, t, lines)
+        else:
+            sink.add(arrival[~removed], part[~removed], t[~removed], lines[~removed])
         if dup and n:
             di = np.nonzero(self.rng.random(n) < self.r.duplicate)[0]
             # the same line again: in another part file, the same day or the next
-            sink.add(arrival[di] + self.rng.integers(0, 2, len(di)),
-                     self.rng.integers(0, sink.parts, len(di)),
+            # (the draws in this order: arrival, part, time)
+            again = (arrival[di] + self.rng.integers(0, 2, len(di)), self.rng.integers(0, sink.parts, len(di)),
                      t[di] + self.rng.integers(1, MINUTE_MS, len(di)), lines[di])
+            if removed is not None:
+                again = tuple(a[~removed[di]] for a in again)
+            sink.add(*again)
 
     def to_stream(self, sink: StreamSink, t: np.ndarray, lines: np.ndarray,
-                  keys: np.ndarray | None, dup: bool = True) -> None:
-        """Send messages ``lines`` (events at ``t``, Kafka keys ``keys``) to a stream sink, some twice."""
-        sink.add(t, lines, keys)
+                  keys: np.ndarray | None, dup: bool = True, removed: np.ndarray | None = None) -> None:
+        """Send messages ``lines`` (events at ``t``, Kafka keys ``keys``) to a stream sink, some twice
+        (``removed``: as in :meth:`to_files`)."""
+        keep = slice(None) if removed is None else ~removed
+        sink.add(t[keep], lines[keep], keys[keep] if keys is not None else None)
         if dup and len(lines):
             di = np.nonzero(self.rng.random(len(lines)) < self.r.duplicate)[0]
-            sink.add(t[di] + self.rng.integers(1, 2000, len(di)), lines[di],
-                     keys[di] if keys is not None else None)
+            shift = self.rng.integers(1, 2000, len(di))
+            if removed is not None:
+                di, shift = di[~removed[di]], shift[~removed[di]]
+            sink.add(t[di] + shift, lines[di], keys[di] if keys is not None else None)
 
     # -- the day
     def run(self) -> dict[str, Any]:
@@ -103,6 +119,10 @@ class Day:
         self._generate()
         for sink in (self.imp_files, self.click_files, self.imp_kafka):
             sink.write()
+        if self.injected is not None and self.injected.blackout:
+            self.bid_rows = self.bid_rows[~in_blackout(self.bid_rows["t"], self.injected.blackout)]
+            self.bid_malformed = [(t, item) for t, item in self.bid_malformed
+                                  if not in_blackout(np.array([t]), self.injected.blackout)[0]]
         bids_path = self.kafka_dir / bids_name(self.d)
         with open(bids_path, "wb") as fh:
             np.save(fh, self.bid_rows, allow_pickle=False)
@@ -132,3 +152,5 @@ class Day:
         malformed.bid_requests(self)
         if self.p.edge_cases:
             edge_cases.add(self)
+        if self.injected is not None:
+            self.injected.add_bursts(self, imp["t"])

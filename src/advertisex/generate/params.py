@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from advertisex.generate.inject import Injection
+
 DEFAULT_START_DATE = date(2026, 11, 16)  # fixed, in the past: same arguments → same bytes
 
 
@@ -105,6 +107,8 @@ class GenerateParams:
     conversion_window_days: int = 7
     view_through_window_hours: int = 24
     rates: Rates = field(default_factory=Rates)
+    # anomalies on purpose (advertisex.generate.inject); none: the clean traffic
+    injections: tuple[Injection, ...] = ()
 
     def __post_init__(self) -> None:
         if self.days < 1 or self.impressions_per_day < 1 or self.users < 1 or self.campaigns < 1:
@@ -116,4 +120,8 @@ class GenerateParams:
         """Plain data (for ``manifest.json``)."""
         out = dataclasses.asdict(self)
         out["start_date"] = self.start_date.isoformat()
+        # Listed only when there are some: a clean data set's manifest stays as it always was.
+        out["injections"] = [i.to_dict() for i in self.injections]
+        if not self.injections:
+            del out["injections"]
         return out

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from advertisex.generate.inject import blackout, in_blackout
 from advertisex.generate.params import GenerateParams
 
 
@@ -25,9 +26,14 @@ class FileSink:
         self.pending: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.files: list[str] = []
         self.lines = 0
+        self.blackout = blackout(p)
 
     def add(self, arrival: np.ndarray, part: np.ndarray, key: np.ndarray, lines: np.ndarray) -> None:
-        """Queue ``lines`` for arrival days ``arrival`` (day numbers), part files ``part``, sorted by ``key``."""
+        """Queue ``lines`` for arrival days ``arrival`` (day numbers), part files ``part``, sorted by
+        ``key`` (their event time); none whose key falls in an injected gap."""
+        if self.blackout:
+            keep = ~in_blackout(key, self.blackout)
+            arrival, part, key, lines = arrival[keep], part[keep], key[keep], lines[keep]
         for day in np.unique(arrival).tolist():
             m = arrival == day
             self.pending.setdefault(int(day), []).append((part[m], key[m], lines[m]))
@@ -66,14 +72,19 @@ class FileSink:
 class StreamSink:
     """Collects one day's messages and writes them, ordered by time, to one file (+ keys file)."""
 
-    def __init__(self, path: Path, keys_path: Path | None) -> None:
+    def __init__(self, path: Path, keys_path: Path | None, blackout: list[tuple[int, int]] | None = None) -> None:
         self.path, self.keys_path = path, keys_path
         self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.lines = 0
+        self.blackout = blackout or []
 
     def add(self, key: np.ndarray, lines: np.ndarray, msg_keys: np.ndarray | None = None) -> None:
-        """Queue messages ``lines`` sorted by ``key``, with Kafka keys ``msg_keys`` (None: null keys)."""
+        """Queue messages ``lines`` sorted by ``key`` (their event time), with Kafka keys ``msg_keys``
+        (None: null keys); none whose key falls in an injected gap (``blackout``)."""
         mk = msg_keys if msg_keys is not None else np.full(len(lines), "", dtype=object)
+        if self.blackout:
+            keep = ~in_blackout(key, self.blackout)
+            key, lines, mk = key[keep], lines[keep], mk[keep]
         self.chunks.append((key, lines, mk))
 
     def write(self) -> None:

@@ -77,14 +77,29 @@ def impressions(day: Day) -> dict[str, Any]:
     brid = IdColumn(f"br-{day.tag}-", n)
     kafka = rng.random(n) < r.kafka_share
     fi, ki = np.nonzero(~kafka)[0], np.nonzero(kafka)[0]
-    day.to_files(day.imp_files, t[fi], lines[fi])
-    day.to_stream(day.imp_kafka, t[ki], lines[ki], users_raw[ki])
+    # injected drops and gaps: drawn for as usual, not written (None: nothing injected)
+    gone = day.injected.dropped(t, camp, w.camp_ids) if day.injected is not None else None
+    day.to_files(day.imp_files, t[fi], lines[fi], removed=_take(gone, fi))
+    day.to_stream(day.imp_kafka, t[ki], lines[ki], users_raw[ki], removed=_take(gone, ki))
     cross = fi[rng.random(len(fi)) < r.cross_duplicate]
     if len(cross):
-        day.to_stream(day.imp_kafka, t[cross] + 5000, lines[cross], users_raw[cross], dup=False)
+        day.to_stream(day.imp_kafka, t[cross] + 5000, lines[cross], users_raw[cross], dup=False,
+                      removed=_take(gone, cross))
     paid = np.where(cost_kind == 0, cost, 0)
     return {"t": t, "user": user, "camp": camp, "creative": creative, "ids": ids,
-            "linked": linked, "brid": brid, "cost": paid, "host": host, "site": site}
+            "linked": linked, "brid": brid, "cost": paid, "host": host, "site": site, "gone": gone}
+
+
+def _take(mask: np.ndarray | None, idx: np.ndarray | slice) -> np.ndarray | None:
+    """``mask[idx]``, or None for no mask (nothing injected)."""
+    return None if mask is None else mask[idx]
+
+
+def _joined(*masks: np.ndarray | None, tail: int, keep: np.ndarray) -> np.ndarray | None:
+    """The removal masks of concatenated parts (``tail`` more records never removed), then ``[keep]``."""
+    if masks[0] is None:
+        return None
+    return np.concatenate([*masks, np.zeros(tail, dtype=bool)])[keep]
 
 
 def _device_tokens(rng: np.random.Generator, r: Rates, n: int) -> np.ndarray:
@@ -144,7 +159,10 @@ def clicks(day: Day, imp: dict[str, Any]) -> dict[str, Any]:
     rng, w, r = day.rng, day.world, day.r
     win = day.p_click_window_ms
     n = len(imp["t"])
-    clicked = rng.random(n) < w.ctr[imp["camp"]]
+    p_click = w.ctr[imp["camp"]]
+    if day.injected is not None:
+        p_click = day.injected.click_probability(imp["t"], imp["camp"], w.camp_ids, p_click)
+    clicked = rng.random(n) < p_click
     ci = np.nonzero(clicked)[0]
     k = len(ci)
     delay = np.minimum(rng.exponential(40_000, k).astype(np.int64) + 300, win)
@@ -175,12 +193,13 @@ def clicks(day: Day, imp: dict[str, Any]) -> dict[str, Any]:
     impid = np.concatenate([impid, simp])
     keep = t < day.end_ms
     t, user, camp, creative, impid = t[keep], user[keep], camp[keep], creative[keep], impid[keep]
+    gone = _joined(_take(imp["gone"], ci), tail=ks, keep=keep)  # the clicks of removed impressions
     m = len(t)
     ids = obj_array([f"clk-{day.tag}-{i:06d}" for i in range(m)])
     etype = obj_array([v for v, _ in CLICK_TYPES])[pick(rng, CLICK_TYPES, m)]
     _write_click_rows(day, ids, etype, t, user, camp, creative, impid,
-                      np.full(m, "", dtype=object), np.full(m, "", dtype=object))
-    return {"t": t, "user": user, "camp": camp, "creative": creative, "clicked": clicked}
+                      np.full(m, "", dtype=object), np.full(m, "", dtype=object), removed=gone)
+    return {"t": t, "user": user, "camp": camp, "creative": creative, "clicked": clicked, "gone": gone}
 
 
 def conversions(day: Day, imp: dict[str, Any], clk: dict[str, Any]) -> None:
@@ -212,6 +231,7 @@ def conversions(day: Day, imp: dict[str, Any], clk: dict[str, Any]) -> None:
     creative = np.concatenate([cr1, cr2, cr3])
     keep = t < day.end_ms
     t, user, camp, creative = t[keep], user[keep], camp[keep], creative[keep]
+    gone = _joined(_take(clk["gone"], ci), _take(imp["gone"], pv), tail=ks, keep=keep)
     m = len(t)
     creative = np.where(rng.random(m) < 0.5, creative, "").astype(object)
     ids = obj_array([f"cnv-{day.tag}-{i:06d}" for i in range(m)])
@@ -223,13 +243,15 @@ def conversions(day: Day, imp: dict[str, Any], clk: dict[str, Any]) -> None:
     value[kind == 1] = np.where(rng.random(int((kind == 1).sum())) < 0.5, "", "0")
     value[kind == 2] = "1.5"
     _write_click_rows(day, ids, etype, t, user, camp, creative, np.full(m, "", dtype=object),
-                      ctype, value)
+                      ctype, value, removed=gone)
 
 
 def _write_click_rows(day: Day, ids: np.ndarray, etype: np.ndarray, t: np.ndarray,
                       user: np.ndarray, camp: np.ndarray, creative: np.ndarray,
-                      impid: np.ndarray, ctype: np.ndarray, value: np.ndarray) -> None:
-    """Format click/conversion CSV rows (times and user ids in random §1.5 formats) into the files."""
+                      impid: np.ndarray, ctype: np.ndarray, value: np.ndarray,
+                      removed: np.ndarray | None = None) -> None:
+    """Format click/conversion CSV rows (times and user ids in random §1.5 formats) into the files
+    (``removed``: rows of injected drops, drawn for but not written)."""
     rng, w, r = day.rng, day.world, day.r
     m = len(t)
     codes = time_codes(rng, m, r)
@@ -240,7 +262,7 @@ def _write_click_rows(day: Day, ids: np.ndarray, etype: np.ndarray, t: np.ndarra
         ids.tolist(), etype.tolist(), times.tolist(), users_raw.tolist(),
         w.camp_ids[camp].tolist(), creative.tolist(), impid.tolist(), ctype.tolist(),
         value.tolist(), strict=True)])
-    day.to_files(day.click_files, t, lines)
+    day.to_files(day.click_files, t, lines, removed=removed)
 
 
 # --------------------------------------------------------------------------- bid requests

@@ -3,7 +3,7 @@
 Silver records, per micro-batch, the event dates it touched (and, for a small batch, the
 keys of its new events); re-attribution consumes those marks, re-attributes what they
 can change and records the dates whose silver rows changed; gold consumes those and
-recomputes exactly those dates. A mark is ``(stage, source, event_date)``: the stage
+recomputes exactly those dates and hands them on to the anomaly checks. A mark is ``(stage, source, event_date)``: the stage
 that must look at it (:data:`STAGE_ATTRIBUTION`, ...), and which kind of event put it
 there.
 
@@ -42,6 +42,7 @@ STAGE_ATTRIBUTION = "attribution"
 STAGE_CONVERSION_ATTRIBUTION = "conversion_attribution"
 STAGE_GOLD_CAMPAIGN = "gold_campaign"
 STAGE_GOLD_BID = "gold_bid"
+STAGE_ANOMALY = "anomaly"  # the dates gold recomputed, for the anomaly checks
 
 
 def _dirty_folder(cfg: Config, stage: str) -> str:

@@ -3,7 +3,9 @@
 The silver job records which event dates changed (``_pipeline/dirty_dates``); this job
 recomputes ``gold/campaign_daily``, ``gold/campaign_hourly`` and ``gold/bid_daily`` for
 exactly those dates with Delta ``replaceWhere`` (a late event rewrites its own day and
-nothing else), then clears the dates it consumed. With nothing dirty it writes nothing.
+nothing else), hands the campaign dates on to the ``anomaly`` job (marks of the stage
+``anomaly``, recorded before its own writes), then clears the dates it consumed. With nothing
+dirty it writes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import pyspark.sql.functions as F
 
 from advertisex import tables
 from advertisex.config import Config
-from advertisex.io.dirty_dates import STAGE_GOLD_BID, STAGE_GOLD_CAMPAIGN, clear_dirty, take_dirty
+from advertisex.io.dirty_dates import (
+    STAGE_ANOMALY,
+    STAGE_GOLD_BID,
+    STAGE_GOLD_CAMPAIGN,
+    clear_dirty,
+    record_dirty,
+    take_dirty,
+)
 from advertisex.io.lake import read_table, replace_partitions
 from advertisex.monitoring import metrics as M
 from advertisex.pipelines.parallel import run_concurrently
@@ -44,7 +53,8 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     conversions = read_table(spark, cfg, tables.SILVER_CONVERSIONS)
     # The tables' writes are independent: they run together at the end.
     writes: list[Callable[[], None]] = []
-    if campaign_dates and impressions is not None and clicks is not None and conversions is not None:
+    campaign_written = campaign_dates and impressions is not None and clicks is not None and conversions is not None
+    if campaign_written:
         campaigns = D.current_rows(read_table(spark, cfg, tables.DIM_CAMPAIGNS))
         where = dates_in("event_date", campaign_dates)
         args = (impressions.where(where), clicks.where(where), conversions.where(where), campaigns)
@@ -70,6 +80,8 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
         writes.append(partial(replace_partitions, tables.GOLD_BID_DAILY.conform(G.bid_daily(day_bids, matched)), cfg,
                               tables.GOLD_BID_DAILY, bid_dates))
     summary["bid_dates"] = len(bid_dates)
+    if campaign_written and cfg.anomaly.enabled:
+        record_dirty(spark, cfg, [(STAGE_ANOMALY, "gold", d) for d in campaign_dates])
     run_concurrently(spark, *writes)
     clear_dirty(spark, marks.files)
     if campaign_dates and newest[tables.SILVER_IMPRESSIONS.name] is not None:

@@ -14,6 +14,7 @@ from advertisex.config import Config
 from advertisex.errors import AdvertisexError
 from advertisex.monitoring import metrics as M
 from advertisex.pipelines import (
+    anomaly,
     backfill_impressions,
     check,
     gold,
@@ -57,6 +58,7 @@ JOBS: tuple[Job, ...] = (
     Job("reference", reference.run, "campaigns/users reference CSVs -> SCD-2 dimensions silver/dim_*"),
     Job("silver", silver.run, "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
     Job("gold", gold.run, "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only)"),
+    Job("anomaly", anomaly.run, "anomaly rules on gold, bronze and table commits -> quality/anomalies, alerts"),
     Job("quality", quality.run, "Great Expectations suites on gold (critical failure: exit 3)"),
     Job("optimize", optimize.run, "compaction + Z-order by campaign_id (schedule it, e.g. hourly)",
         in_pipeline=False),
@@ -67,12 +69,15 @@ JOB_NAMES = tuple(j.name for j in JOBS)
 # of a stage (tuples of jobs, each run in order) are independent: with
 # ``pipeline.concurrent`` they run at once. The ingest jobs write different bronze tables,
 # except the two writers of bronze/impressions, which share a lane; the reference job
-# writes only the dimensions, which silver reads.
+# writes only the dimensions, which silver reads. The anomaly checks and the quality suites
+# both only read gold (and write tables of their own), so they run beside each other; in turn,
+# the anomaly checks come first, so a critical quality failure (which stops the run) does
+# not keep them from running.
 PIPELINE_STAGES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("ingest_impressions", "backfill_impressions"), ("ingest_bids",), ("ingest_clicks",), ("reference",)),
     (("silver",),),
     (("gold",),),
-    (("quality",),),
+    (("anomaly",), ("quality",)),
 )
 
 

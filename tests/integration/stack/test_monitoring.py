@@ -71,7 +71,7 @@ class PipelineMetrics:
         m.LAST_SUCCESS.labels(job="silver").set(time.time())
         m.GOLD_REFRESH_DURATION.observe(12)
         m.QUALITY_FAILURES.labels(table="gold/campaign_daily", severity="critical").set(1)
-        m.ANOMALIES_OPEN.labels(rule="ctr_drop", severity="warning").set(2)
+        m.ANOMALIES_OPEN.labels(rule="ctr_spike", severity="warning").set(2)
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_SECONDS):

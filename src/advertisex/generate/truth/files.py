@@ -12,6 +12,9 @@ Output (:func:`write_truth`), in one folder:
 - ``click_attribution.csv`` (event_id, event_date, campaign_id, kind, impression_id) and
   ``conversion_attribution.csv`` (event_id, event_date, campaign_id, kind, click_event_id).
 - ``params.json`` — now_ms, windows, which sources were included.
+- ``anomalies.json`` — only for a data set with injected anomalies
+  (:mod:`advertisex.generate.inject`): the findings the anomaly checks should make, with the
+  observed figures recomputed from the files.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import csv
 import gzip
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from advertisex import contract, tables
 from advertisex.generate.bids import iter_bid_items, load_bid_pools
+from advertisex.generate.truth.anomalies import expected_findings
 from advertisex.generate.truth.builder import TruthBuilder
 from advertisex.generate.truth.normalise import event_date
 from advertisex.generate.truth.records import Truth, Windows
@@ -84,7 +88,13 @@ def compute_truth(
             pools = load_bid_pools(Path(bids[0]).parent)
             for item in iter_bid_items(bids, pools):
                 b.add_bid_item(item)
-    return b.result()
+    truth = b.result()
+    injections = manifest["params"].get("injections")
+    if injections:
+        params = manifest["params"]
+        truth.anomalies = expected_findings(injections, date.fromisoformat(params["start_date"]), params["days"],
+                                            truth)
+    return truth
 
 
 def _csv_value(v: Any) -> str:
@@ -123,6 +133,8 @@ def write_truth(truth: Truth, folder: str | Path) -> None:
         encoding="utf-8")
     (out / "counts.json").write_text(json.dumps(truth.counts, indent=2) + "\n", encoding="utf-8")
     _write_attribution_csvs(truth, out)
+    if truth.anomalies:
+        (out / "anomalies.json").write_text(json.dumps(truth.anomalies, indent=1) + "\n", encoding="utf-8")
     (out / "params.json").write_text(json.dumps({
         "now_ms": truth.now_ms,
         "now": datetime.fromtimestamp(truth.now_ms / 1000, tz=UTC).isoformat(),

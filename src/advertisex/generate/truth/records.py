@@ -76,3 +76,4 @@ class Truth:
     now_ms: int = 0
     windows: Windows = field(default_factory=Windows)
     sources: list[str] = field(default_factory=list)
+    anomalies: list[dict[str, Any]] = field(default_factory=list)  # injected: what the checks should find
