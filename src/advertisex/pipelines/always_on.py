@@ -7,8 +7,9 @@ In one driver (docs/CONTRACT.md §5, always on):
   false) and the landing-folder ones, which pick new files up as they land;
 * silver's three queries run the same way, each started as soon as its bronze table exists;
 * every ``pipeline.refresh_seconds`` a refresh runs in a thread of its own: the reference
-  dimensions (nothing is read while their files are untouched), re-attribution, gold and
-  the quality checks, all for the dates silver changed since the last refresh;
+  dimensions (nothing is read while their files are untouched), re-attribution, gold, the
+  anomaly checks and the quality checks, all for the dates silver changed since the last
+  refresh;
 * a query that fails is started again after ``pipeline.restart_backoff_seconds`` (doubled
   at each failure in a row) up to ``pipeline.max_restarts`` times; past that every query is
   stopped and the run ends with one line naming the query and the cause;
@@ -37,6 +38,7 @@ from advertisex.io.lake import newest_event_time
 from advertisex.io.streaming import Stream, StreamFailedError, first_line, is_kafka_metrics_npe, start_stream
 from advertisex.monitoring import metrics as M
 from advertisex.pipelines import (
+    anomaly,
     backfill_impressions,
     gold,
     ingest_bids,
@@ -81,6 +83,7 @@ REFRESH: tuple[RefreshStep, ...] = (
     RefreshStep("reference", reference.run),
     RefreshStep("reattribute", lambda spark, cfg: reattribute.reattribute(spark, cfg)),
     RefreshStep("gold", gold.run),
+    RefreshStep("anomaly", anomaly.run),
     RefreshStep("quality", quality.run),
 )
 
