@@ -41,7 +41,7 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
     reason = F.col("quarantine_reason")
     seen = append_batch(
         parsed.withColumn("ingest_batch", F.lit(tag)), cfg, table, app_id=app_id, version=batch_id,
-        observe=tuple(F.count_if(reason == r).alias(r) for r in C.REASONS),
+        observe=(F.count(F.lit(1)).alias("rows"), *(F.count_if(reason == r).alias(r) for r in C.REASONS)),
     )
     replay = seen is None  # a replay's write runs nothing, so nothing is counted
     if not replay:
@@ -61,7 +61,7 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
 
 def _count(source: str, seen: dict[str, int]) -> None:
     """Each record of a committed batch counted once: as ingested, and by reason if quarantined."""
-    M.RECORDS_INGESTED.labels(source=source).inc(seen["_rows"])
+    M.RECORDS_INGESTED.labels(source=source).inc(seen["rows"])
     for r in C.REASONS:
         if seen[r]:
             M.RECORDS_QUARANTINED.labels(source=source, reason=r).inc(seen[r])

@@ -72,19 +72,21 @@ def append_batch(df: DataFrame, cfg: Config, table: Table, *, app_id: str, versi
     :func:`~advertisex.io.delta.idempotent_append`, which also explains ``observe``).
 
     With ``monitoring.enabled``, the rows appended and their newest valid event time are
-    observed too (``_rows``, ``_newest``) and recorded in the metrics; a replay appends and
-    records nothing.
+    observed too and recorded in the metrics, but not returned: the caller gets what it
+    asked for, as without monitoring. A replay appends and records nothing.
     """
     partition_by = [table.partition_by] if table.partition_by else []
     metered = cfg.monitoring.enabled
     seen = idempotent_append(df, cfg.table_path(table), app_id=app_id, version=version, partition_by=partition_by,
                              options=table.write_options,
                              observe=(*observe, *(_write_metrics(table) if metered else ())))
-    if seen is not None and metered:
+    if seen is None:
+        return None
+    if metered:
         job, query = query_of(app_id)
-        M.record_write(table.name, seen["_rows"], seen.get("_newest"), query=f"{job}.{query}")
+        M.record_write(table.name, seen.pop("_rows"), seen.pop("_newest", None), query=f"{job}.{query}")
         M.LAST_SUCCESS.labels(job=job).set(time.time())
-    return seen
+    return seen if observe else None
 
 
 def newest_event_time(spark: SparkSession, cfg: Config, table: Table) -> dt.datetime | None:
