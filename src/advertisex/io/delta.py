@@ -9,6 +9,7 @@ foreachBatch").
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,10 @@ def lost_commit_race(exc: BaseException) -> bool:
         return False
     name = str(java.getClass().getName())
     return name.startswith("io.delta.exceptions.") and name.rsplit(".", 1)[-1] in _CONFLICTS
+
+
+# A commit (00000000000000000042.json) or a checkpoint (…42.checkpoint.parquet, or a part of one).
+_LOG_ENTRY = re.compile(r"\d{20}\.(json|checkpoint(\..+)?\.parquet)")
 
 
 def idempotent_append(
@@ -154,6 +159,27 @@ def commit_metadata(spark: SparkSession, path: str, prefix: str) -> str | None:
 
 
 def is_delta(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` holds a Delta table (at least one commit), as of now.
+
+    Delta keeps one log object per path in the JVM, and its table check reads that object's
+    last snapshot without refreshing it: a path first looked at while its ``_delta_log``
+    folder was there but its first commit was not (another process in the middle of
+    creating the table) would read as "no table" in this session for good. So a "no" is
+    checked against the log folder, and a commit found there is read, which refreshes it.
+    """
     from delta.tables import DeltaTable
 
+    if DeltaTable.isDeltaTable(spark, path):
+        return True
+    if not _has_commit(spark, path):
+        return False
+    spark.read.format("delta").load(path)
     return DeltaTable.isDeltaTable(spark, path)
+
+
+def _has_commit(spark: SparkSession, path: str) -> bool:
+    """Whether ``path/_delta_log`` holds a commit or a checkpoint (through Hadoop's file
+    system, so on any store Spark reads)."""
+    log = spark._jvm.org.apache.hadoop.fs.Path(path, "_delta_log")
+    fs = log.getFileSystem(spark._jsc.hadoopConfiguration())
+    return fs.exists(log) and any(_LOG_ENTRY.fullmatch(entry.getPath().getName()) for entry in fs.listStatus(log))

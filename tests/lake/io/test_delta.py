@@ -1,12 +1,14 @@
-"""Idempotent appends from jobs running at once: all land, once."""
+"""Idempotent appends from jobs running at once: all land, once; a table another process
+creates is seen."""
 
 from __future__ import annotations
 
+import shutil
 from functools import partial
 
 from chispa import assert_df_equality
 
-from advertisex.io.delta import idempotent_append, lost_commit_race
+from advertisex.io.delta import idempotent_append, is_delta, lost_commit_race
 from advertisex.pipelines.parallel import run_concurrently
 
 
@@ -36,3 +38,16 @@ def test_other_failures_are_not_commit_races(spark, tmp_path) -> None:
     else:
         raise AssertionError("reading a missing table should fail")
     assert not lost_commit_race(ValueError("x"))
+
+
+def test_a_table_created_elsewhere_after_a_look_at_its_empty_log_is_seen(spark, tmp_path) -> None:
+    # Another process creating the table: its `_delta_log` folder exists before its first
+    # commit. A look at that moment must not hide the table from this session afterwards.
+    path = tmp_path / "gold"
+    (path / "_delta_log").mkdir(parents=True)
+    assert not is_delta(spark, str(path))
+    elsewhere = tmp_path / "elsewhere"
+    spark.createDataFrame([(1,)], "n int").write.format("delta").save(str(elsewhere))
+    shutil.copytree(elsewhere, path, dirs_exist_ok=True)  # what the other process commits
+    assert is_delta(spark, str(path))
+    assert not is_delta(spark, str(tmp_path / "nothing"))
