@@ -31,6 +31,12 @@ DEBIAN_PACKAGE = "prometheus-alertmanager"
 CONFIG_NAME = "alertmanager.yml"
 GROUP_BY = ("alertname", "table", "event_date", "campaign_id")
 PIPELINE_DOWN = "AdvertisexPipelineDown"
+# What a pipeline that is down makes fire or go quiet on its own, muted while it is down.
+# Data alerts (quality, anomalies, quarantine rate) are not: the checks behind them run
+# without the always-on process too, and what they say about the data still holds.
+FOLLOWS_PIPELINE_DOWN = ("AdvertisexQueryStopped", "AdvertisexQueryRestarting", "AdvertisexEventLagHigh",
+                         "AdvertisexKafkaOffsetsBehindGrowing", "AdvertisexGoldRefreshDelayed",
+                         "AdvertisexTableStale")
 NULL_RECEIVER = "null"
 # Which severities each receiver gets: e-mail is for what cannot wait.
 ROUTED_SEVERITIES = {"webhook": "warning|critical", "slack": "warning|critical", "email": "critical"}
@@ -148,7 +154,7 @@ def config(alerting: AlertingConfig, environ: Mapping[str, str], secrets: Path) 
         "receivers": found,
         "inhibit_rules": [{
             "source_matchers": [f'alertname="{PIPELINE_DOWN}"'],
-            "target_matchers": [f'alertname!="{PIPELINE_DOWN}"'],
+            "target_matchers": [f'alertname=~"{"|".join(FOLLOWS_PIPELINE_DOWN)}"'],
         }],
     }
     return body, files

@@ -179,24 +179,28 @@ def test_alertmanager_notifies_the_webhook_once(mon_cfg: Config, webhook: Webhoo
     assert delivered["status"] == "firing" and delivered["fingerprint"]
 
 
-def test_pipeline_down_mutes_other_alerts(mon_cfg: Config, webhook: Webhook) -> None:
+def test_pipeline_down_mutes_the_alerts_that_follow_from_it(mon_cfg: Config, webhook: Webhook) -> None:
     api = f"{mon_cfg.alerting.alertmanager_url}/api/v2/alerts"
     tag = uuid.uuid4().hex[:8]
     down = {"labels": {"alertname": "AdvertisexPipelineDown", "severity": "critical", "job": f"inhibit-{tag}"},
             "annotations": {"summary": "test"}}
-    other = {"labels": {"alertname": f"AdvertisexTestMuted{tag}", "severity": "critical", "table": "gold"},
+    other = {"labels": {"alertname": "AdvertisexTableStale", "severity": "critical", "table": f"gold/test_{tag}"},
              "annotations": {"summary": "test"}}
+    data = {"labels": {"alertname": f"AdvertisexTestData{tag}", "severity": "warning", "table": "gold"},
+            "annotations": {"summary": "a data alert, not a consequence of the pipeline being down"}}
     post_json(api, [down])
     wait_until(lambda: any(a["labels"].get("job") == f"inhibit-{tag}" for a in get_json(api)),
                10, "the pipeline-down alert")
-    post_json(api, [other])
-    muted = wait_until(lambda: [a for a in get_json(api) if a["labels"]["alertname"] == other["labels"]["alertname"]
+    post_json(api, [other, data])
+    muted = wait_until(lambda: [a for a in get_json(api) if a["labels"].get("table") == other["labels"]["table"]
                                 and a["status"]["inhibitedBy"]], 10, "the other alert to be inhibited")
     assert muted[0]["status"]["state"] == "suppressed"
     time.sleep(3 * (mon_cfg.alerting.group_wait_seconds + mon_cfg.alerting.group_interval_seconds))
-    assert webhook.notifications_for(other["labels"]["alertname"]) == []
+    assert not [n for n in webhook.notifications_for("AdvertisexTableStale")
+                if n["groupLabels"].get("table") == other["labels"]["table"]]
+    assert webhook.notifications_for(data["labels"]["alertname"])
     ended = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    post_json(api, [{**down, "endsAt": ended}, {**other, "endsAt": ended}])
+    post_json(api, [{**down, "endsAt": ended}, {**other, "endsAt": ended}, {**data, "endsAt": ended}])
 
 
 def test_pushgateway_push_is_scraped(mon_cfg: Config) -> None:

@@ -107,7 +107,11 @@ def test_grouping_and_inhibition(tmp_path: Path) -> None:
     assert body["route"]["group_by"] == ["alertname", "table", "event_date", "campaign_id"]
     assert (body["route"]["group_wait"], body["route"]["group_interval"]) == ("1s", "2s")
     assert body["inhibit_rules"] == [{"source_matchers": ['alertname="AdvertisexPipelineDown"'],
-                                      "target_matchers": ['alertname!="AdvertisexPipelineDown"']}]
+                                      "target_matchers": [f'alertname=~"{"|".join(alertmanager.FOLLOWS_PIPELINE_DOWN)}"']}]
+    rules = yaml.safe_load((ROOT / "monitoring" / "rules" / "advertisex.yml").read_text())
+    health = {r["alert"] for group in rules["groups"] for r in group["rules"]} - {"AdvertisexPipelineDown"}
+    # Every pipeline-health rule but the quarantine rate (about the data) follows a pipeline down.
+    assert set(alertmanager.FOLLOWS_PIPELINE_DOWN) == health - {"AdvertisexQuarantineRateHigh"}
     assert not alertmanager.secrets_dir(alertmanager.service(cfg, cfg.stack)).exists()
 
 
