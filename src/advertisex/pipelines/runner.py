@@ -55,8 +55,10 @@ JOBS: tuple[Job, ...] = (
         "historical impression JSON Lines files -> bronze/impressions"),
     Job("reference", reference.run, "campaigns/users reference CSVs -> SCD-2 dimensions silver/dim_*"),
     Job("silver", silver.run, "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
-    Job("gold", gold.run, "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only)"),
-    Job("quality", quality.run, "Great Expectations suites on gold (critical failure: exit 3)"),
+    Job("gold", gold.run, "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only; "
+        "each validated before it is published)"),
+    Job("quality", quality.run, "Great Expectations suites on changed silver partitions, reconciliation; an open "
+        "critical finding (gold's included): exit 3"),
     Job("optimize", optimize.run, "compaction + Z-order by campaign_id (schedule it, e.g. hourly)",
         in_pipeline=False),
 )
