@@ -44,6 +44,8 @@ class Audit:
     ``rows``: the result rows the action stored (one per partition and expectation), for
     the caller to act on (e.g. gold's write-audit-publish). ``tables``: for profiles whose
     partitions belong to several tables (reconciliation: one bronze table per source).
+    ``sink``: when set, the rows are collected there for the caller to store with others in
+    one commit (:func:`store_results`) instead of being written at once.
     """
 
     spark: SparkSession
@@ -54,6 +56,7 @@ class Audit:
     checked_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     tables: dict[str, str] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    sink: list[dict[str, Any]] | None = None
 
     def table_of(self, partition: str) -> str:
         return self.tables.get(partition, self.profile.suite.table)
@@ -85,7 +88,10 @@ class QualityAction(ValidationAction):
             log.info("checkpoint %s run without a pipeline binding: nothing stored", checkpoint_result.name)
             return {"stored": 0, "failed": 0}
         rows = [row for vr in checkpoint_result.run_results.values() for row in result_rows(audit, vr)]
-        store_results(audit.spark, audit.cfg, rows)
+        if audit.sink is None:
+            store_results(audit.spark, audit.cfg, rows)
+        else:
+            audit.sink.extend(rows)
         set_failure_gauges(rows)
         failed = [r for r in rows if not r["success"]]
         post_alerts(audit.cfg, [alert_of(r) for r in failed])

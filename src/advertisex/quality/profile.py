@@ -1,10 +1,10 @@
 """A table's partitions profiled for its suite in one Spark pass (docs/CONTRACT.md §6).
 
 :func:`profile` runs one aggregation grouped by partition over the partitions to check
-(every :class:`~advertisex.quality.checks.Measure` of the suite is a column of it) and one
-small count over the previous days' partitions for the volume checks, and hands back a
-pandas frame with one row per partition and one column per check: what the GX suite
-validates. A value that cannot be measured (no history yet, no spread to fence with, not
+(every :class:`~advertisex.quality.checks.Measure` of the suite is a column of it; a suite
+with an outlier fence counts duplicates in a pass of their own) and one small count over
+the previous days' partitions for the volume checks, and hands back a pandas frame with one row per
+partition and one column per check: what the GX suite validates. A value that cannot be measured (no history yet, no spread to fence with, not
 the newest partition) is null, which GX's range expectations pass over, and its note says
 why. :meth:`Profile.samples` fetches a few offending rows of a failed check, only then.
 """
@@ -106,8 +106,7 @@ def _aggregates(suite: K.Suite, known: Sequence[str] | None) -> list[Column]:
         m, name = check.measure, check.name
         if m.kind in (K.COUNT, K.SHARE):
             out.append(F.count_if(F.expr(m.predicate)).alias(name))
-        elif m.kind == K.DUPLICATES:
-            # One distinct aggregate per pass (a second would make Spark expand every row).
+        elif m.kind == K.DUPLICATES and not _has_fence(suite):
             key = F.col(m.columns[0]) if len(m.columns) == 1 else F.struct(*m.columns)
             # count(DISTINCT) skips a null key: null ids are the not-null checks' business.
             out.append((F.count(key) - F.count_distinct(key)).alias(name))
@@ -150,6 +149,11 @@ def profile(df: DataFrame, suite: K.Suite, partitions: Iterable[dt.date | None],
     data = df.where(where)
     got = [r.asDict() for r in data.groupBy("event_date").agg(  # driver-side: a row per date
         *_aggregates(suite, known_campaigns)).collect()]
+    for check in suite.checks:
+        if check.measure.kind == K.DUPLICATES and _has_fence(suite):
+            dupes = _duplicates(data, check.measure.columns)
+            for r in got:
+                r[check.name] = dupes.get(r["event_date"], 0)
     # A partition asked for that has no rows (emptied) is profiled too: its counts are 0, its
     # volume says so, and what was open on it can close.
     got += [_empty(suite, d) for d in wanted - {r["event_date"] for r in got}]
@@ -221,6 +225,22 @@ def _finish(prof: Profile, check: K.Check, p: str, r: Any, rows: int) -> float |
                                  f"(quartiles {q1:,.2f} and {q3:,.2f})")
         return qq / fence
     return None
+
+
+def _has_fence(suite: K.Suite) -> bool:
+    return any(c.measure.kind == K.FENCE for c in suite.checks)
+
+
+def _duplicates(data: DataFrame, key: Sequence[str]) -> dict[dt.date | None, int]:
+    """driver-side: rows beyond the first of each ``key`` per date (dates with none left out).
+
+    A pass of its own over the key columns when the suite has an outlier fence: as a
+    ``count(DISTINCT)`` in the main aggregation, Spark would aggregate per key first and
+    carry every other measure's buffer (a quantile sketch per id) through that step.
+    """
+    keys = data.groupBy("event_date", *key).count().where("count > 1")
+    got = keys.groupBy("event_date").agg(F.sum(F.col("count") - 1).alias("extra")).collect()  # driver-side: per date
+    return {r.event_date: int(r.extra) for r in got}
 
 
 def _history(history: DataFrame, dates: Sequence[dt.date]) -> tuple[dict[dt.date, int], bool]:

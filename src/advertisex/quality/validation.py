@@ -33,7 +33,8 @@ def new_run_id(job: str, now: dt.datetime | None = None) -> str:
 
 
 def validate(spark: SparkSession, cfg: Config, prof: Profile, *, run_id: str, table_version: int | None = None,
-             tables: Mapping[str, str] | None = None, checked_at: dt.datetime | None = None) -> list[dict[str, Any]]:
+             tables: Mapping[str, str] | None = None, checked_at: dt.datetime | None = None,
+             sink: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Run ``prof.suite``'s checkpoint on ``prof``; returns the result rows the action stored.
 
     Args:
@@ -44,6 +45,8 @@ def validate(spark: SparkSession, cfg: Config, prof: Profile, *, run_id: str, ta
         table_version: the Delta version the profile was taken of (None for staged data).
         tables: the table of each partition when not the suite's (reconciliation).
         checked_at: the time stored with the results (default: now).
+        sink: collect the result rows here instead of writing them (the caller stores the
+            rows of several validations in one commit).
 
     Returns:
         One row per partition and expectation (``quality/results`` columns, plus
@@ -55,7 +58,7 @@ def validate(spark: SparkSession, cfg: Config, prof: Profile, *, run_id: str, ta
         return []
     checkpoint = project.context(cfg).checkpoints.get(prof.suite.name)
     audit = Audit(spark, cfg, run_id, prof, table_version=table_version, tables=dict(tables or {}),
-                  checked_at=checked_at or dt.datetime.now(dt.UTC))
+                  checked_at=checked_at or dt.datetime.now(dt.UTC), sink=sink)
     bound = [a for a in checkpoint.actions if isinstance(a, QualityAction)]
     if not bound:
         log.warning("checkpoint %s has no advertisex_quality action: its results are not stored", prof.suite.name)

@@ -4,8 +4,9 @@ The ``gold`` job computes the dates it must recompute into staged DataFrames
 (``localCheckpoint``: computed once, read by the audit and by the write), and
 :func:`audit` validates each table's staged dates with its suite: one profile pass over
 the staged rows, the previous days' row counts from the published table, one GX
-checkpoint run. It returns the dates with a critical failure; the job publishes the
-others and keeps those (see :mod:`advertisex.pipelines.gold`).
+checkpoint run. The three tables' results are stored in one ``quality/results`` commit,
+before anything is published. It returns the dates with a critical failure; the job
+publishes the others and keeps those (see :mod:`advertisex.pipelines.gold`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.lake import read_table
 from advertisex.quality import checks as K
+from advertisex.quality.action import store_results
 from advertisex.quality.profile import NULL_PARTITION, profile
 from advertisex.quality.validation import failed, validate
 from advertisex.tables import Table
@@ -56,6 +58,7 @@ def audit(spark: SparkSession, cfg: Config, staged: Mapping[Table, tuple[DataFra
     """
     known = known_campaigns(spark, cfg)
     out: dict[str, Any] = {K.CRITICAL: {}, K.WARNING: {}, "seconds": {"profile": 0.0, "gx": 0.0}}
+    stored: list[dict[str, Any]] = []  # every table's results in one commit, before anything is published
     for table, (df, dates) in staged.items():
         dates = set(dates)
         if not dates:
@@ -65,11 +68,14 @@ def audit(spark: SparkSession, cfg: Config, staged: Mapping[Table, tuple[DataFra
         prof = profile(df, K.suite_of(table), dates, history=read_table(spark, cfg, table),
                        known_campaigns=known, now=now, freshness_hours=cfg.quality.freshness_hours)
         t1 = time.monotonic()
-        rows = validate(spark, cfg, prof, run_id=run_id)
+        rows = validate(spark, cfg, prof, run_id=run_id, sink=stored)
         out["seconds"]["profile"] += t1 - t0
         out["seconds"]["gx"] += time.monotonic() - t1
         for severity in (K.CRITICAL, K.WARNING):
             bad = {dt.date.fromisoformat(p) for p in failed(rows, severity) if p != NULL_PARTITION}
             if bad:
                 out[severity][table.name] = bad
+    t0 = time.monotonic()
+    store_results(spark, cfg, stored)
+    out["seconds"]["gx"] += time.monotonic() - t0
     return out
