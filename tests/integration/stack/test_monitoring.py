@@ -17,7 +17,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, pus
 from advertisex.config import Config
 from advertisex.monitoring import metrics as m
 from advertisex.monitoring.queries import all_queries, console_queries
-from advertisex.stack import alertmanager, monitoring, prometheus, pushgateway
+from advertisex.stack import monitoring
 from support import ROOT
+from support_monitoring import Webhook
 
 from . import chromium
 
@@ -71,33 +71,6 @@ def wait_until(check: Any, timeout: float, what: str) -> Any:
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.5)
-
-
-class Webhook:
-    """An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def notifications_for(self, alertname: str) -> list[dict[str, Any]]:
-        return [n for n in list(self.received) if any(a["labels"]["alertname"] == alertname for a in n["alerts"])]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class PipelineMetrics:
@@ -162,36 +135,6 @@ class PipelineMetrics:
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.close()
-
-
-@pytest.fixture(scope="module")
-def mon_cfg(make_stack_cfg: Any, base_tmp: Path, webhook: Webhook) -> Iterator[Config]:
-    """The test configuration with Alertmanager notifying ``webhook``, and the monitoring
-    services of the session's stack run dir started (or, when the session's stack already
-    runs them, reconfigured); put back as found at the end."""
-    missing = [pkg for pkg, exe in ((prometheus.DEBIAN_PACKAGE, prometheus.binary()),
-                                    (alertmanager.DEBIAN_PACKAGE, alertmanager.binary()),
-                                    (pushgateway.DEBIAN_PACKAGE, pushgateway.binary())) if exe is None]
-    assert not missing, f"install the Debian packages {missing} (make setup does, as root)"
-    run_dir = base_tmp / "stack"
-    plain = make_stack_cfg(run_dir)
-    cfg = make_stack_cfg(run_dir, f"alerting.webhook.url={webhook.url}")
-    was_running = monitoring.status(plain, plain.stack)["prometheus"]["pid"] is not None
-    assert monitoring.up(cfg, cfg.stack, environ={}) == []
-    try:
-        yield cfg
-    finally:
-        if was_running:
-            monitoring.up(plain, plain.stack, environ={})
-        else:
-            monitoring.down(cfg.stack)
 
 
 @pytest.fixture(scope="module")
