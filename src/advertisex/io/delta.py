@@ -157,3 +157,36 @@ def is_delta(spark: SparkSession, path: str) -> bool:
     from delta.tables import DeltaTable
 
     return DeltaTable.isDeltaTable(spark, path)
+
+
+def commits_since(spark: SparkSession, path: str, version: int | None) -> list[dict[str, Any]] | None:
+    """driver-side: the actions of the table's commits after ``version`` (all of them for None),
+    read from its ``_delta_log`` JSON files: ``[{"version", "adds", "removes", "txn"}]`` with
+    ``adds``/``removes`` the ``partitionValues`` of the files each added or removed with
+    ``dataChange`` (a compaction changes no data) and ``txn`` the ``(appId, version)`` of an
+    idempotent write. None when a commit file is gone (log cleanup): the caller then looks
+    at the whole table.
+    """
+    import json
+
+    from advertisex.io.fs import list_files, read_text
+
+    log_dir = f"{path.rstrip('/')}/_delta_log"
+    names = {p.rsplit("/", 1)[-1][: -len(".json")]: p for p in list_files(spark, log_dir, ".json")}
+    files = {int(n): p for n, p in names.items() if n.isdigit()}  # not the compacted ranges
+    first = 0 if version is None else version + 1
+    latest = max(files, default=-1)
+    if any(v not in files for v in range(first, latest + 1)):
+        return None
+    out = []
+    for v in range(first, latest + 1):
+        commit: dict[str, Any] = {"version": v, "adds": [], "removes": [], "txn": None}
+        for line in read_text(spark, files[v]).splitlines():
+            action = json.loads(line) if line.strip() else {}
+            for kind, key in (("add", "adds"), ("remove", "removes")):
+                if kind in action and action[kind].get("dataChange", True):
+                    commit[key].append(action[kind].get("partitionValues") or {})
+            if "txn" in action:
+                commit["txn"] = (action["txn"]["appId"], int(action["txn"]["version"]))
+        out.append(commit)
+    return out
