@@ -1,8 +1,9 @@
 """Job ``quality`` and gold's write-audit-publish on a lake the real jobs built from generated
 traffic (files only): clean data passes every suite and reconciles; a record dropped
 between bronze and silver is caught; a critical gold failure keeps the published
-partition and its dirty marks, and the pipeline fails with exit code 3; a warning
-publishes; the Data Docs name every suite."""
+partition and its dirty marks, and the pipeline fails with exit code 3; a withheld date
+is handed on to the anomaly checks only once it is published; a warning publishes; the
+Data Docs name every suite."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from advertisex import tables
 from advertisex.errors import DataQualityError
 from advertisex.generate import GenerateParams, Rates, generate
-from advertisex.io.dirty_dates import STAGE_GOLD_CAMPAIGN, record_dirty, take_dirty
+from advertisex.io.dirty_dates import STAGE_ANOMALY, STAGE_GOLD_CAMPAIGN, clear_dirty, record_dirty, take_dirty
 from advertisex.pipelines import backfill_impressions, gold, quality, silver
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.quality import checks as K
@@ -140,6 +141,27 @@ def test_a_critical_gold_failure_keeps_the_published_partition_and_its_marks(spa
     summary = run_pipeline(spark, cfg)
     assert summary["gold"]["withheld"] == {} and summary["quality"]["open_critical"] == 0
     assert _gold_rows(spark, cfg, day) == published
+
+
+def test_gold_hands_on_to_the_anomaly_checks_only_the_dates_it_published(spark, lake):
+    cfg, _ = lake
+    bad_day, good_day = START, START + dt.timedelta(days=2)
+    clear_dirty(spark, take_dirty(spark, cfg, [STAGE_ANOMALY]).files)
+
+    def handed() -> set[dt.date]:
+        return take_dirty(spark, cfg, [STAGE_ANOMALY]).dates_of(STAGE_ANOMALY, "gold")
+
+    imps = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
+    bad = imps.where(F.col("event_date") == bad_day).limit(1).withColumn("impression_id", F.lit("bad-2")).withColumn(
+        "campaign_id", F.lit(None).cast("string"))
+    bad.write.format("delta").mode("append").save(cfg.table_path(tables.SILVER_IMPRESSIONS))
+    record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", d) for d in (bad_day, good_day)])
+    summary = gold.run(spark, cfg, now=NOW)
+    assert summary["withheld"][tables.GOLD_CAMPAIGN_DAILY.name] == [bad_day.isoformat()]
+    assert handed() == {good_day}  # the withheld date waits until it is published
+    spark.sql(f"DELETE FROM delta.`{cfg.table_path(tables.SILVER_IMPRESSIONS)}` WHERE impression_id = 'bad-2'")
+    assert gold.run(spark, cfg, now=NOW)["withheld"] == {}
+    assert handed() == {bad_day, good_day}
 
 
 def test_a_warning_publishes_and_is_stored(spark, lake):
