@@ -50,10 +50,11 @@ test-unit: setup ## the fast tier: tests/unit (no services; pure code and small 
 test-lake: setup ## jobs and table I/O on real Delta tables in a temporary folder (no services)
 	$(PY) -m pytest tests/lake $(PYTEST_ARGS)
 
-package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files
+package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files (with conf/base.yaml and the GX project gx/)
 	@mkdir -p dist && rm -f dist/advertisex.zip
 	@cd src && ../$(PY) -m zipfile -c ../dist/advertisex.zip advertisex
 	@$(PY) -c "import zipfile; zipfile.ZipFile('dist/advertisex.zip', 'a').write('conf/base.yaml', 'advertisex/_conf/base.yaml')"
+	@$(PY) -c "import pathlib, zipfile; z = zipfile.ZipFile('dist/advertisex.zip', 'a'); [z.write(p, 'advertisex/_gx/' + str(p.relative_to('gx'))) for p in sorted(pathlib.Path('gx').rglob('*')) if p.is_file()]"
 	@echo "dist/advertisex.zip"
 
 lint: $(STAMP) ## ruff

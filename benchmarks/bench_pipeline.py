@@ -84,6 +84,7 @@ def main() -> int:
     total = time.monotonic() - t0
     for name, summary in results.items():
         print(f"  {name:<22} {summary.get('seconds', '')}s  {_short(summary)}")
+    print(validation_share(results), flush=True)
     rows = spark.read.format("delta").load(cfg.table_path("silver/impressions")).count()
     print(f"pipeline --once (warm): {total:.1f}s for {per_day * args.days:,} impressions "
           f"({rows:,} valid distinct in silver) -> {rows / total:,.0f} impressions/s", flush=True)
@@ -97,6 +98,7 @@ def main() -> int:
     print(f"late files ({len(late)} files, arrival day {last}): recompute {late_s:.1f}s "
           f"(silver {results['silver']['seconds']}s, gold {results['gold']['seconds']}s, "
           f"gold dates {results['gold'].get('campaign_dates')})", flush=True)
+    print(f"late files: {validation_share(results)}", flush=True)
     if not args.no_optimize:
         t0 = time.monotonic()
         run_job("optimize", spark, cfg)
@@ -145,6 +147,23 @@ def hold_back_last_arrival(cfg, held: Path) -> tuple[list[Path], str]:
     for p in late:
         shutil.move(str(p), held / p.name)
     return late, last
+
+
+def validation_share(results: dict) -> str:
+    """Data-quality time against the jobs it belongs to (issue 22: GX on gold <= 10 % of the
+    gold job, on silver <= 20 % of the silver job): gold's audit (profiling + GX checkpoints,
+    inside the gold job), the quality job's silver suites and its reconciliation."""
+    gold, silver, quality = results.get("gold", {}), results.get("silver", {}), results.get("quality", {})
+    audit = gold.get("audit_seconds", {})
+    suites = quality.get("silver_seconds", {})
+    g, a = gold.get("seconds", 0) or 0, sum(audit.values())
+    s, v = silver.get("seconds", 0) or 0, sum(suites.values())
+    return (f"validation: gold audit {a:.1f}s (profile {audit.get('profile', 0)}s, GX {audit.get('gx', 0)}s) = "
+            f"{100 * a / g if g else 0:.1f}% of the gold job ({g}s); silver suites {v:.1f}s (profile "
+            f"{suites.get('profile', 0)}s, GX {suites.get('gx', 0)}s) = {100 * v / s if s else 0:.1f}% of the silver "
+            f"job ({s}s); reconciliation {quality.get('reconciliation_seconds', 0)}s; quality job "
+            f"{quality.get('seconds', 0)}s; silver checked: "
+            + "; ".join(f"{k} {v}" for k, v in quality.items() if k.startswith("silver/")))
 
 
 def _short(summary: dict) -> str:

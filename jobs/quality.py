@@ -1,4 +1,4 @@
-"""spark-submit entry point for the `quality` job (Great Expectations on gold; exit 3 on critical failure)."""
+"""spark-submit entry point for the `quality` job (silver suites, reconciliation; exit 3 if a critical finding)."""
 
 import sys
 

@@ -231,13 +231,17 @@ GOLD_BID_DAILY = Table(
 # --------------------------------------------------------------------------- the pipeline's own
 
 QUALITY_RESULTS = Table(
-    "_pipeline/quality_results", INTERNAL,
-    "table string, table_version bigint, expectation string, kwargs string, severity string, success boolean, "
-    "unexpected_count bigint, checked_at timestamp",
-    "Great Expectations results per gold table version",
+    "quality/results", QUALITY,
+    "run_id string, checked_at timestamp, suite string, table string, partition string, expectation string, "
+    "expectation_type string, severity string, success boolean, observed_value double, expected string, "
+    "note string, sample_rows array<string>, table_version bigint",
+    "docs/CONTRACT.md §6: one row per expectation, table partition (or ingestion batch) and validation run; "
+    "failed ones with a few sample rows",
     partition_by=None,
-    catalog=False,
+    stats_columns=("checked_at", "table", "severity"),
 )
+# Where results were kept before quality/results (no longer read or written).
+LEGACY_QUALITY_RESULTS = "_pipeline/quality_results"
 
 ANOMALIES = Table(
     "quality/anomalies", QUALITY,

@@ -1,9 +1,12 @@
-"""Integration fixtures: the real local stack (Kafka in KRaft mode + Apicurio Registry).
+"""Integration fixtures: the real local stack (Kafka in KRaft mode + Apicurio Registry), and
+its monitoring services notifying a webhook.
 
 One stack per test session, on the test ports of ``conf/test.yaml`` (Kafka 19092,
 controller 19093, registry 18081) with its data in a temporary folder; it is stopped at
 the end of the session even when a test fails. Needs ``make deps`` (the broker jars and
-the registry) and a JDK (17+ for Kafka, 21+ for Apicurio 3.3).
+the registry) and a JDK (17+ for Kafka, 21+ for Apicurio 3.3). ``mon_cfg`` starts (or
+reconfigures) Prometheus, Alertmanager and the Pushgateway of that run dir, with
+Alertmanager notifying ``webhook``, per test module.
 """
 
 from __future__ import annotations

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from decimal import Decimal
+from pathlib import Path
 
+from advertisex import contract as C
 from advertisex import tables
-from support import run_cli
+from advertisex.io.dirty_dates import STAGE_GOLD_CAMPAIGN, record_dirty
+from advertisex.quality import checks as K
+from support import run_cli, write_file
+from support_quality import clean, frame
 
 
 def test_missing_landing_path_is_one_line_error(lake_cfg):
@@ -33,9 +37,33 @@ def test_unreachable_broker_fails_fast_naming_the_address(tmp_path):
 
 
 def test_cli_exit_code_3_on_critical_failure(spark, lake_cfg):
-    row = (dt.date(2026, 11, 20), "c1", "adv", "name", 10, 1, 0, 0, 0, 100, Decimal(0), 0.1, 0.0)
-    spark.createDataFrame([row, row], tables.GOLD_CAMPAIGN_DAILY.schema).write.format("delta").partitionBy(
-        "event_date").save(lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY))  # a duplicate key: critical
-    proc = run_cli("run", "quality", "--set", f"lake.root={lake_cfg.lake.root}")
-    assert proc.returncode == 3, proc.stderr[-2000:]
-    assert proc.stderr.strip().splitlines()[-1].startswith("advertisex: error: 1 critical data-quality check(s)")
+    """``pipeline --once`` on a lake whose silver has an impression without campaign_id: gold
+    withholds the day (its staged row has a null key), every other step runs, exit code 3."""
+    day = dt.date(2026, 11, 20)
+    suite = K.suite_of(tables.SILVER_IMPRESSIONS)
+    rows = clean(suite, day)
+    rows[0]["campaign_id"] = None
+    frame(spark, suite, rows).write.format("delta").partitionBy("event_date").save(
+        lake_cfg.table_path(tables.SILVER_IMPRESSIONS))
+    for table in (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS):
+        table.empty(spark).write.format("delta").partitionBy("event_date").save(lake_cfg.table_path(table))
+    write_file(Path(lake_cfg.reference.campaigns), ",".join(C.CAMPAIGN_CSV_COLUMNS) + "\n"
+               + "c1,a1,Campaign 1,display,1000000,2026-11-01,2026-12-31\n")
+    write_file(Path(lake_cfg.reference.users), ",".join(C.USER_CSV_COLUMNS) + "\nu1,25-34,f,FR,2026-01-01,x\n")
+    record_dirty(spark, lake_cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", day)])
+    paths = [f"{key}={value}" for key, value in (
+        ("lake.root", lake_cfg.lake.root), ("checkpoints.root", lake_cfg.checkpoints.root),
+        ("landing.impressions", lake_cfg.landing.impressions), ("landing.clicks", lake_cfg.landing.clicks),
+        ("reference.campaigns", lake_cfg.reference.campaigns), ("reference.users", lake_cfg.reference.users),
+        ("quality.data_docs_dir", lake_cfg.quality.data_docs_dir),
+        ("quality.validations_dir", lake_cfg.quality.validations_dir))]
+    proc = run_cli("pipeline", "--once", "--set", "kafka.enabled=false", "--set", "alerting.alertmanager_url=null",
+                   *[arg for p in paths for arg in ("--set", p)])
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("advertisex: error: ") and "critical data-quality check(s) failed" in last
+    assert "campaign_id_not_null" in last
+    gold = lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY)
+    assert not Path(gold).exists() or spark.read.format("delta").load(gold).where(f"event_date = '{day}'").count() == 0
+    results = spark.read.format("delta").load(lake_cfg.table_path(tables.QUALITY_RESULTS))
+    assert results.where("NOT success AND table = 'gold/campaign_daily' AND severity = 'critical'").count() > 0

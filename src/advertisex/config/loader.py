@@ -30,8 +30,9 @@ ENV_PREFIX = "ADVERTISEX__"
 
 
 def folder_overrides(folder: str | os.PathLike[str]) -> list[str]:
-    """``--set`` overrides that put the lake, checkpoints, landing and reference files of a
-    run under one folder (tests, benchmarks, throw-away experiments).
+    """``--set`` overrides that put the lake, checkpoints, landing and reference files and the
+    quality reports (Data Docs, GX validation results) of a run under one folder (tests,
+    benchmarks, throw-away experiments).
 
     Args:
         folder: the folder to hold everything of the run.
@@ -47,6 +48,8 @@ def folder_overrides(folder: str | os.PathLike[str]) -> list[str]:
         f"landing.clicks={root / 'landing' / 'clicks'}",
         f"reference.campaigns={root / 'reference' / 'campaigns.csv'}",
         f"reference.users={root / 'reference' / 'users.csv'}",
+        f"quality.data_docs_dir={root / 'quality' / 'data_docs'}",
+        f"quality.validations_dir={root / 'quality' / 'validations'}",
     ]
 
 

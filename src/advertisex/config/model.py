@@ -201,6 +201,25 @@ class PipelineConfig(Section):
     stop_timeout_seconds: Number = 60.0
 
 
+class QualityConfig(Section):
+    """Data quality (docs/CONTRACT.md §6): the Great Expectations project and what it writes.
+
+    ``gx_dir`` is the GX file Data Context (suites, validation definitions and checkpoints
+    as GX's own files, committed with the code); ``data_docs_dir`` is where GX's
+    ``UpdateDataDocsAction`` builds the HTML site and ``validations_dir`` GX's validation
+    results store, which that site is rendered from. ``freshness_hours``: a table whose
+    newest event is older than this when checked gets a warning (null: not checked).
+    ``validations_kept``: GX validation results kept per suite (older ones are deleted;
+    the ``quality/results`` table keeps the history).
+    """
+
+    gx_dir: Text = "gx"
+    data_docs_dir: Text = ".run/quality/data_docs"
+    validations_dir: Text = ".run/quality/validations"
+    freshness_hours: Number | None = 36.0
+    validations_kept: Int = 20
+
+
 class MaintenanceConfig(Section):
     optimize_days: Int | None = None
 
@@ -290,6 +309,7 @@ class Config(Section):
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     stack: StackConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -348,6 +368,9 @@ PATH_KEYS = (
     "stack.rules_dir",
     "stack.consoles_dir",
     "stack.console_libraries_dir",
+    "quality.gx_dir",
+    "quality.data_docs_dir",
+    "quality.validations_dir",
 )
 
 

@@ -180,6 +180,40 @@ def is_delta(spark: SparkSession, path: str) -> bool:
 def _has_commit(spark: SparkSession, path: str) -> bool:
     """Whether ``path/_delta_log`` holds a commit or a checkpoint (through Hadoop's file
     system, so on any store Spark reads)."""
-    log = spark._jvm.org.apache.hadoop.fs.Path(path, "_delta_log")
-    fs = log.getFileSystem(spark._jsc.hadoopConfiguration())
-    return fs.exists(log) and any(_LOG_ENTRY.fullmatch(entry.getPath().getName()) for entry in fs.listStatus(log))
+    from advertisex.io.fs import list_files
+
+    names = (p.rsplit("/", 1)[-1] for p in list_files(spark, f"{path.rstrip('/')}/_delta_log", ""))
+    return any(_LOG_ENTRY.fullmatch(name) for name in names)
+
+
+def commits_since(spark: SparkSession, path: str, version: int | None) -> list[dict[str, Any]] | None:
+    """driver-side: the actions of the table's commits after ``version`` (all of them for None),
+    read from its ``_delta_log`` JSON files: ``[{"version", "adds", "removes", "txn"}]`` with
+    ``adds``/``removes`` the ``partitionValues`` of the files each added or removed with
+    ``dataChange`` (a compaction changes no data) and ``txn`` the ``(appId, version)`` of an
+    idempotent write. None when a commit file is gone (log cleanup): the caller then looks
+    at the whole table.
+    """
+    import json
+
+    from advertisex.io.fs import list_files, read_text
+
+    log_dir = f"{path.rstrip('/')}/_delta_log"
+    names = {p.rsplit("/", 1)[-1][: -len(".json")]: p for p in list_files(spark, log_dir, ".json")}
+    files = {int(n): p for n, p in names.items() if n.isdigit()}  # not the compacted ranges
+    first = 0 if version is None else version + 1
+    latest = max(files, default=-1)
+    if any(v not in files for v in range(first, latest + 1)):
+        return None
+    out = []
+    for v in range(first, latest + 1):
+        commit: dict[str, Any] = {"version": v, "adds": [], "removes": [], "txn": None}
+        for line in read_text(spark, files[v]).splitlines():
+            action = json.loads(line) if line.strip() else {}
+            for kind, key in (("add", "adds"), ("remove", "removes")):
+                if kind in action and action[kind].get("dataChange", True):
+                    commit[key].append(action[kind].get("partitionValues") or {})
+            if "txn" in action:
+                commit["txn"] = (action["txn"]["appId"], int(action["txn"]["version"]))
+        out.append(commit)
+    return out

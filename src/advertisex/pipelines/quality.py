@@ -1,181 +1,198 @@
-"""Job ``quality``: Great Expectations suites on the gold tables.
+"""Job ``quality``: the silver suites on the partitions that changed, reconciliation, and the
+verdict of the run (docs/CONTRACT.md §4, §6).
 
-Each expectation carries a severity. A failed ``critical`` expectation means gold is
-wrong (a duplicate key, a negative count, a null key) and makes ``pipeline --once`` exit
-with code 3 (docs/CONTRACT.md §4); a failed ``warning`` is reported but does not fail the run
-(e.g. a CTR above 1, possible when clicks count on their own date). Results are
-appended to ``_pipeline/quality_results`` (:data:`advertisex.tables.QUALITY_RESULTS`)
-for dashboards and history.
+Runs after ``gold``. For each silver table it reads which ``event_date`` partitions changed
+since the version last validated (the Delta log's commits: a compaction changes none),
+profiles them in one Spark pass and validates the profile with the table's Great
+Expectations checkpoint (:mod:`advertisex.quality`). Then it reconciles each source's new
+bronze batches with silver and quarantine (:mod:`advertisex.quality.reconcile`). Every
+result goes to ``quality/results``, failures to Alertmanager and
+``advertisex_quality_failures``.
+
+Finally it looks at the open findings (a finding's latest result failed): they are posted
+to Alertmanager again so they keep firing while they hold; ``advertisex_quality_failures``
+is set to their count per table and severity (0 for none, for every table the checks
+cover: a run that validated nothing new still reports what is open, and a repaired
+finding drops to 0); and if any is critical — including a gold partition the ``gold`` job
+withheld — the job raises :class:`~advertisex.errors.DataQualityError` (``pipeline
+--once`` exits 3), after everything else ran. A check that cannot run (a table that does
+not exist yet, no history) says so and never fails the run.
+
+Results older versions kept in ``_pipeline/quality_results`` are neither read nor
+written; such a lake's silver partitions are all validated on the first run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
-from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import DataQualityError
-from advertisex.io.delta import commit_metadata, last_commit
-from advertisex.io.lake import read_table
+from advertisex.io.alerts import Alert, post_alerts
+from advertisex.io.delta import commits_since, last_commit
+from advertisex.io.lake import distinct_dates, read_table
 from advertisex.monitoring import metrics as M
-from advertisex.tables import Table
+from advertisex.quality import checks as K
+from advertisex.quality import reconcile as R
+from advertisex.quality.profile import NULL_PARTITION, profile
+from advertisex.quality.results import open_findings, validated_versions
+from advertisex.quality.validation import new_run_id, validate
+from advertisex.quality.wap import known_campaigns
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
-RESULTS = tables.QUALITY_RESULTS
-COUNT_COLUMNS = ("impressions", "clicks", "unattributed_clicks", "conversions", "view_through_conversions")
+JOB = "quality"
+SILVER_SUITES = tuple(s for s in K.SUITES if s.table.startswith("silver/"))
 
 
-def _suites() -> dict[Table, list[Any]]:
-    import great_expectations as gx
-    from great_expectations.expectations.metadata_types import FailureSeverity
-
-    E = gx.expectations
-    crit, warn = FailureSeverity.CRITICAL, FailureSeverity.WARNING
-    campaign = [
-        E.ExpectColumnValuesToNotBeNull(column="event_date", severity=crit),
-        E.ExpectColumnValuesToNotBeNull(column="campaign_id", severity=crit),
-        E.ExpectCompoundColumnsToBeUnique(column_list=["event_date", "campaign_id"], severity=crit),
-        *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0, severity=crit) for c in COUNT_COLUMNS],
-        E.ExpectColumnValuesToBeBetween(column="spend_micros", min_value=0, severity=crit),
-        E.ExpectColumnValuesToBeBetween(column="conversion_value", min_value=0, severity=crit),
-        E.ExpectColumnValuesToBeBetween(column="ctr", min_value=0, max_value=1, mostly=0.999, severity=warn),
-        E.ExpectColumnValuesToBeBetween(column="cvr", min_value=0, max_value=1, mostly=0.999, severity=warn),
-        E.ExpectColumnValuesToNotBeNull(column="campaign_name", mostly=0.95, severity=warn),
-    ]
-    bids = [
-        E.ExpectColumnValuesToNotBeNull(column="event_date", severity=crit),
-        E.ExpectColumnValuesToNotBeNull(column="exchange", severity=crit),
-        E.ExpectCompoundColumnsToBeUnique(column_list=["event_date", "exchange"], severity=crit),
-        *[E.ExpectColumnValuesToBeBetween(column=c, min_value=0, severity=crit)
-          for c in ("bid_requests", "bids", "wins", "impressions_matched")],
-        E.ExpectColumnValuesToBeBetween(column="win_rate", min_value=0, max_value=1, severity=warn),
-    ]
-    return {tables.GOLD_CAMPAIGN_DAILY: campaign, tables.GOLD_BID_DAILY: bids}
+def changed_dates(spark: SparkSession, cfg: Config, path: str, since: int | None,
+                  version: int) -> set[dt.date | None] | None:
+    """driver-side: the ``event_date`` partitions whose data changed after version ``since``
+    up to ``version`` (None for the null partition); None when the log cannot tell (then
+    every partition is checked)."""
+    commits = commits_since(spark, path, since)
+    if commits is None:
+        return None
+    return {dt.date.fromisoformat(a["event_date"]) if a.get("event_date") else None
+            for c in commits if c["version"] <= version for a in c["adds"] + c["removes"]}
 
 
-# A gold table of at most this many rows is validated by GX's pandas engine in the driver,
-# a bigger one by GX's Spark engine.
-PANDAS_MAX_ROWS = 200_000
+def validate_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: int | None, run_id: str,
+                    known: list[str] | None, now: dt.datetime | None,
+                    seconds: dict[str, float]) -> tuple[str, list[dict[str, Any]]]:
+    """Validate the partitions of ``suite``'s table changed since version ``since``; the time
+    spent profiling and in GX is added to ``seconds``.
 
-
-def validate(table: Table, df: DataFrame, expectations: list[Any], *,
-             pandas_max_rows: int | None = None) -> list[dict[str, Any]]:
-    """Run ``expectations`` on ``df`` with an ephemeral GX context; one result dict per expectation.
-
-    GX's Spark engine runs at least one Spark job per metric (about a hundred for the
-    campaign suite), which for a small table is seconds of job overhead and no work. So a
-    table of at most ``pandas_max_rows`` rows (default :data:`PANDAS_MAX_ROWS`) is fetched
-    in one Spark job (``limit(n + 1)``, which also tells whether it is that small) and
-    validated by GX's pandas engine; a bigger one by the Spark engine, where it lies. Both
-    engines evaluate the same expectations with the same results (tested).
+    Returns:
+        ``(what was done, result rows)``.
     """
-    import great_expectations as gx
-
-    limit = PANDAS_MAX_ROWS if pandas_max_rows is None else pandas_max_rows
-    head = df.limit(limit + 1).toPandas() if limit > 0 else None  # driver-side: ≤ limit + 1 gold rows, validated there
-    context = gx.get_context(mode="ephemeral")
-    if head is not None and len(head) <= limit:
-        data: Any = head
-        source = context.data_sources.add_pandas(name="lake")
-        log.info("quality %s: GX pandas engine (%d rows)", table.name, len(head))
-    else:
-        data = df
-        source = context.data_sources.add_spark(name="lake")
-        log.info("quality %s: GX Spark engine", table.name)
-    asset = source.add_dataframe_asset(name=table.name.replace("/", "_"))
-    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": data})
-    suite = context.suites.add(gx.ExpectationSuite(name=table.name.replace("/", "_"), expectations=expectations))
-    result = batch.validate(suite)
-    out = []
-    for r in result.results:
-        cfg = r.expectation_config
-        out.append(
-            {
-                "table": table.name,
-                "expectation": cfg.type,
-                "kwargs": json.dumps({k: v for k, v in cfg.kwargs.items() if k != "batch_id"}, default=str),
-                "severity": str(getattr(cfg, "severity", "critical")).split(".")[-1].lower(),
-                "success": bool(r.success),
-                "unexpected_count": int((r.result or {}).get("unexpected_count") or 0),
-            }
-        )
-    return out
+    path = cfg.table_path(suite.table)
+    if read_table(spark, cfg, suite.table) is None:
+        return "cannot run: the table does not exist yet", []
+    version = int(last_commit(spark, path).version)
+    if since == version:
+        return f"version {version} validated before", []
+    df = spark.read.format("delta").option("versionAsOf", version).load(path)
+    dates = changed_dates(spark, cfg, path, since, version)
+    if dates is None:
+        dates = {*distinct_dates(df), None}
+    if not dates:
+        return f"no data changed up to version {version}", []
+    t0 = time.monotonic()
+    prof = profile(df, suite, dates, known_campaigns=known, now=now, freshness_hours=cfg.quality.freshness_hours)
+    t1 = time.monotonic()
+    rows = validate(spark, cfg, prof, run_id=run_id, table_version=version)
+    seconds["profile"] += t1 - t0
+    seconds["gx"] += time.monotonic() - t1
+    return f"{len(prof.values)} partition(s) of version {version}", rows
 
 
-def _version(spark: SparkSession, cfg: Config, table: Table) -> int:
-    return int(last_commit(spark, cfg.table_path(table)).version)
+def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
+                      open_batches: set[tuple[str, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Reconcile each source's bronze batches silver has read since the last reconciled
+    version, and those that failed before.
+
+    Returns:
+        ``({source: what was done}, result rows)``.
+    """
+    done: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    versions = validated_versions(spark, cfg, [K.RECONCILIATION.name])
+    for source in R.SOURCES:
+        if read_table(spark, cfg, source.bronze) is None:
+            done[source.name] = "cannot run: no bronze table yet"
+            continue
+        upto = R.silver_read_upto(spark, cfg, source.name)
+        if upto is None:
+            done[source.name] = "cannot run: silver has not read this source yet"
+            continue
+        since = versions.get(source.bronze.name)
+        batches, last = R.new_batches(spark, cfg, source, since, upto)
+        for table, tag in open_batches:
+            if table == source.bronze.name:
+                batches.setdefault(tag, set())
+        prof = R.reconcile(spark, cfg, source, batches)
+        if prof is None or not prof.values:
+            done[source.name] = "no new batch silver has read"
+            continue
+        rows += validate(spark, cfg, prof, run_id=run_id, table_version=last if last is not None else since,
+                         tables={tag: source.bronze.name for tag in prof.values})
+        done[source.name] = f"{len(prof.values)} batch(es)"
+    return done, rows
 
 
+def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_: Any) -> dict[str, Any]:
+    """Validate silver's changed partitions, reconcile new bronze batches, re-post open findings.
 
+    Args:
+        spark: the session.
+        cfg: the configuration.
+        now: the time the freshness checks measure at (default: now).
 
-VALIDATED_PREFIX = "advertisex.quality.validated="
-
-
-def _validated_versions(spark: SparkSession, cfg: Config) -> dict[str, int] | None:
-    """The gold table versions the stored results cover, from the results table's last
-    commit (``userMetadata``); None when unknown (written by an older version)."""
-    meta = commit_metadata(spark, cfg.table_path(RESULTS), VALIDATED_PREFIX)
-    return None if meta is None else {str(k): int(v) for k, v in json.loads(meta).items()}
-
-
-def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
-    """Validate every gold table version not validated yet; store the results.
-
-    A gold table version is validated once: its results are stored keyed by
-    ``(table, table_version)``, so a rerun over unchanged gold reuses them and writes nothing.
-    Each results commit also records, in its ``userMetadata``, the gold version every suite
-    table's stored results cover; a table whose version moved on is validated without first
-    scanning the stored results for it.
+    Returns:
+        What was checked per table and source, the time the silver suites took (profiling,
+        GX) and reconciliation, and the counts of open findings.
 
     Raises:
-        DataQualityError: a critical expectation failed (after every suite ran and the
-            results were stored).
+        DataQualityError: a critical finding is open (after every check ran and was stored).
     """
-    stored = read_table(spark, cfg, RESULTS)
-    covered = None if stored is None else _validated_versions(spark, cfg)
+    run_id = new_run_id(JOB)
+    known = known_campaigns(spark, cfg)
+    versions = validated_versions(spark, cfg, [s.name for s in SILVER_SUITES])
+    summary: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    new: list[dict[str, Any]] = []
-    versions: dict[str, int] = {}
-    for table, expectations in _suites().items():
-        df = read_table(spark, cfg, table)
-        if df is None:
-            continue
-        version = versions[table.name] = _version(spark, cfg, table)
-        maybe_known = stored is not None and (covered is None or covered.get(table.name) == version)
-        known = [
-            r.asDict()  # driver-side: the stored results of one table version (a dozen rows)
-            for r in stored.where(f"table = '{table.name}' AND table_version = {version}").collect()  # driver-side: same
-        ] if maybe_known else []
-        if known:
-            rows += known
-            continue
-        checked_at = dt.datetime.now(dt.UTC)
-        results = [{**r, "table_version": version, "checked_at": checked_at}
-                   for r in validate(table, df, expectations)]
-        rows += results
-        new += results
-    if new:
-        meta = VALIDATED_PREFIX + json.dumps({**(covered or {}), **versions}, sort_keys=True)
-        spark.createDataFrame([tuple(r[c] for c in RESULTS.columns) for r in new], RESULTS.schema).write.format(
-            "delta").mode("append").option("userMetadata", meta).save(cfg.table_path(RESULTS))
-    failed = [r for r in rows if not r["success"]]
-    critical = [r for r in failed if r["severity"] == "critical"]
-    for table in versions:
-        for severity in ("warning", "critical"):
-            M.QUALITY_FAILURES.labels(table=table, severity=severity).set(
-                sum(r["table"] == table and r["severity"] == severity for r in failed))
-    for r in failed:
-        log.warning("quality %s: %s %s on %s (%d unexpected)", r["severity"], r["expectation"], r["kwargs"],
-                    r["table"], r["unexpected_count"])
-    summary = {"expectations": len(rows), "validated_now": len(new), "failed_warning": len(failed) - len(critical),
-               "failed_critical": len(critical)}
+    seconds = {"profile": 0.0, "gx": 0.0}
+    for suite in SILVER_SUITES:
+        summary[suite.table], got = validate_silver(spark, cfg, suite, since=versions.get(suite.table),
+                                                    run_id=run_id, known=known, now=now, seconds=seconds)
+        rows += got
+    t0 = time.monotonic()
+    before = open_findings(spark, cfg)
+    open_batches = {(f["table"], f["partition"]) for f in before if f["suite"] == K.RECONCILIATION.name}
+    summary["reconciliation"], got = reconcile_sources(spark, cfg, run_id=run_id, open_batches=open_batches)
+    rows += got
+    summary["silver_seconds"] = {k: round(v, 2) for k, v in seconds.items()}
+    summary["reconciliation_seconds"] = round(time.monotonic() - t0, 2)
+    findings = open_findings(spark, cfg)
+    fresh = {(r["table"], r["partition"], r["expectation"]) for r in rows}
+    post_alerts(cfg, [_alert(f) for f in findings if (f["table"], f["partition"], f["expectation"]) not in fresh])
+    critical = [f for f in findings if f["severity"] == K.CRITICAL]
+    set_failure_gauges(findings)
+    summary.update({"results_stored": len(rows), "open_warnings": len(findings) - len(critical),
+                    "open_critical": len(critical)})
+    for f in findings:
+        log.warning("quality %s: %s %s %s failed (%s)", f["severity"], f["table"], f["partition"], f["expectation"],
+                    f["note"])
     if critical:
-        names = "; ".join(f"{r['table']} {r['expectation']} {r['kwargs']}" for r in critical[:3])
+        names = "; ".join(f"{f['table']} {f['partition']} {f['expectation']}" for f in critical[:3])
         raise DataQualityError(f"{len(critical)} critical data-quality check(s) failed: {names}")
     return summary
+
+
+def set_failure_gauges(findings: list[dict[str, Any]]) -> None:
+    """``advertisex_quality_failures{table,severity}``: the open findings of every table the
+    checks cover (silver and gold suites, the bronze tables reconciled), 0 where none is open."""
+    covered = {s.table for s in K.SUITES} | {source.bronze.name for source in R.SOURCES}
+    for table in sorted(covered | {f["table"] for f in findings}):
+        for severity in K.SEVERITIES:
+            M.QUALITY_FAILURES.labels(table=table, severity=severity).set(
+                sum(1 for f in findings if f["table"] == table and f["severity"] == severity))
+
+
+def _alert(finding: dict[str, Any]) -> Alert:
+    """An open finding posted again, so it keeps firing while it holds."""
+    by_date = finding["suite"] != K.RECONCILIATION.name
+    checks = {c.name: c for s in K.ALL_SUITES if s.name == finding["suite"] for c in s.checks}
+    described = checks[finding["expectation"]].description if finding["expectation"] in checks else (
+        finding["expectation"])
+    where = finding["partition"] if by_date else f"batch {finding['partition']}"
+    return Alert(finding["expectation"], finding["severity"], finding["table"],
+                 f"{finding['table']} {where}: expected {described} ({finding['expected']}); "
+                 f"seen {finding['note'] or finding['observed_value']}",
+                 event_date=finding["partition"] if by_date and finding["partition"] != NULL_PARTITION else "",
+                 labels={} if by_date else {"ingest_batch": finding["partition"]})

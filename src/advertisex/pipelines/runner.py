@@ -57,9 +57,11 @@ JOBS: tuple[Job, ...] = (
         "historical impression JSON Lines files -> bronze/impressions"),
     Job("reference", reference.run, "campaigns/users reference CSVs -> SCD-2 dimensions silver/dim_*"),
     Job("silver", silver.run, "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
-    Job("gold", gold.run, "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only)"),
+    Job("gold", gold.run, "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only; "
+        "each validated before it is published)"),
     Job("anomaly", anomaly.run, "anomaly rules on gold, bronze and table commits -> quality/anomalies, alerts"),
-    Job("quality", quality.run, "Great Expectations suites on gold (critical failure: exit 3)"),
+    Job("quality", quality.run, "Great Expectations suites on changed silver partitions, reconciliation; an open "
+        "critical finding (gold's included): exit 3"),
     Job("optimize", optimize.run, "compaction + Z-order by campaign_id (schedule it, e.g. hourly)",
         in_pipeline=False),
 )
@@ -69,10 +71,13 @@ JOB_NAMES = tuple(j.name for j in JOBS)
 # of a stage (tuples of jobs, each run in order) are independent: with
 # ``pipeline.concurrent`` they run at once. The ingest jobs write different bronze tables,
 # except the two writers of bronze/impressions, which share a lane; the reference job
-# writes only the dimensions, which silver reads. The anomaly checks and the quality suites
-# both only read gold (and write tables of their own), so they run beside each other; in turn,
-# the anomaly checks come first, so a critical quality failure (which stops the run) does
-# not keep them from running.
+# writes only the dimensions, which silver reads. Gold audits its own partitions before it
+# publishes them (write-audit-publish). The anomaly checks (gold, bronze, table commits) and
+# the quality job (silver's changed partitions, reconciliation of bronze with silver and
+# quarantine, the open findings in quality/results) only read what the stages before wrote
+# and each writes a table of its own (quality/anomalies, quality/results), so they run beside
+# each other; in turn, the anomaly checks come first, so a critical quality failure (which
+# stops the run) does not keep them from running.
 PIPELINE_STAGES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("ingest_impressions", "backfill_impressions"), ("ingest_bids",), ("ingest_clicks",), ("reference",)),
     (("silver",),),

@@ -51,3 +51,22 @@ def test_a_table_created_elsewhere_after_a_look_at_its_empty_log_is_seen(spark, 
     shutil.copytree(elsewhere, path, dirs_exist_ok=True)  # what the other process commits
     assert is_delta(spark, str(path))
     assert not is_delta(spark, str(tmp_path / "nothing"))
+
+
+def test_commits_since_reads_partitions_and_batch_tags_from_the_log(spark, tmp_path):
+    import datetime as dt
+
+    from advertisex.io.delta import commits_since
+
+    path = str(tmp_path / "t")
+    df = spark.createDataFrame([(1, dt.date(2026, 11, 1)), (2, dt.date(2026, 11, 2))], "id int, event_date date")
+    idempotent_append(df, path, app_id="app", version=0, partition_by=["event_date"])
+    idempotent_append(df.where("id = 2"), path, app_id="app", version=1, partition_by=["event_date"])
+    spark.sql(f"OPTIMIZE delta.`{path}`")  # compaction: no data change
+    commits = commits_since(spark, path, None)
+    assert [c["version"] for c in commits] == [0, 1, 2]
+    assert sorted(a["event_date"] for a in commits[0]["adds"]) == ["2026-11-01", "2026-11-02"]
+    assert commits[1]["txn"] == ("app", 1) and commits[1]["adds"] == [{"event_date": "2026-11-02"}]
+    assert commits[2]["adds"] == commits[2]["removes"] == [] and commits[2]["txn"] is None
+    assert [c["version"] for c in commits_since(spark, path, 1)] == [2]
+    assert commits_since(spark, path, 2) == []

@@ -1,147 +1,198 @@
-"""Job ``quality``: Great Expectations suites on real Delta gold tables; critical failures raise."""
+"""Job ``quality`` and gold's write-audit-publish on a lake the real jobs built from generated
+traffic (files only): clean data passes every suite and reconciles; a record dropped
+between bronze and silver is caught; a critical gold failure keeps the published
+partition and its dirty marks, and the pipeline fails with exit code 3; a withheld date
+is handed on to the anomaly checks only once it is published; a warning publishes; the
+Data Docs name every suite."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-from decimal import Decimal
+from pathlib import Path
 
+import pyspark.sql.functions as F
 import pytest
 
 from advertisex import tables
 from advertisex.errors import DataQualityError
-from advertisex.pipelines import quality
-from advertisex.pipelines.quality import RESULTS, VALIDATED_PREFIX, validate
+from advertisex.generate import GenerateParams, Rates, generate
+from advertisex.io.dirty_dates import STAGE_ANOMALY, STAGE_GOLD_CAMPAIGN, clear_dirty, record_dirty, take_dirty
+from advertisex.pipelines import backfill_impressions, gold, quality, silver
+from advertisex.pipelines.runner import run_pipeline
+from advertisex.quality import checks as K
+from conftest import make_cfg
+from support import read_table, write_file
+from support_quality import clean, frame
 
-SCHEMA = (
-    "event_date date, campaign_id string, advertiser_id string, campaign_name string, impressions long, "
-    "clicks long, unattributed_clicks long, conversions long, view_through_conversions long, "
-    "spend_micros long, conversion_value decimal(28,6), ctr double, cvr double"
-)
-D = dt.date(2026, 11, 20)
+pytestmark = pytest.mark.slow
+
+START = dt.date(2026, 11, 2)
+NOW = dt.datetime(2026, 11, 6, 12, tzinfo=dt.UTC)  # after the generated traffic
 
 
-def _row(campaign: str, impressions: int = 10, clicks: int = 1) -> tuple:
-    return (D, campaign, "adv", "name", impressions, clicks, 0, 0, 0, 100, Decimal(0), clicks / impressions, 0.0)
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    """Three generated days through ``pipeline --once`` (the quality job included)."""
+    root = tmp_path_factory.mktemp("quality-lake")
+    # Freshness is measured against the clock (tests/lake/quality/test_profile.py sets one).
+    cfg = make_cfg(root, "kafka.enabled=false", "quality.freshness_hours=1000000")
+    params = GenerateParams(seed=11, start_date=START, days=3, impressions_per_day=400, users=120, campaigns=8,
+                            rates=Rates().with_overrides({"kafka_share": 0.0}))
+    generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
+             campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=root / "generated")
+    summary = run_pipeline(spark, cfg)
+    return cfg, summary
 
 
-def test_good_gold_passes_and_rerun_reuses_results(spark, lake_cfg):
-    spark.createDataFrame([_row("c1"), _row("c2")], SCHEMA).write.format("delta").partitionBy("event_date").save(
-        lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY))
+def _results(spark, cfg):
+    return read_table(spark, cfg, tables.QUALITY_RESULTS)
+
+
+def test_generated_traffic_passes_every_suite_and_reconciles(spark, lake):
+    cfg, summary = lake
+    assert summary["gold"]["withheld"] == {}
+    assert summary["quality"]["open_critical"] == 0
+    results = _results(spark, cfg)
+    failed = [(r.table, r.partition, r.expectation, r.note) for r in results.where("NOT success").collect()]
+    assert failed == []
+    validated = {r.suite for r in results.select("suite").distinct().collect()}
+    # Bid requests come only through Kafka, disabled here.
+    assert validated == {s.name for s in K.ALL_SUITES} - {"silver_bid_requests", "gold_bid_daily"}
+    recon = results.where(F.col("suite") == K.RECONCILIATION.name)
+    assert {r.table for r in recon.select("table").distinct().collect()} == {
+        tables.BRONZE_IMPRESSIONS.name, tables.BRONZE_CLICK_EVENTS.name}  # no bid requests without Kafka
+
+
+def test_a_rerun_on_unchanged_tables_validates_nothing_again(spark, lake):
+    cfg, _ = lake
+    before = _results(spark, cfg).count()
+    summary = quality.run(spark, cfg)
+    assert summary["results_stored"] == 0
+    assert all("validated before" in summary[s.table] for s in quality.SILVER_SUITES if s.table != "silver/bid_requests")
+    assert _results(spark, cfg).count() == before
+
+
+def test_data_docs_index_names_every_suite(lake):
+    cfg, _ = lake
+    index = Path(cfg.quality.data_docs_dir) / "index.html"
+    html = index.read_text()
+    for suite in K.ALL_SUITES:
+        assert suite.name in html, suite.name
+
+
+def _late_impressions(cfg, day: dt.date, n: int, name: str, **fields) -> list[str]:
+    ids = [f"late-{name}-{i}" for i in range(n)]
+    lines = [json.dumps({"impression_id": i, "event_time": f"{day.isoformat()}T10:00:00Z", "user_id": "u-late",
+                         "campaign_id": fields.get("campaign_id", "cmp-0001"), "ad_creative_id": "cr",
+                         "website": "late.example.com", "cost_micros": 1000}) for i in ids]
+    write_file(Path(cfg.landing.impressions) / f"{name}.jsonl", "\n".join(lines) + "\n")
+    return ids
+
+
+def test_reconciliation_catches_a_record_dropped_between_bronze_and_silver(spark, lake):
+    cfg, _ = lake
+    ids = _late_impressions(cfg, START, 5, "dropped")
+    backfill_impressions.run(spark, cfg)
+    silver.run(spark, cfg)
+    path = cfg.table_path(tables.SILVER_IMPRESSIONS)
+    before = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().version
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE impression_id = '{ids[0]}'")
+    with pytest.raises(DataQualityError, match="received_equals_silver_plus_quarantined"):
+        quality.run(spark, cfg, now=NOW)
+    checked = _results(spark, cfg).where(f"table = '{tables.SILVER_IMPRESSIONS.name}' AND partition = '{START}'")
+    assert checked.select("run_id").distinct().count() == 2  # the new rows' partition was validated again
+    failed = _results(spark, cfg).where("NOT success AND suite = 'reconciliation'").collect()
+    assert len(failed) == 1 and failed[0].table == tables.BRONZE_IMPRESSIONS.name
+    assert failed[0].observed_value == 1 and failed[0].severity == K.CRITICAL
+    assert json.loads(failed[0].sample_rows[0]) == {"missing_from_silver": ids[0]}
+    # Repaired: the open batch is checked again and closes.
+    spark.sql(f"RESTORE TABLE delta.`{path}` TO VERSION AS OF {before}")
+    assert quality.run(spark, cfg, now=NOW)["open_critical"] == 0
+    gold.run(spark, cfg, now=NOW)
+
+
+def _gold_rows(spark, cfg, day: dt.date) -> list:
+    return sorted(read_table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY).where(F.col("event_date") == day).collect())
+
+
+def test_a_critical_gold_failure_keeps_the_published_partition_and_its_marks(spark, lake):
+    cfg, _ = lake
+    day = START + dt.timedelta(days=1)
+    published = _gold_rows(spark, cfg, day)
+    assert published
+    # A silver impression without campaign_id: gold would get a row with a null key (critical).
+    imps = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
+    bad = imps.where(F.col("event_date") == day).limit(1).withColumn("impression_id", F.lit("bad-1")).withColumn(
+        "campaign_id", F.lit(None).cast("string"))
+    bad.write.format("delta").mode("append").save(cfg.table_path(tables.SILVER_IMPRESSIONS))
+    record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", day)])
+    with pytest.raises(DataQualityError) as err:
+        run_pipeline(spark, cfg)
+    assert err.value.exit_code == 3
+    assert _gold_rows(spark, cfg, day) == published
+    assert take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN]).dates_of(STAGE_GOLD_CAMPAIGN, "impressions") == {day}
+    failed = _results(spark, cfg).where("NOT success AND table = 'gold/campaign_daily'").collect()
+    assert {r.expectation for r in failed} >= {"campaign_id_not_null"}
+    assert all(r.partition == day.isoformat() and r.sample_rows for r in failed if r.severity == K.CRITICAL)
+    # Fixed at the source: the next run publishes the day and nothing is open any more.
+    spark.sql(f"DELETE FROM delta.`{cfg.table_path(tables.SILVER_IMPRESSIONS)}` WHERE impression_id = 'bad-1'")
+    record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", day)])
+    summary = run_pipeline(spark, cfg)
+    assert summary["gold"]["withheld"] == {} and summary["quality"]["open_critical"] == 0
+    assert _gold_rows(spark, cfg, day) == published
+
+
+def test_gold_hands_on_to_the_anomaly_checks_only_the_dates_it_published(spark, lake):
+    cfg, _ = lake
+    bad_day, good_day = START, START + dt.timedelta(days=2)
+    clear_dirty(spark, take_dirty(spark, cfg, [STAGE_ANOMALY]).files)
+
+    def handed() -> set[dt.date]:
+        return take_dirty(spark, cfg, [STAGE_ANOMALY]).dates_of(STAGE_ANOMALY, "gold")
+
+    imps = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
+    bad = imps.where(F.col("event_date") == bad_day).limit(1).withColumn("impression_id", F.lit("bad-2")).withColumn(
+        "campaign_id", F.lit(None).cast("string"))
+    bad.write.format("delta").mode("append").save(cfg.table_path(tables.SILVER_IMPRESSIONS))
+    record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", d) for d in (bad_day, good_day)])
+    summary = gold.run(spark, cfg, now=NOW)
+    assert summary["withheld"][tables.GOLD_CAMPAIGN_DAILY.name] == [bad_day.isoformat()]
+    assert handed() == {good_day}  # the withheld date waits until it is published
+    spark.sql(f"DELETE FROM delta.`{cfg.table_path(tables.SILVER_IMPRESSIONS)}` WHERE impression_id = 'bad-2'")
+    assert gold.run(spark, cfg, now=NOW)["withheld"] == {}
+    assert handed() == {bad_day, good_day}
+
+
+def test_a_warning_publishes_and_is_stored(spark, lake):
+    cfg, _ = lake
+    day = START + dt.timedelta(days=2)
+    # Impressions of campaigns the dimension does not know: a warning on gold, published anyway.
+    _late_impressions(cfg, day, 400, "unknown-campaigns", campaign_id="cmp-unknown")
+    summary = run_pipeline(spark, cfg)
+    assert summary["gold"]["withheld"] == {}
+    assert tables.GOLD_CAMPAIGN_DAILY.name in summary["gold"]["warned"]
+    gold_day = read_table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY).where(F.col("event_date") == day)
+    assert gold_day.where("campaign_id = 'cmp-unknown'").first().impressions == 400
+    warned = _results(spark, cfg).where(
+        f"NOT success AND table = 'gold/campaign_daily' AND partition = '{day}' AND expectation = 'campaign_id_known'")
+    assert warned.first().severity == K.WARNING
+    assert summary["quality"]["open_critical"] == 0
+
+
+def test_only_the_partitions_that_changed_are_validated_again(spark, lake_cfg):
+    suite = K.suite_of(tables.SILVER_CLICKS)
+    days = [START + dt.timedelta(days=i) for i in range(3)]
+    path = lake_cfg.table_path(tables.SILVER_CLICKS)
+    frame(spark, suite, clean(suite, days[0]) + clean(suite, days[1])).write.format("delta").partitionBy(
+        "event_date").save(path)
     first = quality.run(spark, lake_cfg)
-    assert first["failed_critical"] == 0 and first["validated_now"] == first["expectations"] > 10
-    stored = spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).count()
-    again = quality.run(spark, lake_cfg)
-    assert again["validated_now"] == 0
-    assert spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).count() == stored
-
-
-def _last_meta(spark, cfg) -> str:
-    return spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_path(RESULTS)}` LIMIT 1").first().userMetadata or ""
-
-
-def test_a_new_gold_version_is_validated_and_recorded(spark, lake_cfg):
-    gold = lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY)
-    spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").partitionBy("event_date").save(gold)
-    first = quality.run(spark, lake_cfg)
-    assert first["validated_now"] == first["expectations"]
-    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({tables.GOLD_CAMPAIGN_DAILY.name: 0})
-
-    # Gold moves on (version 1, now with a duplicate key): validated again, and it fails.
-    spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").mode("append").save(gold)
-    with pytest.raises(DataQualityError):
-        quality.run(spark, lake_cfg)
-    assert _last_meta(spark, lake_cfg) == VALIDATED_PREFIX + json.dumps({tables.GOLD_CAMPAIGN_DAILY.name: 1})
-    failed = spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).where("table_version = 1 AND NOT success")
-    assert {r.expectation for r in failed.collect()} == {"expect_compound_columns_to_be_unique"}
-    # The rerun reuses the stored results of version 1 (still failing) and writes nothing.
-    results_version = spark.sql(f"DESCRIBE HISTORY delta.`{lake_cfg.table_path(RESULTS)}` LIMIT 1").first().version
-    with pytest.raises(DataQualityError):
-        quality.run(spark, lake_cfg)
-    assert spark.sql(f"DESCRIBE HISTORY delta.`{lake_cfg.table_path(RESULTS)}` LIMIT 1").first().version == (
-        results_version)
-
-
-def test_results_without_recorded_versions_are_still_reused(spark, lake_cfg):
-    """Results written by an older version (no versions in the commit metadata) are found by
-    scanning them, as before."""
-    spark.createDataFrame([_row("c1")], SCHEMA).write.format("delta").partitionBy("event_date").save(
-        lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY))
-    quality.run(spark, lake_cfg)
-    results = spark.read.format("delta").load(lake_cfg.table_path(RESULTS))
-    results.localCheckpoint().write.format("delta").mode("overwrite").save(lake_cfg.table_path(RESULTS))
-    assert _last_meta(spark, lake_cfg) == ""
-    assert quality.run(spark, lake_cfg)["validated_now"] == 0
-
-
-@pytest.fixture(params=["pandas", "spark"])
-def engine(request, monkeypatch):
-    """Run the quality job with GX's pandas engine (small gold) or its Spark engine."""
-    if request.param == "spark":
-        monkeypatch.setattr(quality, "PANDAS_MAX_ROWS", 0)
-    return request.param
-
-
-def test_duplicate_key_and_negative_count_are_critical(spark, lake_cfg, engine):
-    spark.createDataFrame([_row("c1"), _row("c1"), _row("c3", impressions=-5)], SCHEMA).write.format(
-        "delta").partitionBy("event_date").save(lake_cfg.table_path(tables.GOLD_CAMPAIGN_DAILY))
-    with pytest.raises(DataQualityError, match="critical data-quality check"):
-        quality.run(spark, lake_cfg)
-    failed = {
-        r.expectation
-        for r in spark.read.format("delta").load(lake_cfg.table_path(RESULTS)).where("NOT success").collect()
-    }
-    assert {"expect_compound_columns_to_be_unique", "expect_column_values_to_be_between"} <= failed
-
-
-BID_SCHEMA = (
-    "event_date date, exchange string, bid_requests long, bids long, wins long, win_rate double, "
-    "avg_clearing_price_micros double, impressions_matched long"
-)
-
-
-@pytest.mark.parametrize(
-    ("table", "schema", "rows"),
-    [
-        (
-            tables.GOLD_CAMPAIGN_DAILY,
-            SCHEMA,
-            [
-                _row("c1"), _row("c1"), _row("c2", impressions=-5), _row("c3", impressions=2, clicks=3),
-                (D, None, "adv", None, 1, 0, 0, None, 0, -1, Decimal("-0.5"), 0.0, None),
-                (None, "c4", "adv", None, 5, 1, 1, 2, 1, 7, Decimal("1.25"), 0.2, 2.0),
-            ],
-        ),
-        (
-            tables.GOLD_BID_DAILY,
-            BID_SCHEMA,
-            [
-                (D, "x1", 10, 5, 2, 0.4, 1500.0, 2),
-                (D, "x1", 10, 5, 2, 0.4, None, 2),
-                (D, None, -1, 0, 0, None, None, 0),
-                (None, "x2", 3, 3, 4, 1.33, 10.0, -2),
-            ],
-        ),
-    ],
-)
-def test_pandas_and_spark_engines_give_the_same_results(spark, table, schema, rows, caplog):
-    """Every expectation of the suite (passing and failing, with its unexpected count) comes
-    out the same whichever GX engine runs it; the rows break most of them."""
-    df = spark.createDataFrame(rows, schema)
-    caplog.set_level(logging.INFO, logger=quality.__name__)
-
-    def engine_used() -> str:
-        used = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"quality {table.name}: GX")]
-        caplog.clear()
-        return used[-1].split("GX ")[1].split(" ")[0]
-
-    by_spark = validate(table, df, quality._suites()[table], pandas_max_rows=0)
-    assert engine_used() == "Spark"
-    by_pandas = validate(table, df, quality._suites()[table], pandas_max_rows=len(rows))
-    assert engine_used() == "pandas"
-    assert by_pandas == by_spark
-    assert sum(not r["success"] for r in by_spark) >= 5
-    # One row more than the limit: the Spark engine runs (same results again).
-    assert validate(table, df, quality._suites()[table], pandas_max_rows=len(rows) - 1) == by_spark
-    assert engine_used() == "Spark"
+    assert first[tables.SILVER_CLICKS.name] == "2 partition(s) of version 0"
+    frame(spark, suite, clean(suite, days[2])).write.format("delta").mode("append").save(path)
+    spark.sql(f"OPTIMIZE delta.`{path}`")  # a compaction changes no partition's data
+    second = quality.run(spark, lake_cfg)
+    assert second[tables.SILVER_CLICKS.name] == "1 partition(s) of version 2"
+    stored = _results(spark, lake_cfg).where(f"table = '{tables.SILVER_CLICKS.name}'")
+    assert {(r.partition, r.table_version) for r in stored.select("partition", "table_version").distinct().collect()} == {
+        (days[0].isoformat(), 0), (days[1].isoformat(), 0), (days[2].isoformat(), 2)}
+    assert quality.run(spark, lake_cfg)[tables.SILVER_CLICKS.name] == "version 2 validated before"

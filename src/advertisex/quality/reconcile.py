@@ -1,0 +1,159 @@
+"""Reconciliation (docs/CONTRACT.md §6): per source and ingestion batch, records received =
+records in silver (merged with their duplicates) + records quarantined.
+
+A bronze batch is one idempotent write (``ingest_batch`` = ``{txnAppId}/{txnVersion}``).
+The batches to check are read from the bronze table's Delta log: the commits after the
+last version reconciled, each with its ``txn`` (the batch tag) and the event dates it
+added, and only those silver's stream has fully read (its checkpoint's last committed
+offset), so a batch still on its way to silver is not a mismatch. Batches that failed
+before are checked again, so a repaired one closes.
+
+One Spark pass per source: the batches' bronze rows (file skipping on ``ingest_batch``),
+left-joined with the silver ids of their dates and with the source's quarantine rows by
+``origin``, aggregated per batch: received, invalid, valid ones found in silver,
+quarantine rows. A batch whose valid records are not all found in those dates (a
+duplicate whose first copy had another date) is looked up once more in all of silver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyspark.sql.functions as F
+
+from advertisex import contract as C
+from advertisex import tables
+from advertisex.config import Config
+from advertisex.io.delta import commits_since
+from advertisex.io.fs import list_files, read_text
+from advertisex.io.lake import read_table
+from advertisex.quality import checks as K
+from advertisex.quality.profile import Profile
+from advertisex.tables import Table
+from advertisex.transforms import normalize as N
+from advertisex.transforms.keys import dates_in
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SILVER_JOB = "silver"  # pipelines/silver.py: JOB and its STREAMS' query names
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source (docs/CONTRACT.md §2 quarantine ``source``, also the name of the silver query
+    reading it), its bronze table, event id and the silver tables its valid records go to."""
+
+    name: str
+    bronze: Table
+    id_column: str
+    silver: tuple[Table, ...]
+
+
+SOURCES = (
+    Source(C.SOURCE_IMPRESSIONS, tables.BRONZE_IMPRESSIONS, "impression_id", (tables.SILVER_IMPRESSIONS,)),
+    Source(C.SOURCE_CLICK_EVENTS, tables.BRONZE_CLICK_EVENTS, "event_id",
+           (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS)),
+    Source(C.SOURCE_BID_REQUESTS, tables.BRONZE_BID_REQUESTS, "bid_request_id", (tables.SILVER_BID_REQUESTS,)),
+)
+RECEIVED, QUARANTINE_EXACT = (c.name for c in K.RECONCILIATION.checks)
+
+
+def silver_read_upto(spark: SparkSession, cfg: Config, query: str) -> int | None:
+    """driver-side: the newest bronze version silver's ``query`` has read completely (from its
+    checkpoint's last committed offset); None when unknown (no checkpoint yet)."""
+    root = cfg.checkpoint_path(SILVER_JOB, query)
+    committed = [int(p.rsplit("/", 1)[-1]) for p in list_files(spark, f"{root}/commits", "")
+                 if p.rsplit("/", 1)[-1].isdigit()]
+    if not committed:
+        return None
+    offset = json.loads(read_text(spark, f"{root}/offsets/{max(committed)}").splitlines()[-1])
+    if offset.get("isStartingVersion"):
+        return -1  # still reading the first snapshot: no version is complete before it ends
+    return int(offset["reservoirVersion"]) - 1
+
+
+def new_batches(spark: SparkSession, cfg: Config, source: Source, since: int | None,
+                upto: int | None) -> tuple[dict[str, set[str]], int | None]:
+    """driver-side: ``{batch tag: event dates}`` of the bronze commits after ``since`` up to
+    ``upto``, and the newest version looked at; ``({}, None)`` when the log cannot tell."""
+    commits = commits_since(spark, cfg.table_path(source.bronze), since)
+    if commits is None:
+        return {}, None
+    out: dict[str, set[str]] = {}
+    last = since
+    for c in commits:
+        if upto is not None and c["version"] > upto:
+            break
+        last = c["version"]
+        if c["txn"] is not None:
+            tag = f"{c['txn'][0]}/{c['txn'][1]}"
+            out.setdefault(tag, set()).update(a.get("event_date") for a in c["adds"] if a.get("event_date"))
+    return out, last
+
+
+def _silver_ids(spark: SparkSession, cfg: Config, source: Source, where: str | None) -> DataFrame | None:
+    parts = [t for t in (read_table(spark, cfg, s) for s in source.silver) if t is not None]
+    if not parts:
+        return None
+    ids = [p.where(where).select(F.col(source.id_column).alias("_id")) if where else
+           p.select(F.col(source.id_column).alias("_id")) for p in parts]
+    out = ids[0]
+    for more in ids[1:]:
+        out = out.unionByName(more)
+    return out.withColumn("_in_silver", F.lit(True))
+
+
+def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[str, set[str]]) -> Profile | None:
+    """driver-side: the reconciliation profile of ``batches`` (tag → event dates) of ``source``.
+
+    Returns:
+        One profile row per batch (``RECONCILIATION`` checks: received − silver − quarantined,
+        quarantined − invalid; both 0 when it balances); None without bronze.
+    """
+    bronze = read_table(spark, cfg, source.bronze)
+    if bronze is None or not batches:
+        return None
+    dates = {dt.date.fromisoformat(d) for ds in batches.values() for d in ds}
+    rows = bronze.where(F.col("ingest_batch").isin(sorted(batches))).select(
+        "ingest_batch", "origin", N.clean_id(F.col(source.id_column)).alias("_id"),
+        F.col("quarantine_reason").isNotNull().alias("_bad"))
+    got = _count(spark, cfg, source, rows, dates_in("event_date", dates) if dates else None)
+    short = [tag for tag, r in got.items() if r["received"] != r["in_silver"] + r["quarantined"]]
+    if short:  # a duplicate's first copy may sit on another date: look in all of silver
+        got.update(_count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), None))
+    prof = Profile(K.RECONCILIATION, {}, {})
+    for tag, r in got.items():
+        prof.rows[tag] = r["received"]
+        prof.values[tag] = {RECEIVED: float(r["received"] - r["in_silver"] - r["quarantined"]),
+                            QUARANTINE_EXACT: float(r["quarantined"] - r["invalid"])}
+        prof.notes[(RECEIVED, tag)] = (f"received {r['received']:,}, in silver {r['in_silver']:,}, "
+                                       f"quarantined {r['quarantined']:,}")
+        prof.notes[(QUARANTINE_EXACT, tag)] = f"invalid {r['invalid']:,}, quarantine rows {r['quarantined']:,}"
+        prof.given_samples[(RECEIVED, tag)] = [json.dumps({"missing_from_silver": m}) for m in r["missing"]]
+    return prof
+
+
+def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, where: str | None) -> dict[str, dict]:
+    """driver-side: per batch of ``rows``: received, invalid, valid found in silver (restricted
+    to ``where``), quarantine rows of their origins, and up to 3 missing ids."""
+    ids = _silver_ids(spark, cfg, source, where)
+    quarantine = read_table(spark, cfg, tables.QUARANTINE)
+    joined = rows.withColumn("_in_silver", F.lit(None).cast("boolean")) if ids is None else rows.join(
+        ids, "_id", "left")
+    if quarantine is not None:
+        q = quarantine.where(F.col("source") == source.name).groupBy("origin").agg(F.count(F.lit(1)).alias("_q"))
+        joined = joined.join(q, "origin", "left")
+    else:
+        joined = joined.withColumn("_q", F.lit(0))
+    missing = ~F.col("_bad") & F.col("_in_silver").isNull()
+    got = joined.groupBy("ingest_batch").agg(
+        F.count(F.lit(1)).alias("received"), F.count_if("_bad").alias("invalid"),
+        F.count_if(~F.col("_bad") & F.col("_in_silver")).alias("in_silver"),
+        F.coalesce(F.sum("_q"), F.lit(0)).alias("quarantined"),
+        F.slice(F.collect_list(F.when(missing, F.coalesce("_id", "origin"))), 1, 3).alias("missing"),
+    ).collect()  # driver-side: one row per batch
+    return {r.ingest_batch: r.asDict() for r in got}
