@@ -1,7 +1,7 @@
 """Typed configuration: YAML files + environment + ``--set`` overrides.
 
-:mod:`advertisex.config.model` holds the sections (frozen pydantic models) and their
-validation; :mod:`advertisex.config.loader` reads the files, the environment and the
+:mod:`advertisex.config.model` holds the sections (frozen pydantic models),
+:mod:`advertisex.config.validation` checks a tree against them; :mod:`advertisex.config.loader` reads the files, the environment and the
 overrides and resolves relative paths. Everything public is importable from here::
 
     from advertisex.config import Config, load_config

@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from advertisex.config.model import PATH_KEYS, Config, ConfigError, validate
+from advertisex.config.model import PATH_KEYS, Config, ConfigError
+from advertisex.config.validation import validate
 
 ENV_PREFIX = "ADVERTISEX__"
 
