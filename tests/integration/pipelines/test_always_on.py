@@ -243,7 +243,7 @@ def test_a_failing_query_alerts_once_and_ends_the_run_naming_it(running, mon_cfg
         pipeline.signal(signal.SIGTERM)
         pipeline.proc.wait(180)
     (Path(cfg.landing.clicks) / "broken.csv.gz").write_bytes(gzip.compress(b"event_id\n")[:12])
-    failing = Pipeline.start(cfg, tmp_path, "failing")
+    failing = Pipeline.start(cfg, tmp_path, "failing", "pipeline.max_restarts=3")
     code = failing.proc.wait(timeout=600)
     text = failing.text()
     assert code != 0
