@@ -191,7 +191,7 @@ def gold_impressions(log: DeltaLog) -> int:
     paths = log.refresh().paths()
     if not paths:
         return 0
-    return int(duckdb.sql(f"SELECT coalesce(sum(impressions), 0) FROM read_parquet({paths!r})").fetchone()[0])
+    return int(duckdb.sql(f"SELECT coalesce(sum(impressions), 0) FROM read_parquet({paths!r})").fetchall()[0][0])
 
 
 # --------------------------------------------------------------------------- the run
