@@ -1,8 +1,9 @@
 """Job ``anomaly``: the anomaly rules of docs/CONTRACT.md §6, their findings in ``quality/anomalies``,
 each open one posted to Alertmanager and counted in ``advertisex_anomalies_open``.
 
-Which dates are judged, and what is read (it stays cheap): the dates gold recomputed since the
-last run (gold hands them on as dirty-date marks of the stage ``anomaly``) or, on a first run
+Which dates are judged, and what is read (it stays cheap): the dates gold recomputed and
+published since the last run (gold hands them on as dirty-date marks of the stage
+``anomaly``; a date its audit withholds follows once published) or, on a first run
 (no ``quality/anomalies`` yet), every date gold holds; at most the newest
 ``anomaly.evaluate_days`` of them. Each date is judged against the days before it, so a run
 reads ``gold/campaign_hourly`` for those dates and up to ``max_days`` before them (a row per
