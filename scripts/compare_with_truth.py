@@ -39,17 +39,17 @@ def main() -> int:
     truth = Path(args.truth or Path(cfg.lake.root).parent / "generated" / "truth")
     spark = build_spark("advertisex-compare", cfg)
     failed = False
-    for table, columns in ((tables.GOLD_CAMPAIGN_DAILY, tables.GOLD_CAMPAIGN_DAILY.columns),
-                           (tables.GOLD_BID_DAILY, tables.GOLD_BID_DAILY.columns)):
-        expected = {tuple(_norm(r[c]) for c in columns) for r in json.loads((truth / f"{table.split('/')[1]}.json")
-                                                                          .read_text())}
+    for table in (tables.GOLD_CAMPAIGN_DAILY, tables.GOLD_BID_DAILY):
+        name, columns = table.name, table.columns
+        expected = {tuple(_norm(r[c]) for c in columns)
+                    for r in json.loads((truth / f"{name.split('/')[1]}.json").read_text())}
         rows = spark.read.format("delta").load(cfg.table_path(table)).select(*columns).collect()  # driver-side: compare
         got = {tuple(_norm(v) for v in r) for r in rows}
         if got == expected and len(rows) == len(expected):
-            print(f"{table:<22} {len(rows):>6} rows, equal to the generator's truth")
+            print(f"{name:<22} {len(rows):>6} rows, equal to the generator's truth")
         else:
             failed = True
-            print(f"{table:<22} DIFFERS: {len(got - expected)} rows not in truth, {len(expected - got)} missing")
+            print(f"{name:<22} DIFFERS: {len(got - expected)} rows not in truth, {len(expected - got)} missing")
             for row in sorted(got ^ expected, key=str)[:5]:
                 print(f"    {row}")
     spark.stop()

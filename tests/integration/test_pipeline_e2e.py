@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from advertisex.generate.truth import Windows
 from advertisex.io import lake
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.transforms import dates as DT
-from support import isolated_cfg
+from support import ROOT, TEST_CONF, cli_env, isolated_cfg
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -156,6 +158,12 @@ def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, 
     truth = out / "truth"
     _assert_gold_equals_truth(spark, cfg, truth)
     _assert_quarantine_and_silver_match_truth(spark, cfg, truth)
+    if concurrent:  # `make demo`'s last step says the same, once is enough
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_with_truth.py"), "--truth", str(truth),
+                               "--config", str(TEST_CONF), "--set", f"lake.root={cfg.lake.root}"],
+                              capture_output=True, text=True, env=cli_env(), timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        assert done.stdout.count("equal to the generator's truth") == 2, done.stdout
     # Analysts query by name (tables registered by the run).
     want = sum(r["impressions"] for r in json.loads((truth / "campaign_daily.json").read_text()))
     assert spark.sql("SELECT sum(impressions) AS n FROM gold.campaign_daily").first().n == want
