@@ -182,8 +182,12 @@ def _has_commit(spark: SparkSession, path: str) -> bool:
     system, so on any store Spark reads)."""
     from advertisex.io.fs import list_files
 
-    names = (p.rsplit("/", 1)[-1] for p in list_files(spark, f"{path.rstrip('/')}/_delta_log", ""))
+    names = (p.rsplit("/", 1)[-1] for p in list_files(spark, _log_dir(path), ""))
     return any(_LOG_ENTRY.fullmatch(name) for name in names)
+
+
+def _log_dir(path: str) -> str:
+    return f"{path.rstrip('/')}/_delta_log"
 
 
 def commits_since(spark: SparkSession, path: str, version: int | None) -> list[dict[str, Any]] | None:
@@ -198,8 +202,7 @@ def commits_since(spark: SparkSession, path: str, version: int | None) -> list[d
 
     from advertisex.io.fs import list_files, read_text
 
-    log_dir = f"{path.rstrip('/')}/_delta_log"
-    names = {p.rsplit("/", 1)[-1][: -len(".json")]: p for p in list_files(spark, log_dir, ".json")}
+    names = {p.rsplit("/", 1)[-1][: -len(".json")]: p for p in list_files(spark, _log_dir(path), ".json")}
     files = {int(n): p for n, p in names.items() if n.isdigit()}  # not the compacted ranges
     first = 0 if version is None else version + 1
     latest = max(files, default=-1)
