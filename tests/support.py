@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,38 @@ def write_file(path: Path, text: str) -> None:
 def read_table(spark: Any, cfg: Any, table: Any) -> Any:
     """The Delta table ``table`` of ``cfg``'s lake."""
     return spark.read.format("delta").load(cfg.table_path(table))
+
+
+CAMPAIGN_DAILY_SCHEMA = (
+    "event_date date, campaign_id string, advertiser_id string, campaign_name string, impressions long, "
+    "clicks long, unattributed_clicks long, conversions long, view_through_conversions long, "
+    "spend_micros long, conversion_value decimal(28,6), ctr double, cvr double"
+)
+BID_DAILY_SCHEMA = (
+    "event_date date, exchange string, bid_requests long, bids long, wins long, win_rate double, "
+    "avg_clearing_price_micros double, impressions_matched long"
+)
+
+
+def truth_df(spark: Any, path: Path, schema: str) -> Any:
+    """A gold table of the generator's truth (``write_truth``'s JSON) as a DataFrame."""
+    rows = json.loads(path.read_text())
+    return spark.read.schema(schema).json(spark.sparkContext.parallelize([json.dumps(r) for r in rows]))
+
+
+def assert_gold_equals_truth(spark: Any, cfg: Any, truth_dir: Path, *, bids: bool = True) -> None:
+    """``gold/campaign_daily`` (and ``gold/bid_daily``) equal the truth in ``truth_dir``, whole tables."""
+    from chispa import assert_df_equality
+
+    from advertisex import tables
+
+    pairs = [(tables.GOLD_CAMPAIGN_DAILY, "campaign_daily.json", CAMPAIGN_DAILY_SCHEMA)]
+    if bids:
+        pairs.append((tables.GOLD_BID_DAILY, "bid_daily.json", BID_DAILY_SCHEMA))
+    for table, name, schema in pairs:
+        got = read_table(spark, cfg, table).select(*table.columns)
+        assert_df_equality(got, truth_df(spark, truth_dir / name, schema), ignore_row_order=True,
+                           ignore_nullable=True)
 
 
 def cli(*args: str) -> list[str]:

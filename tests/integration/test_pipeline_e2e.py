@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex import tables
@@ -25,25 +24,9 @@ from advertisex.generate.truth import Windows
 from advertisex.io import lake
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.transforms import dates as DT
-from support import ROOT, TEST_CONF, cli_env, isolated_cfg
+from support import ROOT, TEST_CONF, assert_gold_equals_truth, cli_env, isolated_cfg
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
-
-CAMPAIGN_DAILY_SCHEMA = (
-    "event_date date, campaign_id string, advertiser_id string, campaign_name string, impressions long, "
-    "clicks long, unattributed_clicks long, conversions long, view_through_conversions long, "
-    "spend_micros long, conversion_value decimal(28,6), ctr double, cvr double"
-)
-BID_DAILY_SCHEMA = (
-    "event_date date, exchange string, bid_requests long, bids long, wins long, win_rate double, "
-    "avg_clearing_price_micros double, impressions_matched long"
-)
-
-
-def _truth_df(spark, path: Path, schema: str):
-    rows = json.loads(path.read_text())
-    return spark.read.schema(schema).json(spark.sparkContext.parallelize([json.dumps(r) for r in rows]))
-
 
 def _table(spark, cfg: Config, name: str):
     return spark.read.format("delta").load(cfg.table_path(name))
@@ -54,15 +37,6 @@ def _rows_by_date(spark, cfg: Config, name: str) -> dict:
     for r in _table(spark, cfg, name).collect():
         out.setdefault(r.event_date, set()).add(tuple(r))
     return out
-
-
-def _assert_gold_equals_truth(spark, cfg: Config, truth_dir: Path) -> None:
-    expected = _truth_df(spark, truth_dir / "campaign_daily.json", CAMPAIGN_DAILY_SCHEMA)
-    got = _table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY).select(*tables.GOLD_CAMPAIGN_DAILY.columns)
-    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-    expected = _truth_df(spark, truth_dir / "bid_daily.json", BID_DAILY_SCHEMA)
-    got = _table(spark, cfg, tables.GOLD_BID_DAILY).select(*tables.GOLD_BID_DAILY.columns)
-    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def _assert_quarantine_and_silver_match_truth(spark, cfg: Config, truth_dir: Path) -> None:
@@ -156,7 +130,7 @@ def test_generated_traffic_to_gold_exact_rerun_and_late_files(spark, stack_cfg, 
         late_event_dates.add(dt.date.fromisoformat(p.name.split("_")[-2][len("from-"):]))
     run_pipeline(spark, cfg)
     truth = out / "truth"
-    _assert_gold_equals_truth(spark, cfg, truth)
+    assert_gold_equals_truth(spark, cfg, truth)
     _assert_quarantine_and_silver_match_truth(spark, cfg, truth)
     if concurrent:  # `make demo`'s last step says the same, once is enough
         done = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_with_truth.py"), "--truth", str(truth),

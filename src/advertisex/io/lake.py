@@ -31,6 +31,13 @@ def read_table(spark: SparkSession, cfg: Config, table: Table) -> DataFrame | No
     return spark.read.format("delta").load(path) if is_delta(spark, path) else None
 
 
+def read_or_empty(spark: SparkSession, cfg: Config, table: Table) -> DataFrame:
+    """The Delta table at ``lake.root/table``, or no rows in its declared shape when it does not
+    exist yet (a feed that has not delivered anything counts as no events, not as unknown)."""
+    df = read_table(spark, cfg, table)
+    return table.empty(spark) if df is None else df
+
+
 def distinct_dates(df: DataFrame, column: str = "event_date") -> set[dt.date]:
     """driver-side: the (few) distinct dates of a batch, to name the partitions it touches."""
     return {r[0] for r in df.select(column).distinct().collect() if r[0] is not None}  # driver-side: dates

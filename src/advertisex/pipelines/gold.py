@@ -47,7 +47,7 @@ from advertisex.io.dirty_dates import (
     record_dirty,
     take_dirty,
 )
-from advertisex.io.lake import read_table, replace_partitions
+from advertisex.io.lake import read_or_empty, replace_partitions
 from advertisex.monitoring import metrics as M
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.quality import checks as K
@@ -76,13 +76,18 @@ def _dates(marks: Marks, stage: str) -> set[dt.date]:
 
 def stage(spark: SparkSession, cfg: Config, campaign_dates: set[dt.date],
           bid_dates: set[dt.date]) -> dict[Table, tuple[DataFrame, set[dt.date]]]:
-    """The recomputed rows of each gold table for its dates, staged (computed once)."""
-    impressions = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
-    clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
-    conversions = read_table(spark, cfg, tables.SILVER_CONVERSIONS)
+    """The recomputed rows of each gold table for its dates, staged (computed once).
+
+    A silver table that does not exist yet holds no events: impressions that land before any
+    click file, or a day that never gets a click, still make their gold rows (with no clicks),
+    and a click file arriving days later rewrites the dates it touches.
+    """
+    impressions = read_or_empty(spark, cfg, tables.SILVER_IMPRESSIONS)
     staged: dict[Table, tuple[DataFrame, set[dt.date]]] = {}
-    if campaign_dates and impressions is not None and clicks is not None and conversions is not None:
-        campaigns = D.current_rows(read_table(spark, cfg, tables.DIM_CAMPAIGNS))
+    if campaign_dates:
+        clicks = read_or_empty(spark, cfg, tables.SILVER_CLICKS)
+        conversions = read_or_empty(spark, cfg, tables.SILVER_CONVERSIONS)
+        campaigns = D.current_rows(read_or_empty(spark, cfg, tables.DIM_CAMPAIGNS))
         where = dates_in("event_date", campaign_dates)
         args = (impressions.where(where), clicks.where(where), conversions.where(where), campaigns)
         # One pass over silver: the hourly rows (a few thousand per day), then the daily ones from them.
@@ -91,12 +96,9 @@ def stage(spark: SparkSession, cfg: Config, campaign_dates: set[dt.date],
         daily = tables.GOLD_CAMPAIGN_DAILY.conform(G.campaign_daily_from_hourly(hourly)).localCheckpoint()
         staged[tables.GOLD_CAMPAIGN_HOURLY] = (hourly, campaign_dates)
         staged[tables.GOLD_CAMPAIGN_DAILY] = (daily, campaign_dates)
-    bids = read_table(spark, cfg, tables.SILVER_BID_REQUESTS)
-    if bid_dates and bids is not None:
-        day_bids = bids.where(dates_in("event_date", bid_dates))
-        imps = impressions if impressions is not None else tables.SILVER_IMPRESSIONS.empty(
-            spark, "impression_id", "bid_request_id")
-        matched = imps.where(F.col("bid_request_id").isNotNull()).join(
+    if bid_dates:
+        day_bids = read_or_empty(spark, cfg, tables.SILVER_BID_REQUESTS).where(dates_in("event_date", bid_dates))
+        matched = impressions.where(F.col("bid_request_id").isNotNull()).join(
             day_bids.select("bid_request_id"), "bid_request_id", "left_semi"
         )
         staged[tables.GOLD_BID_DAILY] = (tables.GOLD_BID_DAILY.conform(G.bid_daily(day_bids, matched)).localCheckpoint(),

@@ -37,7 +37,7 @@ from advertisex.io.dirty_dates import (
     record_dirty,
     take_dirty,
 )
-from advertisex.io.lake import distinct_dates, is_small, read_table, replace_partitions
+from advertisex.io.lake import distinct_dates, is_small, read_or_empty, read_table, replace_partitions
 from advertisex.tables import Table
 from advertisex.transforms import attribution as A
 from advertisex.transforms import dates as DT
@@ -196,9 +196,7 @@ def _reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     new = NewImpressions.of(marks)
     # New impressions count in gold on their own dates.
     record_dirty(spark, cfg, [(STAGE_GOLD_CAMPAIGN, "impressions", d) for d in new.dates])
-    impressions = read_table(spark, cfg, tables.SILVER_IMPRESSIONS)
-    impressions = (tables.SILVER_IMPRESSIONS.empty(spark, *IMPRESSION_KEYS) if impressions is None
-                   else impressions.select(*IMPRESSION_KEYS))
+    impressions = read_or_empty(spark, cfg, tables.SILVER_IMPRESSIONS).select(*IMPRESSION_KEYS)
     summary: dict[str, Any] = {}
     changed_click_dates = _reattribute_clicks(spark, cfg, marks, new, impressions, summary)
     # Conversions: new ones, those sharing keys with new impressions (post-view) or with
@@ -274,8 +272,7 @@ def _reattribute_conversions(spark: SparkSession, cfg: Config, marks: Marks, con
     narrow = new.narrow and click_pairs is not None
     pairs = ((new.pairs or set()) | set(click_pairs)) or None if narrow else None
     needs = DT.input_dates(conversion_dates=conversion_dates, **_windows(cfg))
-    clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
-    clicks = tables.SILVER_CLICKS.empty(spark) if clicks is None else clicks
+    clicks = read_or_empty(spark, cfg, tables.SILVER_CLICKS)
 
     def attribute_conversions(conversions: DataFrame, small: bool) -> DataFrame:
         return A.attribute_conversions(
