@@ -77,14 +77,15 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 def isolated_cfg(stack_cfg: Any, tmp: Path, *extra: str) -> Any:
     """The test configuration on ``stack_cfg``'s stack with everything a test writes its own:
-    lake, checkpoints, landing and reference under ``tmp``, fresh topics, subject and
+    lake, checkpoints, landing and reference under ``tmp``, fresh topics (created), subject and
     transaction ids; ``extra`` overrides."""
     import uuid
 
     from advertisex.config import folder_overrides, load_config
+    from advertisex.stack import ensure_topics
 
     suffix = uuid.uuid4().hex[:8]
-    return load_config(
+    cfg = load_config(
         TEST_CONF,
         [
             f"stack.run_dir={stack_cfg.stack.run_dir}",
@@ -97,15 +98,8 @@ def isolated_cfg(stack_cfg: Any, tmp: Path, *extra: str) -> Any:
         ],
         environ={},
     )
-
-
-def create_topic(cfg: Any, topic: str, partitions: int = 2) -> None:
-    """Create ``topic`` on ``cfg``'s broker."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": cfg.kafka.bootstrap_servers})
-    for fut in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
-        fut.result(timeout=30)
+    ensure_topics(cfg)  # as `stack up` does: the ingest jobs refuse a topic that does not exist
+    return cfg
 
 
 def produce(cfg: Any, topic: str, messages: list[tuple[bytes | None, bytes]], partition: int | None = None) -> None:

@@ -6,8 +6,10 @@ bounded timeout turns that into a readable error that names the address (docs/CO
 
 from __future__ import annotations
 
+import difflib
+
 from advertisex.config import Config
-from advertisex.errors import ServiceUnavailableError
+from advertisex.errors import InputPathError, ServiceUnavailableError
 from advertisex.io.registry import registry_client, transport_errors
 
 
@@ -38,6 +40,28 @@ def check_kafka(bootstrap_servers: str, timeout_s: float = 10.0) -> list[str]:
             f"Kafka broker not reachable at {bootstrap_servers} within {timeout_s:g}s ({exc.args[0].str()})"
         ) from None
     return sorted(meta.topics)
+
+
+def check_topic(cfg: Config, key: str) -> None:
+    """Fail fast unless the broker answers and holds the topic ``kafka.topics.<key>``.
+
+    A misspelt topic would otherwise be an empty success (nothing to read), or a new empty
+    topic where the broker creates topics on first use.
+
+    Raises:
+        ServiceUnavailableError: no broker answered.
+        InputPathError: the broker has no such topic; the message names the key and close names.
+    """
+    topic = getattr(cfg.kafka.topics, key)
+    topics = check_kafka(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds)
+    if topic in topics:
+        return
+    close = difflib.get_close_matches(topic, [t for t in topics if not t.startswith("__")], n=3)
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    raise InputPathError(
+        f"Kafka topic {topic!r} (kafka.topics.{key}) does not exist at {cfg.kafka.bootstrap_servers}; "
+        f"{hint}`advertisex stack up` creates the configured topics"
+    )
 
 
 def check_registry(url: str, timeout_s: float = 10.0) -> list[str]:

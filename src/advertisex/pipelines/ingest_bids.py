@@ -17,7 +17,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.bronze import write_bronze
 from advertisex.io.registry import schema_cache
-from advertisex.io.services import check_kafka, check_registry
+from advertisex.io.services import check_registry, check_topic
 from advertisex.io.streaming import BatchFn, Stream, kafka_source, run_stream
 from advertisex.transforms import bronze as T
 
@@ -91,8 +91,8 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
 
 def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
-    """The job's one query, after checking that the broker and the registry answer."""
-    check_kafka(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds)
+    """The job's one query, after checking that the broker holds the topic and the registry answers."""
+    check_topic(cfg, "bids")
     check_registry(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
     return [Stream(JOB, "kafka", lambda: kafka_source(spark, cfg, cfg.kafka.topics.bids),
                    lambda app_id: batch(cfg, app_id))]

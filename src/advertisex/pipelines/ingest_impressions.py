@@ -15,7 +15,7 @@ from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.bronze import write_bronze
-from advertisex.io.services import check_kafka
+from advertisex.io.services import check_topic
 from advertisex.io.streaming import BatchFn, Stream, kafka_source, run_stream
 from advertisex.transforms import bronze as T
 
@@ -46,8 +46,8 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
 
 def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
-    """The job's one query, after checking that the broker answers."""
-    check_kafka(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds)
+    """The job's one query, after checking that the broker answers and holds the topic."""
+    check_topic(cfg, "impressions")
     return [Stream(JOB, "kafka", lambda: kafka_source(spark, cfg, cfg.kafka.topics.impressions),
                    lambda app_id: batch(cfg, app_id))]
 

@@ -18,7 +18,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.pipelines import ingest_bids
-from support import ROOT, create_topic, isolated_cfg, produce
+from support import ROOT, isolated_cfg, produce
 
 pytestmark = pytest.mark.stack
 EVENT = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -58,7 +58,7 @@ def _wire(schema_id: int, schema: str, record: dict) -> bytes:
 def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tmp_path, caplog):
     # Two batches: the first looks up its ids, the second (the last message) is decoded
     # with the ids known by then.
-    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.max_offsets_per_trigger=6")
+    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.max_offsets_per_trigger=6", "kafka.partitions=1")
     client = SchemaRegistryClient({"url": cfg.schema_registry.url})
     subject = cfg.schema_registry.subject
     id1 = client.register_schema(subject, Schema(_schema(1), "AVRO"))
@@ -73,7 +73,6 @@ def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tm
     id_outside = client.register_schema(f"{subject}-outside", Schema(outside, "AVRO"))
     assert id_outside not in (id1, id2)
     topic = cfg.kafka.topics.bids
-    create_topic(cfg, topic, partitions=1)
     v1, v2 = _bid(1, v2=False), _bid(2, v2=True)
     good_v1 = _wire(id1, _schema(1), v1)
     messages = [

@@ -16,9 +16,10 @@ from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex import tables
+from advertisex.errors import InputPathError
 from advertisex.io.streaming import txn_app_id
 from advertisex.pipelines import ingest_impressions
-from support import cli, cli_env, create_topic, isolated_cfg, produce
+from support import cli, cli_env, isolated_cfg, produce
 
 pytestmark = pytest.mark.stack
 EVENT = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -39,9 +40,8 @@ def _impression(i: int, **over) -> dict:
 
 
 def test_impressions_stream_bronze_and_quarantine(spark, stack_cfg, tmp_path):
-    cfg = isolated_cfg(stack_cfg, tmp_path)
+    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.partitions=1")
     topic = cfg.kafka.topics.impressions
-    create_topic(cfg, topic, partitions=1)
     good = [_impression(i) for i in range(5)]
     messages = [(r["user_id"].encode(), json.dumps(r).encode()) for r in good]
     messages += [
@@ -106,9 +106,8 @@ def test_impressions_stream_bronze_and_quarantine(spark, stack_cfg, tmp_path):
 
 
 def test_sigkill_mid_stream_then_restart_every_message_exactly_once(spark, stack_cfg, tmp_path):
-    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.max_offsets_per_trigger=40")
+    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.max_offsets_per_trigger=40", "kafka.partitions=2")
     topic = cfg.kafka.topics.impressions
-    create_topic(cfg, topic, partitions=2)
     n = 240
     produce(cfg, topic, [(f"U-{i}".encode(), json.dumps(_impression(i)).encode()) for i in range(n)])
     args = [*cli("run", "ingest_impressions", "--once"),
@@ -142,9 +141,8 @@ def test_sigkill_mid_stream_then_restart_every_message_exactly_once(spark, stack
 
 
 def test_ctrl_c_stops_a_continuous_stream_cleanly(spark, stack_cfg, tmp_path):
-    cfg = isolated_cfg(stack_cfg, tmp_path)
+    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.partitions=1")
     topic = cfg.kafka.topics.impressions
-    create_topic(cfg, topic, partitions=1)
     produce(cfg, topic, [(b"u", json.dumps(_impression(i)).encode()) for i in range(20)])
     args = [*cli("run", "ingest_impressions"),  # no --once: continuous
             "--set", f"lake.root={cfg.lake.root}", "--set", f"checkpoints.root={cfg.checkpoints.root}",
@@ -163,3 +161,17 @@ def test_ctrl_c_stops_a_continuous_stream_cleanly(spark, stack_cfg, tmp_path):
     assert proc.returncode == 0, err[-2000:]
     assert "input_rows" in out
     assert spark.read.format("delta").load(cfg.table_path(tables.BRONZE_IMPRESSIONS)).count() == 20
+
+
+def test_a_misspelt_topic_is_an_error_naming_it_not_an_empty_success(spark, stack_cfg, tmp_path):
+    cfg = isolated_cfg(stack_cfg, tmp_path)
+    topic = cfg.kafka.topics.impressions
+    typo = topic.replace("imp-", "imps-")
+    kafka = cfg.kafka.model_copy(update={"topics": cfg.kafka.topics.model_copy(update={"impressions": typo})})
+    with pytest.raises(InputPathError) as err:
+        ingest_impressions.run(spark, cfg.model_copy(update={"kafka": kafka}))
+    message = str(err.value)
+    assert message.startswith(f"Kafka topic {typo!r} (kafka.topics.impressions) does not exist at "
+                              f"{cfg.kafka.bootstrap_servers}; did you mean {topic!r}")
+    assert message.endswith("? `advertisex stack up` creates the configured topics")
+    assert not Path(cfg.table_path(tables.BRONZE_IMPRESSIONS)).exists()
