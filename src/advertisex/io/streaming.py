@@ -14,7 +14,9 @@ or on a processing-time trigger until it is stopped.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -40,6 +42,10 @@ FILE_AGE_UNLIMITED = "36500d"
 
 class StreamFailedError(AdvertisexError):
     """A streaming query stopped with an error."""
+
+
+class CheckpointInUseError(AdvertisexError):
+    """Another process runs the same query on the same checkpoint."""
 
 
 def txn_app_id(cfg: Config, job: str, query: str) -> str:
@@ -146,10 +152,59 @@ def delta_source(spark: SparkSession, path: str, *, drop: tuple[str, ...] = ()) 
 
 # --------------------------------------------------------------------------- running
 
+# Checkpoint locks this process holds: lock file path → its open descriptor.
+_LOCKS: dict[str, int] = {}
+
+
+def _lock_file(cfg: Config, stream: Stream) -> str | None:
+    """``{checkpoint}.lock`` beside a local checkpoint; None on a cluster file system, where a
+    driver's file lock means nothing to another machine's driver."""
+    path = cfg.checkpoint_path(stream.job, stream.query)
+    if "://" in path and not path.startswith("file://"):
+        return None
+    return path.removeprefix("file://") + ".lock"
+
+
+def lock_checkpoint(stream: Stream, cfg: Config) -> None:
+    """Hold an exclusive lock on the query's checkpoint for the life of this process (or until
+    :func:`release_checkpoint`); a second copy of the job refuses at once instead of running
+    the same batches into the same tables. The operating system releases it when the process
+    ends, however it ends.
+
+    Raises:
+        CheckpointInUseError: another process holds it; the message names the process.
+    """
+    path = _lock_file(cfg, stream)
+    if path is None or path in _LOCKS:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise CheckpointInUseError(
+            f"{stream.name} is already running on checkpoint {cfg.checkpoint_path(stream.job, stream.query)} "
+            f"(process {holder}); stop that one first"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _LOCKS[path] = fd
+
+
+def release_checkpoint(stream: Stream, cfg: Config) -> None:
+    """Release the lock :func:`lock_checkpoint` took (no-op when this process holds none)."""
+    path = _lock_file(cfg, stream)
+    fd = _LOCKS.pop(path, None) if path is not None else None
+    if fd is not None:
+        os.close(fd)
+
 
 def start_stream(stream: Stream, cfg: Config, *, once: bool) -> StreamingQuery:
-    """Start ``stream`` with its own checkpoint: ``availableNow`` with ``once``, else every
-    ``streaming.trigger_interval_seconds``."""
+    """Start ``stream`` with its own checkpoint, locked for this process: ``availableNow`` with
+    ``once``, else every ``streaming.trigger_interval_seconds``."""
+    lock_checkpoint(stream, cfg)
     writer = (
         stream.source().writeStream.queryName(stream.name)
         .option("checkpointLocation", cfg.checkpoint_path(stream.job, stream.query))
@@ -176,29 +231,33 @@ def run_stream(stream: Stream, cfg: Config, *, once: bool) -> dict[str, Any]:
     """
     t0 = time.monotonic()
     batches = rows = 0
-    for attempt in (1, 2):
-        q = start_stream(stream, cfg, once=once)
-        try:
-            q.awaitTermination()
-        except KeyboardInterrupt:
-            log.warning("interrupted: stopping %s", stream.name)
-        except Exception as exc:  # noqa: BLE001 - inspected below, re-raised as StreamFailedError
-            log.debug("query %s ended with %s", stream.name, exc)
-        finally:
-            q.stop()
-        batches += len(q.recentProgress)
-        rows += sum(p.get("numInputRows", 0) for p in q.recentProgress)
-        exc = q.exception()
-        if exc is None:
-            break
-        if attempt == 1 and is_kafka_metrics_npe(exc):
-            # SPARK-57438 (Spark 4.1.1): after a restart, the Kafka source's progress metrics
-            # throw a NullPointerException once the replayed batch has been committed. The
-            # batch is done (its commit is in the checkpoint), so starting again continues
-            # from the next batch; the Delta writes of the replay were skipped by txnVersion.
-            log.warning("%s: restarting after SPARK-57438 (Kafka metrics NPE on a replayed batch)", stream.name)
-            continue
-        raise StreamFailedError(f"{stream.name} failed: {first_line(exc)}")
+    try:
+        for attempt in (1, 2):
+            q = start_stream(stream, cfg, once=once)
+            try:
+                q.awaitTermination()
+            except KeyboardInterrupt:
+                log.warning("interrupted: stopping %s", stream.name)
+            except Exception as exc:  # noqa: BLE001 - inspected below, re-raised as StreamFailedError
+                log.debug("query %s ended with %s", stream.name, exc)
+            finally:
+                q.stop()
+            batches += len(q.recentProgress)
+            rows += sum(p.get("numInputRows", 0) for p in q.recentProgress)
+            exc = q.exception()
+            if exc is None:
+                break
+            if attempt == 1 and is_kafka_metrics_npe(exc):
+                # SPARK-57438 (Spark 4.1.1): after a restart, the Kafka source's progress metrics
+                # throw a NullPointerException once the replayed batch has been committed. The
+                # batch is done (its commit is in the checkpoint), so starting again continues
+                # from the next batch; the Delta writes of the replay were skipped by txnVersion.
+                log.warning("%s: restarting after SPARK-57438 (Kafka metrics NPE on a replayed batch)",
+                            stream.name)
+                continue
+            raise StreamFailedError(f"{stream.name} failed: {first_line(exc)}")
+    finally:
+        release_checkpoint(stream, cfg)
     return {"batches": batches, "input_rows": rows, "stream_seconds": round(time.monotonic() - t0, 2)}
 
 

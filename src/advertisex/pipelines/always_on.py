@@ -35,7 +35,14 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import DataQualityError
 from advertisex.io.lake import newest_event_time
-from advertisex.io.streaming import Stream, StreamFailedError, first_line, is_kafka_metrics_npe, start_stream
+from advertisex.io.streaming import (
+    Stream,
+    StreamFailedError,
+    first_line,
+    is_kafka_metrics_npe,
+    release_checkpoint,
+    start_stream,
+)
 from advertisex.monitoring import metrics as M
 from advertisex.pipelines import (
     anomaly,
@@ -186,6 +193,7 @@ class AlwaysOn:
             while q.handle.isActive and q.handle.status.get("isTriggerActive") and time.monotonic() < deadline:
                 time.sleep(0.1)
             q.handle.stop()
+            release_checkpoint(q.stream, self.cfg)
             log.info("stopped %s", name)
         if self._refresher is not None:
             self._refresher.join()

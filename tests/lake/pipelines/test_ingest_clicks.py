@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex import tables
+from advertisex.io.streaming import CheckpointInUseError
 from advertisex.pipelines import ingest_clicks
 from support import read_table, write_file
 
@@ -88,3 +93,39 @@ def test_origin_names_the_file_as_it_is_named(spark, lake_cfg):
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_a_second_copy_on_the_same_checkpoint_refuses_at_once_and_writes_nothing(spark, lake_cfg):
+    """Another process runs the job (it holds the checkpoint's lock, as the running job does):
+    this copy stops at once naming it, without touching the tables; once it is gone, it runs."""
+    write_file(Path(lake_cfg.landing.clicks) / "a.csv", f"{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,a1,i1,,\n")
+    (stream,) = ingest_clicks.streams(spark, lake_cfg)
+    lock = lake_cfg.checkpoint_path(stream.job, stream.query) + ".lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        with pytest.raises(CheckpointInUseError) as err:
+            ingest_clicks.run(spark, lake_cfg, once=True)
+        assert time.monotonic() - t0 < 10
+        assert str(err.value) == (f"ingest_clicks.files is already running on checkpoint "
+                                  f"{lake_cfg.checkpoint_path(stream.job, stream.query)} (process {holder.pid}); "
+                                  "stop that one first")
+        assert not Path(lake_cfg.table_path(tables.BRONZE_CLICK_EVENTS)).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert ingest_clicks.run(spark, lake_cfg, once=True)["batches"] == 1
+    assert read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).count() == 1
+
+
+# What a running copy of the job does with the lock (advertisex.io.streaming.lock_checkpoint).
+HOLD_LOCK = """
+import fcntl, os, sys, time
+os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, str(os.getpid()).encode())
+print("locked", flush=True)
+time.sleep(600)
+"""
