@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
 
+from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError
-from advertisex.io.fs import require_path
+from advertisex.io.delta import last_txn_version
+from advertisex.io.fs import list_files, require_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -46,6 +48,10 @@ class StreamFailedError(AdvertisexError):
 
 class CheckpointInUseError(AdvertisexError):
     """Another process runs the same query on the same checkpoint."""
+
+
+class CheckpointLostError(AdvertisexError):
+    """A query's checkpoint is gone while the lake holds the batches it wrote."""
 
 
 def txn_app_id(cfg: Config, job: str, query: str) -> str:
@@ -201,12 +207,38 @@ def release_checkpoint(stream: Stream, cfg: Config) -> None:
         os.close(fd)
 
 
+def refuse_lost_checkpoint(spark: SparkSession, cfg: Config, stream: Stream) -> None:
+    """Refuse to start a query on a new checkpoint while a lake table holds batches of its
+    ``txnAppId``: a new checkpoint numbers its batches from 0 again, and Delta would skip
+    every batch up to the last one written as already committed, dropping new data silently.
+
+    Raises:
+        CheckpointLostError: naming the table, the last batch it holds and the ways on.
+    """
+    path = cfg.checkpoint_path(stream.job, stream.query)
+    if list_files(spark, f"{path}/offsets", ""):
+        return  # Spark knows where the query stands
+    app_id = txn_app_id(cfg, stream.job, stream.query)
+    for table in tables.TABLES:
+        version = last_txn_version(spark, cfg.table_path(table), app_id)
+        if version is not None:
+            raise CheckpointLostError(
+                f"{stream.name}: checkpoint {path} is missing or empty, but {table.name} holds its batches "
+                f"0 to {version} (txnAppId {app_id}), which a new checkpoint would number again and skip as "
+                f"written; move the checkpoint back, or give the query a new txnAppId (streaming.txn_app_id) "
+                f"knowing that its source is read again from its start (docs/RUNBOOK.md)"
+            )
+
+
 def start_stream(stream: Stream, cfg: Config, *, once: bool) -> StreamingQuery:
-    """Start ``stream`` with its own checkpoint, locked for this process: ``availableNow`` with
-    ``once``, else every ``streaming.trigger_interval_seconds``."""
+    """Start ``stream`` with its own checkpoint, locked for this process (and refused when the
+    checkpoint was lost): ``availableNow`` with ``once``, else every
+    ``streaming.trigger_interval_seconds``."""
     lock_checkpoint(stream, cfg)
+    source = stream.source()
+    refuse_lost_checkpoint(source.sparkSession, cfg, stream)
     writer = (
-        stream.source().writeStream.queryName(stream.name)
+        source.writeStream.queryName(stream.name)
         .option("checkpointLocation", cfg.checkpoint_path(stream.job, stream.query))
         .foreachBatch(stream.batch(txn_app_id(cfg, stream.job, stream.query)))
     )

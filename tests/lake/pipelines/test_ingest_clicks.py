@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex import tables
-from advertisex.io.streaming import CheckpointInUseError
+from advertisex.io.streaming import CheckpointInUseError, CheckpointLostError, txn_app_id
 from advertisex.pipelines import ingest_clicks
 from support import read_table, write_file
 
@@ -117,6 +118,29 @@ def test_a_second_copy_on_the_same_checkpoint_refuses_at_once_and_writes_nothing
         holder.wait()
     assert ingest_clicks.run(spark, lake_cfg, once=True)["batches"] == 1
     assert read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).count() == 1
+
+
+def test_a_lost_checkpoint_is_refused_instead_of_skipping_new_files(spark, lake_cfg):
+    """Without its checkpoint the job would number its batches from 0 again and Delta would
+    skip them as written (a new file silently never lands): it refuses, naming the way on."""
+    landing = Path(lake_cfg.landing.clicks)
+    write_file(landing / "a.csv", f"{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,a1,i1,,\n")
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    (stream,) = ingest_clicks.streams(spark, lake_cfg)
+    checkpoint = lake_cfg.checkpoint_path(stream.job, stream.query)
+    shutil.move(checkpoint, f"{checkpoint}.moved")
+    write_file(landing / "b.csv", f"{HEADER}\ne2,click,2026-11-20T11:00:00Z,u1,c1,a1,i1,,\n")
+    with pytest.raises(CheckpointLostError) as err:
+        ingest_clicks.run(spark, lake_cfg, once=True)
+    assert str(err.value).startswith(
+        f"ingest_clicks.files: checkpoint {checkpoint} is missing or empty, but bronze/click_events holds its "
+        f"batches 0 to 0 (txnAppId {txn_app_id(lake_cfg, stream.job, stream.query)})")
+    assert read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).count() == 1
+    # Moved back: the job goes on from where it stood.
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    shutil.move(f"{checkpoint}.moved", checkpoint)
+    assert ingest_clicks.run(spark, lake_cfg, once=True)["batches"] == 1
+    assert {r.event_id for r in read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect()} == {"e1", "e2"}
 
 
 # What a running copy of the job does with the lock (advertisex.io.streaming.lock_checkpoint).
