@@ -77,6 +77,14 @@ DEVICE_TYPE_MAP = {
 }
 DEVICE_TYPE_OTHER = "other"
 
+# Whitespace around a value (docs/CONTRACT.md §1.5) is Java's regex class \s; a value of only
+# these characters is empty. Other space-like characters (e.g. no-break space) are data.
+WHITESPACE = " \t\n\x0b\f\r"
+
+# §1.2 conversion_value: a decimal that silver's decimal(18,6) holds exactly (at most 12 digits
+# before the point and 6 after, leading and trailing zeros aside); any other is bad_value.
+CONVERSION_VALUE_PRECISION, CONVERSION_VALUE_SCALE = 18, 6
+
 # §1.6 quarantine reason codes (short, stable; listed in the README and docs/CONTRACT.md)
 REASON_BAD_JSON = "bad_json"                    # value is not a JSON object / not UTF-8
 REASON_BAD_CSV = "bad_csv"                      # wrong number of columns, broken quoting
@@ -88,7 +96,7 @@ REASON_FUTURE_EVENT_TIME = "future_event_time"  # event_time > processing time +
 REASON_UNKNOWN_EVENT_TYPE = "unknown_event_type"
 REASON_NEGATIVE_COST = "negative_cost"          # cost_micros < 0
 REASON_NEGATIVE_VALUE = "negative_value"        # conversion_value < 0
-REASON_BAD_VALUE = "bad_value"                  # conversion_value not a decimal
+REASON_BAD_VALUE = "bad_value"                  # conversion_value not a decimal(18,6)
 REASON_BAD_MAGIC_BYTE = "bad_magic_byte"        # Avro message not in the Confluent wire format
 REASON_UNKNOWN_SCHEMA_ID = "unknown_schema_id"  # schema id not in the registry
 REASON_BAD_AVRO = "bad_avro"                    # body does not decode with its writer schema

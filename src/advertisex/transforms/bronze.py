@@ -22,6 +22,7 @@ from pyspark.sql.types import MapType, StringType
 from advertisex import contract as C
 from advertisex.transforms.lines import file_origin
 from advertisex.transforms.normalize import event_time as parse_event_time
+from advertisex.transforms.normalize import strip
 
 IMPRESSION_STRING_FIELDS = (
     "impression_id",
@@ -41,8 +42,9 @@ IMPRESSION_JSON_SCHEMA = (
 
 
 def _blank(col: Column) -> Column:
-    """True when a required text field is absent, null or only spaces."""
-    return col.isNull() | (F.trim(col) == "")
+    """True when a required text field is absent, null or only whitespace (which silver strips:
+    a tab-only id would otherwise pass here and be nulled there)."""
+    return col.isNull() | (strip(col) == "")
 
 
 def _first_reason(*checks: tuple[Column, str]) -> Column:
@@ -143,7 +145,11 @@ _CSV_OPTIONS = {
     "ignoreLeadingWhiteSpace": "false",
     "ignoreTrailingWhiteSpace": "false",
 }
-_DECIMAL = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
+_INT_DIGITS = C.CONVERSION_VALUE_PRECISION - C.CONVERSION_VALUE_SCALE
+# A decimal silver's conversion_value type holds exactly: a wider one would be nulled, a
+# longer fraction rounded, between bronze and silver.
+_DECIMAL = (rf"^\s*[+-]?0*(\d{{1,{_INT_DIGITS}}}(\.\d{{0,{C.CONVERSION_VALUE_SCALE}}}0*)?"
+            rf"|\.\d{{1,{C.CONVERSION_VALUE_SCALE}}}0*)\s*$")
 
 
 def parse_click_events(df: DataFrame) -> DataFrame:

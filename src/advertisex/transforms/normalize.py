@@ -38,8 +38,7 @@ EPOCH_MILLIS_RE = r"^\d{1,15}$"
 #   optional scheme "xxx://" or protocol-relative "//", optional userinfo "user[:pw]@",
 #   optional "www.", then the host up to a port, path, query or fragment.
 WEBSITE_HOST_RE = r"^(?:[a-z][a-z0-9+.\-]*://|//)?(?:[^@/?#]*@)?(?:www\.)?([^:/?#@]*)"
-# Java's regex class \s: what `strip` removes.
-WHITESPACE = " \t\n\x0b\f\r"
+WHITESPACE = C.WHITESPACE  # what `strip` removes
 
 
 def strip(col: Column) -> Column:

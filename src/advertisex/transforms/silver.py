@@ -27,7 +27,7 @@ from advertisex.transforms import normalize as N
 
 Transform = Callable[[DataFrame], DataFrame]
 
-CONVERSION_VALUE_TYPE = DecimalType(18, 6)
+CONVERSION_VALUE_TYPE = DecimalType(C.CONVERSION_VALUE_PRECISION, C.CONVERSION_VALUE_SCALE)
 
 _ENRICHMENT = (*D.CAMPAIGN_ATTRIBUTES, *D.USER_ATTRIBUTES)
 
@@ -104,7 +104,7 @@ def silver_click_events(df: DataFrame) -> DataFrame:
         :data:`SILVER_CLICK_EVENT_COLUMNS`: ``event_type`` trimmed and lower-cased, empty
         strings → null, ``user_id`` normalised, ``conversion_type`` trimmed and
         lower-cased, ``conversion_value`` as ``decimal(18,6)`` (empty → 0; text that is not
-        a decimal → null, which bronze has already quarantined).
+        a decimal(18,6) → null, which bronze has already quarantined).
     """
     value_text = N.empty_to_null(N.strip(F.col("conversion_value").cast("string")))
     return df.select(

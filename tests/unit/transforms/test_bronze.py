@@ -130,3 +130,49 @@ def test_quarantine_rows(spark):
         "source string, reason string, raw string, origin string, ingested_at timestamp, ingest_date date",
     )
     assert_df_equality(got, expected, ignore_nullable=True)
+
+
+# Hostile values (docs/CONTRACT.md §1.2, §1.6): each is quarantined with a reason or kept
+# exactly by silver, never nulled or rounded on the way, and the generator's truth (plain
+# Python) agrees record by record. (event_id, conversion_value, reason, silver value).
+VALUES = [
+    ("v1", "12.50", None, "12.5"),
+    ("v2", "999999999999.999999", None, "999999999999.999999"),   # the widest decimal(18,6)
+    ("v3", "12345678901234", C.REASON_BAD_VALUE, None),          # 14 digits: silver would null it
+    ("v4", "1.1234567", C.REASON_BAD_VALUE, None),               # 7 decimals: silver would round it
+    ("v5", "1.1234560", None, "1.123456"),                       # trailing zero: exact
+    ("v6", "0000000000000012.5", None, "12.5"),                  # leading zeros: exact
+    ("v7", "1e3", C.REASON_BAD_VALUE, None),
+    ("v8", "1_000", C.REASON_BAD_VALUE, None),
+    ("v9", "NaN", C.REASON_BAD_VALUE, None),
+    ("v10", "\t7 ", None, "7"),
+    ("v11", "-0.5", C.REASON_NEGATIVE_VALUE, None),
+    ("\t", "1", C.REASON_MISSING_FIELD, None),                   # a tab-only id: silver would null it
+    (" \r ", "1", C.REASON_MISSING_FIELD, None),
+    ("\u00a0", "1", None, "1"),                                  # no-break space: data, kept exactly
+]
+
+
+def test_hostile_values_are_quarantined_or_kept_exactly_as_the_truth_says(spark):
+    from decimal import Decimal
+
+    from advertisex.generate.truth import TruthBuilder
+    from advertisex.transforms import silver as S
+
+    lines = [(f'"{eid}",conversion,2026-11-20T10:00:00Z,u1,c1,,,signup,"{value}"', "/l/v.csv", n + 2,
+              C.CLICK_CSV_HEADER) for n, (eid, value, _, _) in enumerate(VALUES)]
+    files = spark.createDataFrame(lines, "line string, source_file string, source_line long, header string")
+    bronze = T.parse_click_events(L.records_of_lines(files.withColumn("ingested_at", F.lit(NOW)),
+                                                     skip_header=True))
+    reasons = {r.event_id: r.quarantine_reason for r in bronze.collect()}
+    assert reasons == {eid: reason for eid, _, reason, _ in VALUES}
+    silver = S.silver_click_events(bronze.where("quarantine_reason IS NULL"))
+    kept = {r.event_id: r.conversion_value for r in silver.collect()}
+    assert kept == {eid: Decimal(v) for eid, _, reason, v in VALUES if reason is None}
+
+    truth = TruthBuilder(int(NOW.replace(tzinfo=dt.UTC).timestamp() * 1000))
+    for eid, value, reason, v in VALUES:
+        assert truth.add_click_row([eid, "conversion", "2026-11-20T10:00:00Z", "u1", "c1", "", "", "signup",
+                                    value]) == reason, (eid, value)
+        if reason is None:
+            assert truth.click_events[eid].value == Decimal(v)

@@ -16,9 +16,10 @@ import base64
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from advertisex import contract
@@ -72,7 +73,7 @@ class TruthBuilder:
             return contract.REASON_BAD_JSON
         for name in contract.IMPRESSION_REQUIRED:
             v = obj.get(name)
-            if v is None or (isinstance(v, str) and not v.strip()):
+            if v is None or (isinstance(v, str) and not v.strip(contract.WHITESPACE)):
                 return contract.REASON_MISSING_FIELD
         for name, (typ, _) in contract.IMPRESSION_FIELDS.items():
             v = obj.get(name)
@@ -135,26 +136,27 @@ class TruthBuilder:
         if len(row) != len(contract.CLICK_CSV_COLUMNS):
             return contract.REASON_BAD_CSV
         f = dict(zip(contract.CLICK_CSV_COLUMNS, row, strict=True))
-        etype = f["event_type"].strip().lower()
+        etype = f["event_type"].strip(contract.WHITESPACE).lower()
         for name in ("event_id", "event_type", "event_time", "user_id", "campaign_id"):
-            if not f[name].strip():
+            if not f[name].strip(contract.WHITESPACE):
                 return contract.REASON_MISSING_FIELD
         if etype not in contract.EVENT_TYPES:
             return contract.REASON_UNKNOWN_EVENT_TYPE
-        if etype == contract.EVENT_TYPE_CLICK and not f["ad_creative_id"].strip():
+        if etype == contract.EVENT_TYPE_CLICK and not f["ad_creative_id"].strip(contract.WHITESPACE):
             return contract.REASON_MISSING_FIELD
-        t = parse_event_time(f["event_time"].strip(), digits_allowed=True)
+        t = parse_event_time(f["event_time"].strip(contract.WHITESPACE), digits_allowed=True)
         if t is None:
             return contract.REASON_BAD_EVENT_TIME
         if t > self.future_limit:
             return contract.REASON_FUTURE_EVENT_TIME
         value = Decimal(0)
-        if f["conversion_value"].strip():
-            try:
-                value = Decimal(f["conversion_value"].strip())
-            except InvalidOperation:
+        text = f["conversion_value"].strip(contract.WHITESPACE)
+        if text:
+            # Plain decimal notation only (Decimal() would also take "1e3", "1_000", "NaN").
+            if not _PLAIN_DECIMAL.fullmatch(text):
                 return contract.REASON_BAD_VALUE
-            if not value.is_finite():
+            value = Decimal(text)
+            if not _fits_conversion_value(value):
                 return contract.REASON_BAD_VALUE
             if value < 0:
                 return contract.REASON_NEGATIVE_VALUE
@@ -240,6 +242,16 @@ class TruthBuilder:
         for kind, n in Counter(k for k, _ in att.conv_attr.values()).items():
             ce[f"conversions_{kind}"] = n
         return counts
+
+
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
+def _fits_conversion_value(value: Decimal) -> bool:
+    """§1.2: at most 12 digits before the point and 6 after (decimal(18,6) holds it exactly)."""
+    int_digits = contract.CONVERSION_VALUE_PRECISION - contract.CONVERSION_VALUE_SCALE
+    return abs(value) < Decimal(10) ** int_digits and value == value.quantize(
+        Decimal(1).scaleb(-contract.CONVERSION_VALUE_SCALE), rounding=ROUND_DOWN)
 
 
 def truth_from_events(

@@ -59,12 +59,12 @@ def parse_event_time(value: Any, *, digits_allowed: bool = False) -> int | None:
 
 def normalise_user_id(value: str) -> str:
     """Trimmed and lower-cased."""
-    return value.strip().lower()
+    return value.strip(contract.WHITESPACE).lower()
 
 
 def normalise_website(value: str) -> str:
     """Lower-cased host only: scheme, ``www.``, port, path, query, fragment removed."""
-    v = _SCHEME.sub("", value.strip().lower())
+    v = _SCHEME.sub("", value.strip(contract.WHITESPACE).lower())
     for sep in "/?#":
         v = v.split(sep, 1)[0]
     v = v.rsplit("@", 1)[-1]
@@ -74,16 +74,16 @@ def normalise_website(value: str) -> str:
 
 def normalise_country(value: Any) -> str | None:
     """Upper-cased; anything but two letters → None."""
-    if isinstance(value, str) and _TWO_LETTERS.match(value.strip()):
-        return value.strip().upper()
+    if isinstance(value, str) and _TWO_LETTERS.match(value.strip(contract.WHITESPACE)):
+        return value.strip(contract.WHITESPACE).upper()
     return None
 
 
 def normalise_device(value: Any) -> str | None:
     """Lower-cased and mapped by §1.5; other non-empty → ``other``; empty/None → None."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip(contract.WHITESPACE):
         return None
-    return contract.DEVICE_TYPE_MAP.get(value.strip().lower(), contract.DEVICE_TYPE_OTHER)
+    return contract.DEVICE_TYPE_MAP.get(value.strip(contract.WHITESPACE).lower(), contract.DEVICE_TYPE_OTHER)
 
 
 def event_date(ms: int) -> str:
