@@ -35,6 +35,12 @@ IMPRESSION_STRING_FIELDS = (
     "bid_request_id",
 )
 JSON_MAP = MapType(StringType(), StringType())
+# from_json hands a text field over as text whatever its JSON type: a number, boolean, array or
+# object where a string is expected arrives as its JSON text. Texts that could be such a token
+# (event_time: anything but a string or an integer) are looked at again, typed.
+_COULD_BE_NON_STRING = r"^(?:[\[{]|true$|false$|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$)"
+_COULD_BE_NON_TIME = r"^(?:[\[{]|true$|false$|-?[0-9]+[.eE])"
+_INTEGER_VARIANT = r"^(?:BIGINT|INT|SMALLINT|TINYINT|DECIMAL\([0-9]+,0\))$"
 IMPRESSION_JSON_SCHEMA = (
     ", ".join(f"{name} string" for name in ("event_time", *IMPRESSION_STRING_FIELDS))
     + ", cost_micros long, _corrupt string"
@@ -107,6 +113,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         F.col("event_time_raw").rlike(r"^\d+$"), F.col("raw").rlike(r'"event_time"\s*:\s*"')
     ).otherwise(F.lit(False))
     out = with_event_time(out, F.when(~digits_as_string, F.col("event_time_raw")))
+    wrong_type = _wrong_json_type()
     missing = None
     for name in C.IMPRESSION_REQUIRED:
         source = F.col("event_time_raw") if name == "event_time" else F.col(name)
@@ -114,12 +121,30 @@ def parse_impressions(df: DataFrame) -> DataFrame:
     reason = _first_reason(
         (not_json_object, C.REASON_BAD_JSON),
         (missing, C.REASON_MISSING_FIELD),
-        (corrupt, C.REASON_BAD_TYPE),
+        (corrupt | wrong_type, C.REASON_BAD_TYPE),
         (F.col("event_time").isNull(), C.REASON_BAD_EVENT_TIME),
         (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
         (F.col("cost_micros") < 0, C.REASON_NEGATIVE_COST),
     )
     return out.withColumn("quarantine_reason", reason).drop("_p")
+
+
+def _wrong_json_type() -> Column:
+    """True when a text field of ``raw`` holds another JSON type (``event_time``: other than a
+    string or an integer). Only records with a text that could be such a token are parsed
+    again (as a variant, typed); a string field holding ``"[]"`` is a string."""
+    could_be = F.col("event_time_raw").rlike(_COULD_BE_NON_TIME)
+    for name in IMPRESSION_STRING_FIELDS:
+        could_be = could_be | F.col(name).rlike(_COULD_BE_NON_STRING)
+    doc = F.try_parse_json(F.col("raw"))
+
+    def type_of(name: str) -> Column:
+        return F.coalesce(F.schema_of_variant(F.variant_get(doc, f"$.{name}", "variant")), F.lit("VOID"))
+
+    wrong = ~type_of("event_time").isin("STRING", "VOID") & ~type_of("event_time").rlike(_INTEGER_VARIANT)
+    for name in IMPRESSION_STRING_FIELDS:
+        wrong = wrong | ~type_of(name).isin("STRING", "VOID")
+    return F.when(could_be, wrong).otherwise(F.lit(False))
 
 
 def kafka_origin() -> Column:
@@ -206,10 +231,15 @@ def parse_click_events(df: DataFrame) -> DataFrame:
 
 
 def confluent_header(value: Column) -> tuple[Column, Column]:
-    """(magic byte, schema id) of a Confluent wire-format message; null when too short."""
+    """(magic byte, schema id) of a Confluent wire-format message; null when too short.
+
+    The id is a signed big-endian 32-bit int, as Confluent's serializers write and read it:
+    bytes ``80 00 00 00`` are -2147483648 (an unknown id), not an overflow that fails the batch.
+    """
     long_enough = F.length(value) >= 5
     magic = F.when(long_enough, F.conv(F.hex(F.substring(value, 1, 1)), 16, 10).cast("int"))
-    schema_id = F.when(long_enough, F.conv(F.hex(F.substring(value, 2, 4)), 16, 10).cast("long").cast("int"))
+    unsigned = F.conv(F.hex(F.substring(value, 2, 4)), 16, 10).cast("long")
+    schema_id = F.when(long_enough, F.when(unsigned >= 2**31, unsigned - 2**32).otherwise(unsigned).cast("int"))
     return magic, schema_id
 
 

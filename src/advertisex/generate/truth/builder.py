@@ -81,7 +81,7 @@ class TruthBuilder:
                 continue
             ok = (isinstance(v, str) if typ == "string" else
                   isinstance(v, (str, int)) and not isinstance(v, bool) if typ == "string|number" else
-                  isinstance(v, int) and not isinstance(v, bool))
+                  isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63)
             if not ok:
                 return contract.REASON_BAD_TYPE
         t = parse_event_time(obj["event_time"])
