@@ -87,7 +87,7 @@ CONVERSION_VALUE_PRECISION, CONVERSION_VALUE_SCALE = 18, 6
 
 # §1.6 quarantine reason codes (short, stable; listed in the README and docs/CONTRACT.md)
 REASON_BAD_JSON = "bad_json"                    # value is not a JSON object / not UTF-8
-REASON_BAD_CSV = "bad_csv"                      # wrong number of columns, broken quoting
+REASON_BAD_CSV = "bad_csv"                      # wrong number of columns, broken quoting, not UTF-8
 REASON_BAD_HEADER = "bad_header"                # a CSV file whose header differs from §1.2
 REASON_MISSING_FIELD = "missing_field"          # a required field absent, null or empty
 REASON_BAD_TYPE = "bad_type"                    # a field of the wrong JSON type (e.g. cost_micros "x")

@@ -105,7 +105,8 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         F.col("_p.cost_micros").alias("cost_micros"),
     )
     corrupt = F.col("_p").isNull() | F.col("_p._corrupt").isNotNull()
-    not_json_object = F.when(F.col("_p").isNull(), F.lit(True)).when(
+    # Spark keeps a message's or a line's bytes as they came: text that is not UTF-8 is no JSON.
+    not_json_object = F.when(~F.is_valid_utf8(F.col("raw")) | F.col("_p").isNull(), F.lit(True)).when(
         F.col("_p._corrupt").isNotNull(), F.from_json(F.col("raw"), JSON_MAP).isNull()
     ).otherwise(F.lit(False))
     # §1.5: epoch millis are a JSON number; a JSON *string* of digits is not a valid event_time.
@@ -212,7 +213,7 @@ def parse_click_events(df: DataFrame) -> DataFrame:
     )
     reason = _first_reason(
         (F.col("header") != C.CLICK_CSV_HEADER, C.REASON_BAD_HEADER),
-        (F.col("_corrupt").isNotNull(), C.REASON_BAD_CSV),
+        (F.col("_corrupt").isNotNull() | ~F.is_valid_utf8(F.col("raw")), C.REASON_BAD_CSV),
         (missing, C.REASON_MISSING_FIELD),
         (~etype.isin(*C.EVENT_TYPES), C.REASON_UNKNOWN_EVENT_TYPE),
         (F.col("event_time").isNull(), C.REASON_BAD_EVENT_TIME),

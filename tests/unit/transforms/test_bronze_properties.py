@@ -39,7 +39,9 @@ _good_values = {"impression_id": "i", "event_time": "2026-11-20T10:00:00Z", "use
 @st.composite
 def impression_message(draw) -> bytes:
     """A message: mostly an impression object with some fields hostile or missing; else any bytes."""
-    kind = draw(st.sampled_from(["object", "object", "object", "bytes", "text"]))
+    kind = draw(st.sampled_from(["object", "object", "object", "bytes", "text", "not-utf8"]))
+    if kind == "not-utf8":  # an impression whose user_id holds a byte that is not UTF-8
+        return json.dumps(_good_values).encode().replace(b'"u"', b'"u' + draw(st.sampled_from([b"\xff", b"\xc3"])) + b'"')
     if kind == "bytes":
         return draw(st.binary(max_size=60))
     if kind == "text":
@@ -88,16 +90,19 @@ def csv_line(draw) -> str:
 
 
 @SETTINGS
-@given(records=st.lists(csv_line(), min_size=1, max_size=40))
-def test_any_csv_record_lands_once_with_the_truths_verdict(spark, records):
-    records = [r for r in records if "\n" not in r and "\r" not in r]
-    text = "\n".join([C.CLICK_CSV_HEADER, *records]) + "\n"
-    rows = [(line, "/l/f.csv", n, C.CLICK_CSV_HEADER) for n, line in enumerate(text.split("\n")[:-1], start=1)]
-    files = spark.createDataFrame(rows, "line string, source_file string, source_line long, header string")
+@given(records=st.lists(csv_line(), min_size=1, max_size=40), not_utf8=st.sets(st.integers(0, 39), max_size=3))
+def test_any_csv_record_lands_once_with_the_truths_verdict(spark, records, not_utf8):
+    # Records as a file holds them: bytes, some with a byte that is not UTF-8.
+    data = [r.encode() + (b"\xff" if n in not_utf8 else b"") for n, r in enumerate(records)
+            if "\n" not in r and "\r" not in r]
+    lines = [C.CLICK_CSV_HEADER.encode(), *data]
+    rows = [(line, "/l/f.csv", n, C.CLICK_CSV_HEADER) for n, line in enumerate(lines, start=1)]
+    files = spark.createDataFrame(rows, "bytes binary, source_file string, source_line long, header string")
+    files = files.select(F.col("bytes").cast("string").alias("line"), "source_file", "source_line", "header")
     parsed = T.parse_click_events(L.records_of_lines(files.withColumn("ingested_at", F.lit(NOW)), skip_header=True))
     got = Counter(r.quarantine_reason for r in parsed.select("quarantine_reason").collect())
     truth = TruthBuilder(NOW_MS)
-    truth.add_click_csv(text)
+    truth.add_click_csv(b"\n".join([*lines, b""]).decode("utf-8", errors="surrogateescape"))
     src = C.SOURCE_CLICK_EVENTS
     want = Counter({None: truth.valid[src], **truth.quarantine[src]}) - Counter()
     assert sum(got.values()) == truth.received[src]

@@ -66,6 +66,8 @@ class TruthBuilder:
     def _impression(self, raw: str | bytes) -> str | None:
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            if not _is_utf8(text):
+                return contract.REASON_BAD_JSON
             obj = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return contract.REASON_BAD_JSON
@@ -118,6 +120,10 @@ class TruthBuilder:
             if not good_header:
                 self.received[src] += 1
                 self.quarantine[src][contract.REASON_BAD_HEADER] += 1
+                continue
+            if not all(map(_is_utf8, row)):
+                self.received[src] += 1
+                self.quarantine[src][contract.REASON_BAD_CSV] += 1
                 continue
             self.add_click_row(row)
 
@@ -242,6 +248,15 @@ class TruthBuilder:
         for kind, n in Counter(k for k, _ in att.conv_attr.values()).items():
             ce[f"conversions_{kind}"] = n
         return counts
+
+
+def _is_utf8(text: str) -> bool:
+    """False when ``text`` holds bytes that were not UTF-8 (lone surrogates, see ``read_text``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")

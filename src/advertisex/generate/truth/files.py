@@ -37,11 +37,13 @@ from advertisex.generate.truth.records import Truth, Windows
 
 
 def read_text(path: str | Path) -> str:
-    """A file's text (UTF-8), gunzipped when its name ends with ``.gz``."""
+    """A file's text (UTF-8), gunzipped when its name ends with ``.gz``. Bytes that are not
+    UTF-8 are kept as lone surrogates (``surrogateescape``): the records holding them are
+    malformed (:meth:`TruthBuilder.add_impression`, :meth:`TruthBuilder.add_click_csv`)."""
     data = Path(path).read_bytes()
     if str(path).endswith(".gz"):
         data = gzip.decompress(data)
-    return data.decode("utf-8")
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 def file_lines(text: str) -> list[str]:
