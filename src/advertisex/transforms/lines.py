@@ -10,6 +10,8 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, Window
 
+from advertisex.transforms.normalize import strip
+
 
 def file_name(uri: Column) -> Column:
     """The file's name as it is named, from Spark's URI of it (``_metadata.file_path``).
@@ -87,7 +89,7 @@ def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
 
     Returns:
         ``source_file``, ``source_line``, ``line``, ``header`` (or null), ``ingested_at``.
-        Blank lines carry no record and are dropped; a trailing ``\\r`` (CRLF files) is
+        Blank lines (empty, or only spaces, tabs and other ``\\s``) carry no record and are dropped; a trailing ``\\r`` (CRLF files) is
         removed, and from the header a byte-order mark too.
     """
 
@@ -101,7 +103,7 @@ def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
         )
     else:
         out = out.withColumn("header", F.lit(None).cast("string"))
-    out = out.where(F.trim(F.col("line")) != "")
+    out = out.where(strip(F.col("line")) != "")
     return out.select("source_file", "source_line", "line", "header", "ingested_at")
 
 

@@ -90,7 +90,9 @@ def csv_line(draw) -> str:
 
 
 @SETTINGS
-@given(records=st.lists(csv_line(), min_size=1, max_size=40), not_utf8=st.sets(st.integers(0, 39), max_size=3))
+@given(records=st.lists(st.one_of(csv_line(), csv_line(), st.sampled_from(["", " ", "\t", " \t\x0b"])), min_size=1,
+                        max_size=40),
+       not_utf8=st.sets(st.integers(0, 39), max_size=3))
 def test_any_csv_record_lands_once_with_the_truths_verdict(spark, records, not_utf8):
     # Records as a file holds them: bytes, some with a byte that is not UTF-8.
     data = [r.encode() + (b"\xff" if n in not_utf8 else b"") for n, r in enumerate(records)

@@ -117,6 +117,8 @@ class TruthBuilder:
                 self.received[src] += 1
                 self.quarantine[src][contract.REASON_BAD_CSV] += 1
                 continue
+            if len(row) <= 1 and not "".join(row).strip(contract.WHITESPACE):
+                continue  # a blank line carries no record
             if not good_header:
                 self.received[src] += 1
                 self.quarantine[src][contract.REASON_BAD_HEADER] += 1

@@ -48,8 +48,9 @@ def read_text(path: str | Path) -> str:
 
 def file_lines(text: str) -> list[str]:
     """The records of a JSON Lines file: split on ``\\n`` only (a U+2028 inside a JSON
-    string is not a line break), a trailing ``\\r`` removed, blank lines (no record) skipped."""
-    return [ln.removesuffix("\r") for ln in text.split("\n") if ln.strip()]
+    string is not a line break), a trailing ``\\r`` removed, blank lines (no record: empty or
+    only docs/CONTRACT.md's whitespace) skipped."""
+    return [ln.removesuffix("\r") for ln in text.split("\n") if ln.strip(contract.WHITESPACE)]
 
 
 def compute_truth(
