@@ -95,6 +95,7 @@ REASON_BAD_EVENT_TIME = "bad_event_time"        # event_time does not parse
 REASON_FUTURE_EVENT_TIME = "future_event_time"  # event_time > processing time + 24 h
 REASON_UNKNOWN_EVENT_TYPE = "unknown_event_type"
 REASON_NEGATIVE_COST = "negative_cost"          # cost_micros < 0
+REASON_COST_OUT_OF_RANGE = "cost_out_of_range"  # cost_micros > MAX_COST_MICROS
 REASON_NEGATIVE_VALUE = "negative_value"        # conversion_value < 0
 REASON_BAD_VALUE = "bad_value"                  # conversion_value not a decimal(18,6)
 REASON_BAD_MAGIC_BYTE = "bad_magic_byte"        # Avro message not in the Confluent wire format
@@ -111,6 +112,7 @@ REASONS = (
     REASON_FUTURE_EVENT_TIME,
     REASON_UNKNOWN_EVENT_TYPE,
     REASON_NEGATIVE_COST,
+    REASON_COST_OUT_OF_RANGE,
     REASON_NEGATIVE_VALUE,
     REASON_BAD_VALUE,
     REASON_BAD_MAGIC_BYTE,
@@ -119,6 +121,12 @@ REASONS = (
 )
 
 FUTURE_TOLERANCE_HOURS = 24
+# §1.5: epoch milliseconds from 1970-01-01 to 9999-12-31T23:59:59.999Z (the last instant an
+# ISO-8601 year of four digits names); a negative or larger number is bad_event_time.
+MAX_EPOCH_MILLIS = 253_402_300_799_999
+# §1.1: a price above a million currency units per impression is no price; below it, gold's
+# 64-bit spend_micros holds the sum of over 9 million impressions per campaign and day.
+MAX_COST_MICROS = 10**12
 
 # Attribution kinds stored on silver rows (§3)
 ATTRIBUTION_IMPRESSION_ID = "impression_id"   # click: named impression exists

@@ -47,6 +47,7 @@ from advertisex.io.lake import distinct_dates, read_table
 from advertisex.monitoring.metrics import ANOMALIES_OPEN
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.transforms import anomalies as A
+from advertisex.transforms import dates as DT
 from advertisex.transforms.findings import OPEN, RESOLVED, finding_key, reconcile
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def _flagged(spark: SparkSession, stored: list[dict[str, Any]], rule: str, key: 
 
 
 def _window(df: DataFrame, dates: list[dt.date], days: int) -> DataFrame:
-    return df.where(F.col("event_date").between(dates[0] - dt.timedelta(days=days), dates[-1]))
+    return df.where(F.col("event_date").between(DT.shift(dates[0], -days), dates[-1]))
 
 
 def _on_dates(rule: str, dates: list[dt.date]) -> Callable[[Mapping[str, Any]], bool]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyspark.sql.functions as F
 
 from advertisex.quality import checks as K
+from advertisex.transforms import dates as DT
 from advertisex.transforms.keys import dates_in
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ def _history(history: DataFrame, dates: Sequence[dt.date]) -> tuple[dict[dt.date
     days of ``dates`` (from ``history``), and whether ``history`` holds a date after them all."""
     if not dates:
         return {}, False
-    wanted = {d - dt.timedelta(days=i) for d in dates for i in range(1, K.VOLUME_DAYS + 1)} - set(dates)
+    wanted = DT.spread(dates, back=K.VOLUME_DAYS) - set(dates)
     last = max(dates)
     got = history.where(f"{dates_in('event_date', wanted)} OR event_date > DATE'{last.isoformat()}'").groupBy(
         "event_date").count().collect()  # driver-side: a count per date
@@ -256,7 +257,7 @@ def _history(history: DataFrame, dates: Sequence[dt.date]) -> tuple[dict[dt.date
 
 
 def _volume(prof: Profile, name: str, p: str, day: dt.date, counts: dict[dt.date, int]) -> float | None:
-    before = [counts[d] for d in (day - dt.timedelta(days=i) for i in range(1, K.VOLUME_DAYS + 1)) if d in counts]
+    before = [counts[d] for d in DT.spread([day], back=K.VOLUME_DAYS) - {day} if d in counts]
     if not before:
         prof.notes[(name, p)] = "cannot run: no history yet (no rows in the previous days)"
         return None

@@ -126,6 +126,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         (F.col("event_time").isNull(), C.REASON_BAD_EVENT_TIME),
         (_future(F.col("event_time"), F.col("ingested_at")), C.REASON_FUTURE_EVENT_TIME),
         (F.col("cost_micros") < 0, C.REASON_NEGATIVE_COST),
+        (F.col("cost_micros") > C.MAX_COST_MICROS, C.REASON_COST_OUT_OF_RANGE),
     )
     return out.withColumn("quarantine_reason", reason).drop("_p")
 

@@ -59,8 +59,16 @@ def _days_reach(window: dt.timedelta) -> int:
     return math.ceil(window / dt.timedelta(days=1))
 
 
-def _spread(dates: Iterable[dt.date], back: int = 0, forward: int = 0) -> set[dt.date]:
-    return {d + dt.timedelta(days=k) for d in dates for k in range(-back, forward + 1)}
+def shift(day: dt.date, days: int) -> dt.date:
+    """``day`` moved by ``days``, held within 0001-01-01 … 9999-12-31: an event of year 1 is
+    valid data, and the days before it do not exist."""
+    return dt.date.fromordinal(min(max(day.toordinal() + days, 1), dt.date.max.toordinal()))
+
+
+def spread(dates: Iterable[dt.date], back: int = 0, forward: int = 0) -> set[dt.date]:
+    """The dates from ``back`` days before to ``forward`` days after each date (see :func:`shift`)."""
+    return {dt.date.fromordinal(o) for d in dates
+            for o in range(shift(d, -back).toordinal(), shift(d, forward).toordinal() + 1)}
 
 
 @dataclass(frozen=True)
@@ -105,11 +113,11 @@ def affected_dates(
     imp = set(impression_dates)
     click_reach = _days_reach(dt.timedelta(minutes=click_window_minutes))
     conv_reach = _days_reach(dt.timedelta(days=conversion_window_days))
-    clicks = set(click_dates) | _spread(imp, forward=click_reach)
+    clicks = set(click_dates) | spread(imp, forward=click_reach)
     conversions = (
         set(conversion_dates)
         | post_view_dates(imp, view_through_window_hours=view_through_window_hours)
-        | _spread(clicks, forward=conv_reach)
+        | spread(clicks, forward=conv_reach)
     )
     return AffectedDates(
         clicks=frozenset(clicks),
@@ -121,7 +129,7 @@ def affected_dates(
 def post_view_dates(impression_dates: Iterable[dt.date], *, view_through_window_hours: int) -> set[dt.date]:
     """The conversion dates new impressions on ``impression_dates`` can reach as post-view:
     ``d … d + reach(view_through_window)``."""
-    return _spread(impression_dates, forward=_days_reach(dt.timedelta(hours=view_through_window_hours)))
+    return spread(impression_dates, forward=_days_reach(dt.timedelta(hours=view_through_window_hours)))
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,6 @@ def input_dates(
     click_reach = _days_reach(dt.timedelta(minutes=click_window_minutes))
     view_reach = _days_reach(dt.timedelta(hours=view_through_window_hours))
     conv_reach = _days_reach(dt.timedelta(days=conversion_window_days))
-    clicks = _spread(click_dates, back=0) | _spread(conversion_dates, back=conv_reach)
-    impressions = _spread(clicks, back=click_reach) | _spread(conversion_dates, back=view_reach)
+    clicks = spread(click_dates, back=0) | spread(conversion_dates, back=conv_reach)
+    impressions = spread(clicks, back=click_reach) | spread(conversion_dates, back=view_reach)
     return InputDates(impressions=frozenset(impressions), clicks=frozenset(clicks))

@@ -30,8 +30,8 @@ ISO_TIMESTAMP_RE = (
     r"T(\d{2}:\d{2})(:\d{2})(\.\d{1,9})?"
     r"(Z|[+-]\d{2}:\d{2})?$"
 )
-# Epoch milliseconds: digits only (at most 15, i.e. before year 33658, so the value
-# always fits a timestamp and never overflows under ANSI mode).
+# Epoch milliseconds: digits only, at most contract.MAX_EPOCH_MILLIS (15 digits: the
+# value always fits a timestamp and never overflows under ANSI mode).
 EPOCH_MILLIS_RE = r"^\d{1,15}$"
 
 # Host part of a URL or bare domain (applied to the lower-cased, trimmed text):
@@ -160,7 +160,7 @@ def event_time(col: Column) -> Column:
 
     Accepted: ISO-8601 ``yyyy-MM-ddTHH:mm:ss[.fraction]`` with ``Z`` or a ``±hh:mm``
     offset (``2026-11-20T13:04:05.120+01:00``) or without zone (taken as UTC), and epoch
-    milliseconds as a string of digits. Invalid dates (``2026-02-30``) and anything else
+    milliseconds as a string of digits up to 9999-12-31. Invalid dates (``2026-02-30``) and anything else
     (see :data:`ISO_TIMESTAMP_RE`) give null.
 
     Args:
@@ -179,7 +179,8 @@ def event_time(col: Column) -> Column:
         text.rlike(ISO_TIMESTAMP_RE),
         F.try_to_timestamp(F.when(has_zone, text).otherwise(F.concat(text, F.lit("Z")))),
     )
-    millis = F.when(text.rlike(EPOCH_MILLIS_RE), F.timestamp_millis(text.try_cast("long")))
+    ms = F.when(text.rlike(EPOCH_MILLIS_RE), text.try_cast("long"))
+    millis = F.when(ms <= C.MAX_EPOCH_MILLIS, F.timestamp_millis(ms))
     return F.coalesce(millis, iso)
 
 

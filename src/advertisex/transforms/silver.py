@@ -211,14 +211,23 @@ def silver_bid_requests(df: DataFrame) -> DataFrame:
     )
 
 
-def dedupe(
-    key: str | Sequence[str], order_by: Sequence[str] = ("ingested_at", "origin")
-) -> Transform:
-    """One row per ``key``: the first by ``order_by`` (ascending, nulls last).
+def arrival_order() -> list[Column]:
+    """The order records arrived in: ingested first, then by ``origin`` with its final number
+    compared as a number — line 9 of a file before line 10, offset 9 before offset 10 — so
+    of two copies of an id, the earlier line or offset wins (not the one whose text sorts first)."""
+    origin = F.col("origin")
+    return [F.col("ingested_at"), F.regexp_extract(origin, r"^(.*?)[0-9]*$", 1),
+            F.regexp_extract(origin, r"([0-9]+)$", 1).try_cast("long")]
 
-    With the default order the survivor is the copy ingested first, then the one with
-    the smallest ``origin`` — deterministic, so re-running changes nothing. Rows whose
-    key is null are kept as they are (they cannot be duplicates of anything).
+
+def dedupe(key: str | Sequence[str], order_by: Sequence[Column] | None = None) -> Transform:
+    """One row per ``key``: the first by ``order_by`` (ascending, nulls last; default
+    :func:`arrival_order`).
+
+    With the default order the survivor is the copy that arrived first — deterministic, so
+    re-running changes nothing, and the same copy the contract's truth counts when copies of
+    one id differ. Rows whose key is null are kept as they are (they cannot be duplicates
+    of anything).
 
     Args:
         key: the event id column(s), e.g. ``"impression_id"``.
@@ -230,7 +239,7 @@ def dedupe(
     keys = [key] if isinstance(key, str) else list(key)
 
     def _dedupe(df: DataFrame) -> DataFrame:
-        w = Window.partitionBy(*keys).orderBy(*[F.col(c).asc_nulls_last() for c in order_by])
+        w = Window.partitionBy(*keys).orderBy(*[c.asc_nulls_last() for c in (order_by or arrival_order())])
         has_null_key = F.lit(False)
         for k in keys:
             has_null_key = has_null_key | F.col(k).isNull()

@@ -62,7 +62,8 @@ def impression_message(draw) -> bytes:
                    json.dumps({**_good_values, "user_id": 123}).encode(),
                    json.dumps({**_good_values, "event_time": 1795176000000.5}).encode(),
                    json.dumps({**_good_values, "event_time": 1795176000000}).encode(),
-                   json.dumps({**_good_values, "cost_micros": 2**64}).encode()])
+                   json.dumps({**_good_values, "cost_micros": 2**64}).encode(),
+                   json.dumps({**_good_values, "cost_micros": 2**62}).encode()])
 def test_any_impression_message_lands_once_with_the_truths_verdict(spark, messages):
     df = spark.createDataFrame([(i, m) for i, m in enumerate(messages)], "n long, value binary").select(
         "n", F.col("value").cast("string").alias("raw"), F.lit(NOW).alias("ingested_at"))

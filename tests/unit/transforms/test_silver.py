@@ -153,14 +153,18 @@ def test_silver_bid_requests_accepts_v1_shape(spark) -> None:
     assert_df_equality(silver_bid_requests(bronze), expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_dedupe_keeps_first_ingested_then_smallest_origin(spark) -> None:
+def test_dedupe_keeps_the_copy_that_arrived_first(spark) -> None:
+    """First ingested, then by file (or topic/partition) and line (or offset) as numbers:
+    line 9 of a file before its line 10, offset 9 before offset 10."""
     later = ING + dt.timedelta(hours=1)
     df = spark.createDataFrame(
         [
-            ("i-1", "file:b:1", later, "third"),
+            ("i-1", "file:b:1", later, "fourth"),
+            ("i-1", "file:a:10", ING, "second"),
             ("i-1", "file:a:9", ING, "first"),
-            ("i-1", "file:c:1", ING, "second"),
-            ("i-2", "kafka:t/0/5", later, "only"),
+            ("i-1", "file:c:1", ING, "third"),
+            ("i-2", "kafka:t/0/10", later, "second"),
+            ("i-2", "kafka:t/0/9", later, "first"),
             (None, "x", ING, "null key 1"),
             (None, "y", ING, "null key 2"),
         ],
@@ -169,7 +173,7 @@ def test_dedupe_keeps_first_ingested_then_smallest_origin(spark) -> None:
     expected = spark.createDataFrame(
         [
             ("i-1", "file:a:9", ING, "first"),
-            ("i-2", "kafka:t/0/5", later, "only"),
+            ("i-2", "kafka:t/0/9", later, "first"),
             (None, "x", ING, "null key 1"),
             (None, "y", ING, "null key 2"),
         ],

@@ -94,6 +94,8 @@ class TruthBuilder:
         cost = obj.get("cost_micros")
         if cost is not None and cost < 0:
             return contract.REASON_NEGATIVE_COST
+        if cost is not None and cost > contract.MAX_COST_MICROS:
+            return contract.REASON_COST_OUT_OF_RANGE
         imp = Impression(obj["impression_id"], t, normalise_user_id(obj["user_id"]),
                          obj["campaign_id"], cost or 0, obj.get("bid_request_id") or None)
         self.impressions.setdefault(imp.impression_id, imp)

@@ -34,11 +34,11 @@ def parse_event_time(value: Any, *, digits_allowed: bool = False) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if 0 <= value <= contract.MAX_EPOCH_MILLIS else None
     if not isinstance(value, str):
         return None
     if digits_allowed and value.isdigit() and value.isascii():
-        return int(value)
+        return int(value) if int(value) <= contract.MAX_EPOCH_MILLIS else None
     m = _ISO.match(value)
     if not m:
         return None

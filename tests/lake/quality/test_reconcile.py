@@ -1,0 +1,124 @@
+"""Reconciliation on hostile input: 10,000 records of every kind of damage (wrong types,
+missing fields, bytes that are not UTF-8, NUL bytes, cut JSON, broken CSV, whitespace ids,
+values too wide for silver, times far in the past or in the future, duplicates) through
+``pipeline --once``: bronze holds every record, received = silver + quarantine (+ the
+duplicates silver keeps once), the reasons are the truth's, and gold equals the truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import time
+
+import pyspark.sql.functions as F
+import pytest
+
+from advertisex import contract as C
+from advertisex import tables
+from advertisex.generate import compute_truth, write_truth
+from advertisex.pipelines.runner import run_pipeline
+from advertisex.quality import checks as K
+from conftest import make_cfg
+from support import assert_gold_equals_truth, read_table, write_file
+
+pytestmark = pytest.mark.slow
+
+RECORDS = 5_000  # per feed
+DAY = dt.datetime(2026, 11, 18, tzinfo=dt.UTC)
+HOSTILE = [None, "", " ", "\t", "\u00a0", [], {}, {"a": 1}, 1.5, True, 12, -5, "x" * 300, "2026-11-18T10:00:00Z"]
+TIMES = ["0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "2999-01-01T00:00:00Z", "not a time",
+         -62135596800000, 0]
+
+
+def _time(rng: random.Random) -> str | int:
+    at = DAY + dt.timedelta(seconds=rng.randrange(3 * 86400))
+    return int(at.timestamp() * 1000) if rng.random() < 0.3 else at.isoformat().replace("+00:00", "Z")
+
+
+def _damage(rng: random.Random, data: bytes) -> bytes:
+    """A byte-level damage: not UTF-8, a NUL, cut short, or random bytes (never a line break)."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        at = rng.randrange(len(data))
+        return data[:at] + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80"]) + data[at:]
+    if kind == 1:
+        at = rng.randrange(len(data))
+        return data[:at] + b"\x00" + data[at:]
+    if kind == 2:
+        return data[: rng.randrange(len(data))]
+    return bytes(rng.choice([b for b in range(256) if b not in (10, 13)]) for _ in range(rng.randrange(1, 40)))
+
+
+def _impression(rng: random.Random) -> bytes:
+    rec = {"impression_id": f"imp-{rng.randrange(4000)}", "event_time": _time(rng), "user_id": f"U-{rng.randrange(50)}",
+           "campaign_id": f"c{rng.randrange(5)}", "ad_creative_id": "a1", "website": "https://www.example.com/x",
+           "cost_micros": rng.randrange(10_000)}
+    roll = rng.random()
+    if roll < 0.15:
+        rec.pop(rng.choice(sorted(rec)))
+    elif roll < 0.35:
+        rec[rng.choice(sorted(rec))] = rng.choice(HOSTILE)
+    elif roll < 0.4:
+        rec["event_time"] = rng.choice(TIMES)
+    elif roll < 0.45:
+        rec["cost_micros"] = rng.choice([2**63, -(2**63) - 1, 2**62, "7"])
+    data = json.dumps(rec).encode()
+    return _damage(rng, data) if 0.45 <= roll < 0.6 else data
+
+
+def _click(rng: random.Random) -> bytes:
+    conversion = rng.random() < 0.4
+    fields = [f"e{rng.randrange(4000)}", "conversion" if conversion else "click", str(_time(rng)),
+              f"U-{rng.randrange(50)}", f"c{rng.randrange(5)}", "" if conversion else "a1",
+              rng.choice(["", f"imp-{rng.randrange(4000)}"]), "signup" if conversion else "",
+              f"{rng.randrange(10_000)}.{rng.randrange(100):02d}" if conversion else ""]
+    roll = rng.random()
+    if roll < 0.15:
+        fields[rng.randrange(9)] = rng.choice(["", " ", "\t", "\u00a0", "view", "-1", "1e3", "12345678901234",
+                                               "1.1234567", "not a time", '"quoted, comma"'])
+    elif roll < 0.2:
+        fields[2] = str(rng.choice(TIMES))
+    elif roll < 0.25:
+        fields = fields[: rng.randrange(9)]
+    data = ",".join(fields).encode()
+    return _damage(rng, data) if 0.25 <= roll < 0.35 else data
+
+
+def test_ten_thousand_hostile_records_reconcile_and_gold_equals_the_truth(spark, tmp_path):
+    cfg = make_cfg(tmp_path, "kafka.enabled=false", "quality.freshness_hours=1000000")
+    rng = random.Random(23)
+    impressions = tmp_path / "landing" / "impressions" / "hostile.jsonl"
+    clicks = tmp_path / "landing" / "clicks" / "hostile.csv"
+    campaigns = ",".join(C.CAMPAIGN_CSV_COLUMNS) + "\n" + "".join(
+        f"c{i},adv{i},Campaign {i},display,1000000,2026-11-01,2026-12-31\n" for i in range(5))
+    write_file(tmp_path / "reference" / "campaigns.csv", campaigns)
+    write_file(tmp_path / "reference" / "users.csv", ",".join(C.USER_CSV_COLUMNS) + "\nu-1,25-34,f,FR,2026-01-01,x\n")
+    impressions.parent.mkdir(parents=True, exist_ok=True)
+    clicks.parent.mkdir(parents=True, exist_ok=True)
+    impressions.write_bytes(b"\n".join(_impression(rng) for _ in range(RECORDS)) + b"\n")
+    clicks.write_bytes(b"\n".join([C.CLICK_CSV_HEADER.encode(), *(_click(rng) for _ in range(RECORDS))]) + b"\n")
+    assert str(impressions.parent) == cfg.landing.impressions and str(clicks.parent) == cfg.landing.clicks
+    assert cfg.reference.campaigns == str(tmp_path / "reference" / "campaigns.csv")
+
+    now_ms = int(time.time() * 1000)
+    run_pipeline(spark, cfg)
+    truth = compute_truth({"now_ms": now_ms, "impression_files": [str(impressions)], "click_files": [str(clicks)],
+                           "campaigns_csv": cfg.reference.campaigns, "params": {}}, include_kafka=False)
+    write_truth(truth, tmp_path / "truth")
+    counts = json.loads((tmp_path / "truth" / "counts.json").read_text())
+
+    for source, bronze, silver in ((C.SOURCE_IMPRESSIONS, tables.BRONZE_IMPRESSIONS, (tables.SILVER_IMPRESSIONS,)),
+                                   (C.SOURCE_CLICK_EVENTS, tables.BRONZE_CLICK_EVENTS,
+                                    (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS))):
+        c = counts[source]
+        assert read_table(spark, cfg, bronze).count() == c["received"]
+        quarantined = read_table(spark, cfg, tables.QUARANTINE).where(F.col("source") == source)
+        assert {r.reason: r["count"] for r in quarantined.groupBy("reason").count().collect()} == dict(
+            truth.quarantine[source])
+        assert sum(read_table(spark, cfg, t).count() for t in silver) == c["valid_distinct"]
+        assert c["received"] == c["valid_distinct"] + c["duplicates"] + c["quarantined"]
+        assert c["quarantined"] > 1000 and c["duplicates"] > 100  # the run was hostile
+    recon = read_table(spark, cfg, tables.QUALITY_RESULTS).where(F.col("suite") == K.RECONCILIATION.name)
+    assert recon.count() > 0 and recon.where("NOT success").count() == 0
+    assert_gold_equals_truth(spark, cfg, tmp_path / "truth", bids=False)
