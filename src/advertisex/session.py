@@ -6,6 +6,7 @@ No session exists at import time anywhere in the package: entry points call
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,8 +115,14 @@ def build_spark(app_name: str, cfg: Config) -> SparkSession:
     """
     from pyspark.sql import SparkSession
 
+    conf = spark_conf(app_name, cfg)
+    if conf.get("spark.master", "local").startswith("local"):
+        # A local run serves nobody else: its driver and UI listen on the loopback interface
+        # only (Spark binds its UI to SPARK_LOCAL_IP, else to every interface). Read by the JVM
+        # this process starts; under spark-submit, which starts the JVM first, set it there.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
-    for key, value in spark_conf(app_name, cfg).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.spark.log_level)

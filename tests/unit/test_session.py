@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyspark.sql.functions as F
@@ -12,7 +15,7 @@ from pyspark.sql.types import DateType, LongType, StringType, StructField, Struc
 
 from advertisex.config import load_config
 from advertisex.session import MissingJarsError, maven_coordinates, spark_conf
-from support import ROOT
+from support import ROOT, TEST_CONF
 
 
 def test_partitioned_delta_round_trip(spark, tmp_path: Path) -> None:
@@ -127,3 +130,29 @@ def test_packages_for_cluster_match_pyspark() -> None:
     assert f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}" in coords
     assert f"org.apache.spark:spark-avro_2.13:{pyspark.__version__}" in coords
     assert any(c.startswith("io.delta:delta-spark_4.1_2.13:") for c in coords)
+
+
+# A local session with the project's settings, as the CLI builds it: prints its UI's port and
+# every address its driver JVM listens on.
+_LISTENING = """
+import sys, psutil
+from advertisex.config import load_config
+from advertisex.session import build_spark
+spark = build_spark("ui-check", load_config(sys.argv[1], [], environ={}))
+port = int(spark.sparkContext.uiWebUrl.rsplit(":", 1)[1])
+jvm = [p for p in psutil.Process().children(recursive=True) if "java" in p.name()]
+addrs = {c.laddr.ip for p in jvm for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+print(port, *sorted(addrs))
+spark.stop()
+"""
+
+
+def test_a_local_run_listens_on_the_loopback_interface_only():
+    """The driver and its UI (port 4040 and up) serve nobody but this machine (issue 23 §8)."""
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"}
+    done = subprocess.run([sys.executable, "-c", _LISTENING, str(TEST_CONF)], capture_output=True, text=True,
+                          env=env, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    port, *addrs = done.stdout.split()
+    assert int(port) >= 4040
+    assert addrs and set(addrs) <= {"127.0.0.1", "::ffff:127.0.0.1"}, addrs
