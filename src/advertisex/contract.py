@@ -89,6 +89,7 @@ CONVERSION_VALUE_PRECISION, CONVERSION_VALUE_SCALE = 18, 6
 REASON_BAD_JSON = "bad_json"                    # value is not a JSON object / not UTF-8
 REASON_BAD_CSV = "bad_csv"                      # wrong number of columns, broken quoting, not UTF-8
 REASON_BAD_HEADER = "bad_header"                # a CSV file whose header differs from §1.2
+REASON_BAD_FILE = "bad_file"                    # a landing file that cannot be read (corrupt or cut gzip)
 REASON_MISSING_FIELD = "missing_field"          # a required field absent, null or empty
 REASON_BAD_TYPE = "bad_type"                    # a field of the wrong JSON type (e.g. cost_micros "x")
 REASON_BAD_EVENT_TIME = "bad_event_time"        # event_time does not parse
@@ -106,6 +107,7 @@ REASONS = (
     REASON_BAD_JSON,
     REASON_BAD_CSV,
     REASON_BAD_HEADER,
+    REASON_BAD_FILE,
     REASON_MISSING_FIELD,
     REASON_BAD_TYPE,
     REASON_BAD_EVENT_TIME,

@@ -129,6 +129,9 @@ def file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: st
         # (7 days by default): a file delivered late, or copied with its old modification
         # time, would be skipped without a word. Every file counts, however old.
         .option("maxFileAge", FILE_AGE_UNLIMITED)
+        # A file that cannot be read is moved aside while its batch runs (io/bad_files.py);
+        # the batch's plan, fixed before, then skips it instead of failing.
+        .option("ignoreMissingFiles", "true")
         .load(path)
     )
     return file_lines(source)

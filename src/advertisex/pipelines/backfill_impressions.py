@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.io.bad_files import BadFile, write_setting_aside_bad_files
 from advertisex.io.bronze import write_bronze
 from advertisex.io.streaming import BatchFn, Stream, file_source, run_stream
 from advertisex.transforms import bronze as T
@@ -24,15 +25,22 @@ FILE_GLOB = "*.{json,jsonl,json.gz,jsonl.gz}"
 
 
 def batch(cfg: Config, app_id: str) -> BatchFn:
-    """foreachBatch body: number the lines of each file, parse them, write bronze and quarantine."""
+    """foreachBatch body: number the lines of each file, parse them, write bronze and quarantine
+    (a file that cannot be read: :mod:`advertisex.io.bad_files`)."""
 
     def fn(lines: DataFrame, batch_id: int) -> None:
-        records = L.records_of_lines(L.numbered_file_lines(lines, with_header=False), skip_header=False)
-        parsed = T.parse_impressions(
-            records.withColumnRenamed("line", "raw").drop("header").withColumn("origin", L.file_origin())
-        )
-        write_bronze(tables.BRONZE_IMPRESSIONS.conform(parsed), cfg, table=tables.BRONZE_IMPRESSIONS,
-                     source=C.SOURCE_IMPRESSIONS, app_id=app_id, batch_id=batch_id)
+        def write(bad: list[BadFile]) -> None:
+            records = L.records_of_lines(L.numbered_file_lines(lines, with_header=False), skip_header=False)
+            parsed = T.parse_impressions(
+                records.withColumnRenamed("line", "raw").drop("header").withColumn("origin", L.file_origin())
+            )
+            if bad:
+                parsed = parsed.unionByName(T.bad_file_rows(lines.sparkSession, [(b.path, b.cause) for b in bad]),
+                                            allowMissingColumns=True)
+            write_bronze(tables.BRONZE_IMPRESSIONS.conform(parsed), cfg, table=tables.BRONZE_IMPRESSIONS,
+                         source=C.SOURCE_IMPRESSIONS, app_id=app_id, batch_id=batch_id)
+
+        write_setting_aside_bad_files(lines.sparkSession, cfg.landing.impressions, app_id, batch_id, write)
 
     return fn
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.io.bad_files import BadFile, write_setting_aside_bad_files
 from advertisex.io.bronze import write_bronze
 from advertisex.io.streaming import BatchFn, Stream, file_source, run_stream
 from advertisex.transforms import bronze as T
@@ -25,13 +26,20 @@ FILE_GLOB = "*.{csv,csv.gz}"
 
 
 def batch(cfg: Config, app_id: str) -> BatchFn:
-    """foreachBatch body: number the lines of each file, parse them, write bronze and quarantine."""
+    """foreachBatch body: number the lines of each file, parse them, write bronze and quarantine
+    (a file that cannot be read: :mod:`advertisex.io.bad_files`)."""
 
     def fn(lines: DataFrame, batch_id: int) -> None:
-        records = L.records_of_lines(L.numbered_file_lines(lines, with_header=True), skip_header=True)
-        parsed = tables.BRONZE_CLICK_EVENTS.conform(T.parse_click_events(records))
-        write_bronze(parsed, cfg, table=tables.BRONZE_CLICK_EVENTS, source=C.SOURCE_CLICK_EVENTS,
-                     app_id=app_id, batch_id=batch_id)
+        def write(bad: list[BadFile]) -> None:
+            records = L.records_of_lines(L.numbered_file_lines(lines, with_header=True), skip_header=True)
+            parsed = T.parse_click_events(records)
+            if bad:
+                parsed = parsed.unionByName(T.bad_file_rows(lines.sparkSession, [(b.path, b.cause) for b in bad]),
+                                            allowMissingColumns=True)
+            write_bronze(tables.BRONZE_CLICK_EVENTS.conform(parsed), cfg, table=tables.BRONZE_CLICK_EVENTS,
+                         source=C.SOURCE_CLICK_EVENTS, app_id=app_id, batch_id=batch_id)
+
+        write_setting_aside_bad_files(lines.sparkSession, cfg.landing.clicks, app_id, batch_id, write)
 
     return fn
 

@@ -13,16 +13,20 @@ a reason into the quarantine table. Silver reads only rows whose reason is null.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 from pyspark.sql.types import MapType, StringType
 
 from advertisex import contract as C
-from advertisex.transforms.lines import file_origin
+from advertisex.transforms.lines import file_name, file_origin
 from advertisex.transforms.normalize import event_time as parse_event_time
 from advertisex.transforms.normalize import strip
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 IMPRESSION_STRING_FIELDS = (
     "impression_id",
@@ -147,6 +151,18 @@ def _wrong_json_type() -> Column:
     for name in IMPRESSION_STRING_FIELDS:
         wrong = wrong | ~type_of(name).isin("STRING", "VOID")
     return F.when(could_be, wrong).otherwise(F.lit(False))
+
+
+def bad_file_rows(spark: SparkSession, files: Sequence[tuple[str, str]]) -> DataFrame:
+    """One bronze record per unreadable landing file (``(path as Spark names it, cause)``):
+    ``raw`` the cause, ``origin`` ``file:<path>`` (no line: the whole file), reason ``bad_file``."""
+    df = spark.createDataFrame(list(files), "source_file string, raw string")
+    return df.select(
+        "raw",
+        F.concat(F.lit("file:"), file_name(F.col("source_file"))).alias("origin"),
+        F.lit(C.REASON_BAD_FILE).alias("quarantine_reason"),
+        F.current_timestamp().alias("ingested_at"),
+    )
 
 
 def kafka_origin() -> Column:

@@ -8,7 +8,6 @@ line naming it."""
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import os
 import re
@@ -236,13 +235,16 @@ def test_sigterm_stops_cleanly_and_a_restart_takes_new_messages_exactly_once(run
 
 def test_a_failing_query_alerts_once_and_ends_the_run_naming_it(running, mon_cfg: Config, webhook: Webhook,
                                                                  tmp_path) -> None:
-    """A corrupt gzip fails the click query at every restart: Alertmanager notifies the
-    webhook once that it restarts, and past max_restarts the run ends with one line."""
+    """A damaged checkpoint (its newest offset-log entry overwritten) fails the click query at
+    every restart: Alertmanager notifies the webhook once that it restarts, and past
+    max_restarts the run ends with one line."""
     cfg, pipeline, _out = running
     if pipeline.proc.poll() is None:
         pipeline.signal(signal.SIGTERM)
         pipeline.proc.wait(180)
-    (Path(cfg.landing.clicks) / "broken.csv.gz").write_bytes(gzip.compress(b"event_id\n")[:12])
+    offsets = Path(cfg.checkpoint_path("ingest_clicks", "files")) / "offsets"
+    newest = max(int(p.name) for p in offsets.iterdir() if p.name.isdigit())
+    (offsets / str(newest + 1)).write_text("not an offset log entry\n")
     failing = Pipeline.start(cfg, tmp_path, "failing", "pipeline.max_restarts=3")
     code = failing.proc.wait(timeout=600)
     text = failing.text()

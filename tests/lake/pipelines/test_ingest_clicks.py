@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import os
 import shutil
 import subprocess
 import sys
@@ -141,6 +143,71 @@ def test_a_lost_checkpoint_is_refused_instead_of_skipping_new_files(spark, lake_
     shutil.move(f"{checkpoint}.moved", checkpoint)
     assert ingest_clicks.run(spark, lake_cfg, once=True)["batches"] == 1
     assert {r.event_id for r in read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect()} == {"e1", "e2"}
+
+
+def test_unreadable_files_are_quarantined_as_bad_file_and_the_feed_goes_on(spark, lake_cfg):
+    """A corrupt and a truncated gzip fail no batch: each is one bad_file record naming the
+    file (moved to _bad_files/), the good file of the same batch lands, and so does the next."""
+    landing = Path(lake_cfg.landing.clicks)
+    good = f"{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,a1,i1,,\n"
+    write_file(landing / "a.csv", good)
+    (landing / "d1").mkdir()
+    (landing / "d1" / "garbage.csv.gz").write_bytes(b"\x1f\x8b\x08\x00 not deflate at all" * 5)
+    cut = gzip.compress((good + "e2,click,2026-11-20T11:00:00Z,u1,c1,a1,i1,,\n" * 5000).encode())
+    (landing / "cut.csv.gz").write_bytes(cut[: len(cut) // 2])
+    ingest_clicks.run(spark, lake_cfg, once=True)
+
+    bronze = _snapshot(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS)
+    assert sorted((r.origin, r.event_id, r.quarantine_reason) for r in bronze.collect()) == [
+        (f"file:{landing / 'a.csv'}:2", "e1", None),
+        (f"file:{landing / 'cut.csv.gz'}", None, C.REASON_BAD_FILE),
+        (f"file:{landing / 'd1' / 'garbage.csv.gz'}", None, C.REASON_BAD_FILE)]
+    quarantined = read_table(spark, lake_cfg, tables.QUARANTINE).collect()
+    assert sorted((r.reason, r.origin) for r in quarantined) == [
+        (C.REASON_BAD_FILE, f"file:{landing / 'cut.csv.gz'}"), (C.REASON_BAD_FILE, f"file:{landing / 'd1' / 'garbage.csv.gz'}")]
+    assert all(r.raw for r in quarantined)  # the cause, e.g. "java.io.EOFException: Unexpected end of input stream"
+    assert sorted(p.name for p in (landing / "_bad_files").iterdir() if not p.name.endswith((".bad.json", ".crc"))) == [
+        "cut.csv.gz", "d1%2Fgarbage.csv.gz"]
+    # Nothing is stuck: the next file lands; a rerun changes nothing.
+    write_file(landing / "b.csv", f"{HEADER}\ne3,click,2026-11-20T12:00:00Z,u1,c1,a1,i1,,\n")
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    assert sorted(str(r.event_id) for r in read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect()) == [
+        "None", "None", "e1", "e3"]
+
+
+def test_a_batch_replayed_after_setting_a_file_aside_still_records_it(spark, lake_cfg):
+    """A crash between setting a file aside and the batch's commit: the replay finds the file
+    by its marker and writes its bad_file record with the batch."""
+    from advertisex.io.bad_files import BadFile, set_aside
+
+    landing = Path(lake_cfg.landing.clicks)
+    write_file(landing / "a.csv", f"{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,a1,i1,,\n")
+    (landing / "bad.csv.gz").write_bytes(b"\x1f\x8b not gzip")
+    (stream,) = ingest_clicks.streams(spark, lake_cfg)
+    app_id = txn_app_id(lake_cfg, stream.job, stream.query)
+    set_aside(spark, str(landing), BadFile(f"file:{landing / 'bad.csv.gz'}", "java.io.IOException: crashed after"),
+              app_id, 0)
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    rows = read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect()
+    assert sorted((r.quarantine_reason, r.origin, r.raw) for r in rows if r.quarantine_reason) == [
+        (C.REASON_BAD_FILE, f"file:{landing / 'bad.csv.gz'}", "java.io.IOException: crashed after")]
+    assert len(rows) == 2
+
+
+def test_a_file_written_under_a_hidden_name_is_read_once_renamed(spark, lake_cfg):
+    """The delivery docs/CONTRACT.md §1.2 asks of producers: write as ``.name`` (or without the
+    ending), rename when complete; a file of an old modification time is read too."""
+    landing = Path(lake_cfg.landing.clicks)
+    half = f"{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,a1,i1,,\ne2,cli"
+    write_file(landing / ".a.csv", half)
+    write_file(landing / "b.csv.part", half)
+    assert ingest_clicks.run(spark, lake_cfg, once=True)["input_rows"] == 0
+    write_file(landing / ".a.csv", half + "ck,2026-11-20T11:00:00Z,u1,c1,a1,i1,,\n")
+    (landing / ".a.csv").rename(landing / "a.csv")
+    os.utime(landing / "a.csv", (0, 0))  # copied with its modification time of 1970
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    assert sorted(r.event_id for r in read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect()) == ["e1", "e2"]
 
 
 # What a running copy of the job does with the lock (advertisex.io.streaming.lock_checkpoint).

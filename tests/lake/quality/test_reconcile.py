@@ -1,5 +1,6 @@
 """Reconciliation on hostile input: 10,000 records of every kind of damage (wrong types,
 missing fields, bytes that are not UTF-8, NUL bytes, cut JSON, broken CSV, whitespace ids,
+files that cannot be read (a truncated gzip, a gzip of garbage),
 values too wide for silver, times far in the past or in the future, duplicates) through
 ``pipeline --once``: bronze holds every record, received = silver + quarantine (+ the
 duplicates silver keeps once), the reasons are the truth's, and gold equals the truth."""
@@ -7,6 +8,7 @@ duplicates silver keeps once), the reasons are the truth's, and gold equals the 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import random
 import time
@@ -98,12 +100,17 @@ def test_ten_thousand_hostile_records_reconcile_and_gold_equals_the_truth(spark,
     clicks.parent.mkdir(parents=True, exist_ok=True)
     impressions.write_bytes(b"\n".join(_impression(rng) for _ in range(RECORDS)) + b"\n")
     clicks.write_bytes(b"\n".join([C.CLICK_CSV_HEADER.encode(), *(_click(rng) for _ in range(RECORDS))]) + b"\n")
+    # Whole files that cannot be read: a truncated gzip of impressions, a click "gzip" of garbage.
+    cut = gzip.compress(b"\n".join(_impression(rng) for _ in range(200)))
+    (impressions.parent / "cut.jsonl.gz").write_bytes(cut[: len(cut) // 2])
+    (clicks.parent / "garbage.csv.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(rng.randrange(256) for _ in range(300)))
     assert str(impressions.parent) == cfg.landing.impressions and str(clicks.parent) == cfg.landing.clicks
     assert cfg.reference.campaigns == str(tmp_path / "reference" / "campaigns.csv")
 
     now_ms = int(time.time() * 1000)
     run_pipeline(spark, cfg)
-    truth = compute_truth({"now_ms": now_ms, "impression_files": [str(impressions)], "click_files": [str(clicks)],
+    truth = compute_truth({"now_ms": now_ms, "impression_files": [str(impressions), str(impressions.parent / "cut.jsonl.gz")],
+                           "click_files": [str(clicks), str(clicks.parent / "garbage.csv.gz")],
                            "campaigns_csv": cfg.reference.campaigns, "params": {}}, include_kafka=False)
     write_truth(truth, tmp_path / "truth")
     counts = json.loads((tmp_path / "truth" / "counts.json").read_text())

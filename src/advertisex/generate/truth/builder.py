@@ -102,6 +102,11 @@ class TruthBuilder:
         return None
 
     # -- clicks and conversions (§1.2)
+    def add_bad_file(self, source: str) -> None:
+        """A landing file that cannot be read: one record, quarantined as ``bad_file``."""
+        self.received[source] += 1
+        self.quarantine[source][contract.REASON_BAD_FILE] += 1
+
     def add_click_csv(self, text: str) -> None:
         """A whole click/conversion CSV file's text (header included)."""
         rows = csv.reader(io.StringIO(text, newline=""))

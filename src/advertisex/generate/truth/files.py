@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import zlib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -44,6 +45,14 @@ def read_text(path: str | Path) -> str:
     if str(path).endswith(".gz"):
         data = gzip.decompress(data)
     return data.decode("utf-8", errors="surrogateescape")
+
+
+def _readable(path: str | Path) -> str | None:
+    """The file's text, or None when it cannot be read (a corrupt or truncated gzip: §1.6 bad_file)."""
+    try:
+        return read_text(path)
+    except (OSError, EOFError, zlib.error):
+        return None
 
 
 def file_lines(text: str) -> list[str]:
@@ -75,10 +84,18 @@ def compute_truth(
     b = TruthBuilder(manifest["now_ms"] if now_ms is None else now_ms, windows)
     b.sources.update(["files"])
     for path in manifest["impression_files"]:
-        for line in file_lines(read_text(path)):
+        text = _readable(path)
+        if text is None:
+            b.add_bad_file(contract.SOURCE_IMPRESSIONS)
+            continue
+        for line in file_lines(text):
             b.add_impression(line)
     for path in manifest["click_files"]:
-        b.add_click_csv(read_text(path))
+        text = _readable(path)
+        if text is None:
+            b.add_bad_file(contract.SOURCE_CLICK_EVENTS)
+        else:
+            b.add_click_csv(text)
     b.add_campaigns_csv(read_text(manifest["campaigns_csv"]))
     if include_kafka:
         b.sources.update(["kafka"])
