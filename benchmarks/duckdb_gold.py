@@ -20,12 +20,12 @@ fatal).
 
 Deliberate mirrors of the truth (``advertisex.generate.truth``) on points the contract
 does not pin: ids (``impression_id``, ``event_id``, ``campaign_id``) are used as received
-(not trimmed); "strip" is Python's ``str.strip()`` (Unicode white space); the ISO pattern is
+(not trimmed); "strip" removes the contract's white space (Java's ``\s``); the ISO pattern is
 ``YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±HH:MM]`` (fraction truncated to ms); a JSON number
 event_time must be an integer; CSV fields are read with RFC 4180 quoting.
-Known differences from the truth, none of which the generator produces: a blank line in a
-CSV file is skipped here (the truth's csv reader quarantines it); a JSON object with a repeated key uses the first value here (Python's ``json`` the
-last); a lone surrogate escape (``"\ud800"``) is bad JSON here; a CSV field with text
+Known differences from the truth, none of which the generator produces: a JSON object with
+a repeated key uses the first value here (Python's ``json`` the last); a file that cannot be
+read fails the run here (the truth counts it as ``bad_file``); bytes that are not UTF-8 too; a lone surrogate escape (``"\ud800"``) is bad JSON here; a CSV field with text
 after its closing quote is a bad row here (Python's csv module glues it on); the truth's
 ``\d`` also takes non-ASCII digits in event_time.
 """
@@ -51,18 +51,19 @@ from advertisex import contract as C
 from advertisex import tables
 
 DAY_MS = 86_400_000
-# Python's str.isspace() characters, as an RE2 class (for str.strip() semantics).
-WS = (r"[\t\n\x{0b}\x{0c}\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}"
-      r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]")
+# The contract's white space (contract.WHITESPACE, Java's \s), as an RE2 class.
+WS = r"[\t\n\x{0b}\x{0c}\r ]"
 # The truth's ISO-8601 pattern (Python's "$" also matches before one final "\n").
 ISO_RE = (r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
           r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})?\n?$")
 # A comma right before "}" or "]" outside strings: valid for DuckDB's parser, not for JSON.
 TRAILING_COMMA_RE = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*,[ \t\r\n]*[\]}]'
 # The same characters spelled out (fast pre-checks before the regular expression).
-WS_CHARS = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-            + "\u2028\u2029\u202f\u205f\u3000")
-INT64_MAX = 2**63 - 1  # an integer event_time beyond BIGINT: certainly in the future
+WS_CHARS = C.WHITESPACE
+# conversion_value in plain notation that decimal(18,6) holds exactly (leading/trailing zeros aside).
+_INT_DIGITS = C.CONVERSION_VALUE_PRECISION - C.CONVERSION_VALUE_SCALE
+VALUE_RE = (rf"[+-]?0*([0-9]{{1,{_INT_DIGITS}}}(\.[0-9]{{0,{C.CONVERSION_VALUE_SCALE}}}0*)?"
+            rf"|\.[0-9]{{1,{C.CONVERSION_VALUE_SCALE}}}0*)")
 IMP_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 CLICK_SUFFIXES = (".csv", ".csv.gz")
 
@@ -73,7 +74,7 @@ def q(s: str) -> str:
 
 
 def pystrip(x: str) -> str:
-    """SQL: Python ``str.strip()`` of a VARCHAR expression."""
+    """SQL: the contract's strip (its white space) of a VARCHAR expression."""
     return f"regexp_replace({x}, {q('^' + WS + '+|' + WS + '+$')}, '', 'g')"
 
 
@@ -105,7 +106,7 @@ def fast_strip(x: str) -> str:
 
 
 def is_blank(x: str) -> str:
-    """SQL: Python ``not x.strip()`` for a VARCHAR ``x``."""
+    """SQL: ``x`` is empty or only the contract's white space, for a VARCHAR ``x``."""
     return f"({x} = '' OR (contains({q(WS_CHARS)}, left({x}, 1)) AND regexp_full_match({x}, {q(WS + '*')})))"
 
 
@@ -248,7 +249,8 @@ def compute(con: duckdb.DuckDBPyConnection, now_ms: int, click_minutes: int, con
     for f, (typ, _) in C.IMPRESSION_FIELDS.items():
         bad = (f"NOT {is_str(f)}" if typ == "string" else
                f"(CASE WHEN {is_str(f)} THEN false ELSE NOT regexp_full_match({jv[f]}, {int_re}) END)"
-               if typ == "string|number" else f"NOT regexp_full_match({jv[f]}, {int_re})")
+               if typ == "string|number" else
+               f"(NOT regexp_full_match({jv[f]}, {int_re}) OR TRY_CAST({jv[f]} AS BIGINT) IS NULL)")
         type_checks.append(f"(NOT {absent(f)} AND {bad})")
     bad_type = " OR ".join(type_checks)
 
@@ -272,8 +274,9 @@ def compute(con: duckdb.DuckDBPyConnection, now_ms: int, click_minutes: int, con
         ), t AS (
             SELECT *,
                    CASE WHEN s_event_time IS NOT NULL THEN {iso_ms('s_event_time')}
-                        WHEN regexp_full_match(j_event_time, {int_re})
-                        THEN coalesce(TRY_CAST(j_event_time AS BIGINT), {INT64_MAX}) END AS t_ms
+                        WHEN regexp_full_match(j_event_time, '0*[0-9]{{1,15}}')
+                             AND CAST(j_event_time AS BIGINT) <= {C.MAX_EPOCH_MILLIS}
+                        THEN CAST(j_event_time AS BIGINT) END AS t_ms
             FROM s
         )
         SELECT n,
@@ -283,6 +286,7 @@ def compute(con: duckdb.DuckDBPyConnection, now_ms: int, click_minutes: int, con
                     WHEN t_ms IS NULL THEN '{C.REASON_BAD_EVENT_TIME}'
                     WHEN t_ms > {future} THEN '{C.REASON_FUTURE_EVENT_TIME}'
                     WHEN cost < 0 THEN '{C.REASON_NEGATIVE_COST}'
+                    WHEN cost > {C.MAX_COST_MICROS} THEN '{C.REASON_COST_OUT_OF_RANGE}'
                END AS reason,
                {_str_value('j_impression_id')} AS impression_id, t_ms,
                lower({fast_strip(_str_value('j_user_id'))}) AS user_id,
@@ -311,10 +315,12 @@ def compute(con: duckdb.DuckDBPyConnection, now_ms: int, click_minutes: int, con
         ), b AS (
             SELECT *,
                    CASE WHEN regexp_full_match(tv, '[0-9]+')
-                        THEN coalesce(TRY_CAST(tv AS BIGINT), {INT64_MAX})
+                        THEN (CASE WHEN regexp_full_match(tv, '0*[0-9]{{1,15}}')
+                                    AND CAST(tv AS BIGINT) <= {C.MAX_EPOCH_MILLIS} THEN CAST(tv AS BIGINT) END)
                         ELSE {iso_ms('tv')} END AS t_ms,
                    CASE WHEN cvs = '' THEN CAST(0 AS DECIMAL(38, 10))
-                        ELSE TRY_CAST(cvs AS DECIMAL(38, 10)) END AS value
+                        WHEN regexp_full_match(cvs, {q(VALUE_RE)}) THEN TRY_CAST(cvs AS DECIMAL(38, 10))
+                        END AS value
             FROM a
         )
         SELECT n, event_id, etype, t_ms, user_id, campaign_id, impression_id, value,

@@ -30,9 +30,9 @@ ISO_TIMESTAMP_RE = (
     r"T(\d{2}:\d{2})(:\d{2})(\.\d{1,9})?"
     r"(Z|[+-]\d{2}:\d{2})?$"
 )
-# Epoch milliseconds: digits only, at most contract.MAX_EPOCH_MILLIS (15 digits: the
+# Epoch milliseconds: digits only (leading zeros aside), at most contract.MAX_EPOCH_MILLIS (15 digits: the
 # value always fits a timestamp and never overflows under ANSI mode).
-EPOCH_MILLIS_RE = r"^\d{1,15}$"
+EPOCH_MILLIS_RE = r"^0*\d{1,15}$"
 
 # Host part of a URL or bare domain (applied to the lower-cased, trimmed text):
 #   optional scheme "xxx://" or protocol-relative "//", optional userinfo "user[:pw]@",

@@ -113,7 +113,7 @@ CLICK_ROWS = [
     click_row("k9", "view", T0, "u-1"),                                      # unknown type
     click_row("k10", "click", "yesterday", "u-1"),                           # bad time
     click_row("k11", "click", "2036-01-01T00:00:00Z", "u-1"),                # future
-    click_row("k12", "click", "9" * 45, "u-1"),                              # huge digits: future
+    click_row("k12", "click", "9" * 45, "u-1"),                              # huge digits: out of range
     click_row("k13", "click", "0001795170600000", "u-1"),                    # leading zeros ok
     click_row("kd", "click", "2026-11-20T10:10:00Z", "u-1"),
     click_row("kd", "conversion", "2026-11-20T10:10:00Z", "u-1", creative=""),  # dup id: click wins

@@ -75,6 +75,7 @@ def test_any_impression_message_lands_once_with_the_truths_verdict(spark, messag
 
 _csv_fields = st.one_of(st.text(max_size=10), st.sampled_from(
     ["", " ", "\t", "\u00a0", "click", " Conversion ", "2026-11-20T10:00:00Z", "1795176000000", "12.50",
+     "0001795176000000", "253402300799999", "253402300800000", "9" * 20, "-1",
      "12345678901234", "1e3", "-1", 'a"b', "a,b", "x\x00y"]))
 
 
