@@ -17,8 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from advertisex.io.fs import hadoop_path, list_files, read_text, write_text
 
@@ -34,8 +33,7 @@ _FAILED_READ = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|
 _CAUSE = re.compile(r"^Caused by: (.+)$", re.M)
 
 
-@dataclass(frozen=True)
-class BadFile:
+class BadFile(NamedTuple):
     """A landing file set aside: its path as Spark named it, and why it could not be read."""
 
     path: str

@@ -31,12 +31,9 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
     def fn(lines: DataFrame, batch_id: int) -> None:
         def write(bad: list[BadFile]) -> None:
             records = L.records_of_lines(L.numbered_file_lines(lines, with_header=False), skip_header=False)
-            parsed = T.parse_impressions(
+            parsed = T.with_bad_files(T.parse_impressions(
                 records.withColumnRenamed("line", "raw").drop("header").withColumn("origin", L.file_origin())
-            )
-            if bad:
-                parsed = parsed.unionByName(T.bad_file_rows(lines.sparkSession, [(b.path, b.cause) for b in bad]),
-                                            allowMissingColumns=True)
+            ), bad)
             write_bronze(tables.BRONZE_IMPRESSIONS.conform(parsed), cfg, table=tables.BRONZE_IMPRESSIONS,
                          source=C.SOURCE_IMPRESSIONS, app_id=app_id, batch_id=batch_id)
 

@@ -32,10 +32,7 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
     def fn(lines: DataFrame, batch_id: int) -> None:
         def write(bad: list[BadFile]) -> None:
             records = L.records_of_lines(L.numbered_file_lines(lines, with_header=True), skip_header=True)
-            parsed = T.parse_click_events(records)
-            if bad:
-                parsed = parsed.unionByName(T.bad_file_rows(lines.sparkSession, [(b.path, b.cause) for b in bad]),
-                                            allowMissingColumns=True)
+            parsed = T.with_bad_files(T.parse_click_events(records), bad)
             write_bronze(tables.BRONZE_CLICK_EVENTS.conform(parsed), cfg, table=tables.BRONZE_CLICK_EVENTS,
                          source=C.SOURCE_CLICK_EVENTS, app_id=app_id, batch_id=batch_id)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -24,9 +23,6 @@ from advertisex import contract as C
 from advertisex.transforms.lines import file_name, file_origin
 from advertisex.transforms.normalize import event_time as parse_event_time
 from advertisex.transforms.normalize import strip
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 IMPRESSION_STRING_FIELDS = (
     "impression_id",
@@ -153,16 +149,20 @@ def _wrong_json_type() -> Column:
     return F.when(could_be, wrong).otherwise(F.lit(False))
 
 
-def bad_file_rows(spark: SparkSession, files: Sequence[tuple[str, str]]) -> DataFrame:
-    """One bronze record per unreadable landing file (``(path as Spark names it, cause)``):
-    ``raw`` the cause, ``origin`` ``file:<path>`` (no line: the whole file), reason ``bad_file``."""
-    df = spark.createDataFrame(list(files), "source_file string, raw string")
-    return df.select(
+def with_bad_files(parsed: DataFrame, files: Sequence[tuple[str, str]]) -> DataFrame:
+    """``parsed`` plus one bronze record per unreadable landing file (``(path as Spark names it,
+    cause)``): ``raw`` the cause, ``origin`` ``file:<path>`` (no line: the whole file), reason
+    ``bad_file``. Unchanged without such files."""
+    if not files:
+        return parsed
+    df = parsed.sparkSession.createDataFrame(list(files), "source_file string, raw string")
+    rows = df.select(
         "raw",
         F.concat(F.lit("file:"), file_name(F.col("source_file"))).alias("origin"),
         F.lit(C.REASON_BAD_FILE).alias("quarantine_reason"),
         F.current_timestamp().alias("ingested_at"),
     )
+    return parsed.unionByName(rows, allowMissingColumns=True)
 
 
 def kafka_origin() -> Column:
