@@ -22,7 +22,7 @@ from advertisex.transforms import lines as L
 NOW = dt.datetime(2026, 11, 20, 12, 0, 0)
 NOW_MS = int(NOW.replace(tzinfo=dt.UTC).timestamp() * 1000)
 # Spark runs each example as a job: few examples, many records each.
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
 
 _json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
