@@ -128,9 +128,7 @@ def idempotent_append(
 
 def last_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
     """The highest ``txnVersion`` committed to ``path`` by ``app_id`` (None if never)."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not is_delta(spark, path):  # not Delta's cached check alone: see is_delta
         return None
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - Delta exposes txn versions only on the JVM side
     log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # noqa: SLF001

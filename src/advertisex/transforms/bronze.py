@@ -143,7 +143,8 @@ def _wrong_json_type() -> Column:
     def type_of(name: str) -> Column:
         return F.coalesce(F.schema_of_variant(F.variant_get(doc, f"$.{name}", "variant")), F.lit("VOID"))
 
-    wrong = ~type_of("event_time").isin("STRING", "VOID") & ~type_of("event_time").rlike(_INTEGER_VARIANT)
+    time_type = type_of("event_time")
+    wrong = ~time_type.isin("STRING", "VOID") & ~time_type.rlike(_INTEGER_VARIANT)
     for name in IMPRESSION_STRING_FIELDS:
         wrong = wrong | ~type_of(name).isin("STRING", "VOID")
     return F.when(could_be, wrong).otherwise(F.lit(False))
