@@ -81,7 +81,7 @@ class _Only(Collector):
         self.keep, self.sample = keep, sample
 
     def collect(self) -> Iterable[Metric]:
-        for family in M.REGISTRY.collect():
+        for family in M.REGISTRY.collect():  # driver-side: prometheus-client's registry, no Spark
             if self.keep(family):
                 family.samples = [s for s in family.samples if self.sample(s)]
                 yield family
@@ -106,6 +106,7 @@ def push(cfg: Config, run: str) -> bool:
     try:
         push_to_gateway(url, job=PUSH_JOB, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,
                         registry=_registry(_Only(lambda f: f.name != last_success)))
+        # driver-side: prometheus-client's registry, no Spark
         for job in sorted({s.labels["job"] for f in M.REGISTRY.collect() if f.name == last_success
                            for s in f.samples}):
             push_to_gateway(url, job=job, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,

@@ -148,8 +148,8 @@ def profile(df: DataFrame, suite: K.Suite, partitions: Iterable[dt.date | None],
     dates = sorted(d for d in wanted if d is not None)
     where = dates_in("event_date", dates) + (" OR event_date IS NULL" if None in wanted else "")
     data = df.where(where)
-    got = [r.asDict() for r in data.groupBy("event_date").agg(  # driver-side: a row per date
-        *_aggregates(suite, known_campaigns)).collect()]
+    aggregated = data.groupBy("event_date").agg(*_aggregates(suite, known_campaigns))
+    got = [r.asDict() for r in aggregated.collect()]  # driver-side: a row per date
     for check in suite.checks:
         if check.measure.kind == K.DUPLICATES and _has_fence(suite):
             dupes = _duplicates(data, check.measure.columns)
