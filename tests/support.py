@@ -23,6 +23,15 @@ def write_file(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+def write_references(cfg: Any, campaigns: int = 1) -> None:
+    """Reference CSVs of ``campaigns`` campaigns ``c0``, ``c1``, ... and one user (``u1``)."""
+    from advertisex import contract as C
+
+    write_file(Path(cfg.reference.campaigns), ",".join(C.CAMPAIGN_CSV_COLUMNS) + "\n" + "".join(
+        f"c{i},adv{i},Campaign {i},display,1000000,2026-11-01,2026-12-31\n" for i in range(campaigns)))
+    write_file(Path(cfg.reference.users), ",".join(C.USER_CSV_COLUMNS) + "\nu1,25-34,f,FR,2026-01-01,x\n")
+
+
 def read_table(spark: Any, cfg: Any, table: Any) -> Any:
     """The Delta table ``table`` of ``cfg``'s lake."""
     return spark.read.format("delta").load(cfg.table_path(table))

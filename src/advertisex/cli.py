@@ -5,6 +5,7 @@
     advertisex deps packages
     advertisex pipeline --once [--config FILE] [--set k=v ...]
     advertisex run JOB [--once]
+    advertisex reset JOB
     advertisex generate ... / advertisex produce ...
 
 Every subcommand takes ``--config FILE`` and repeated ``--set dotted.key=value``.
@@ -102,6 +103,18 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_reset(args: argparse.Namespace, cfg: Config) -> int:
+    from advertisex.pipelines import reset
+    from advertisex.pipelines.runner import get_job
+    from advertisex.session import build_spark
+
+    job = get_job(args.job)
+    reset.require_streams(job)  # fail on a job without a checkpoint before starting a JVM
+    summary = reset.run(build_spark(f"advertisex-reset-{job.name}", cfg), cfg, job)
+    _print_summary(f"reset {job.name}", summary)
+    return 0
+
+
 def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     from advertisex.monitoring import export
     from advertisex.session import build_spark
@@ -168,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", metavar="JOB", help="one of: " + ", ".join(j.name for j in JOBS))
     p.add_argument("--once", action="store_true", help="process what is available now and exit (availableNow)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "reset", parents=[common], help="start a job's streaming queries anew after a lost checkpoint",
+        description="Start JOB's streaming queries on new checkpoints (the old ones kept aside) after what "
+        "the lake holds: Kafka from the offsets after bronze's last, files not in bronze yet (docs/RUNBOOK.md).")
+    p.add_argument("job", metavar="JOB", help="one of: " + ", ".join(j.name for j in JOBS if j.streams))
+    p.set_defaults(func=cmd_reset)
 
     p = sub.add_parser("pipeline", parents=[common],
                        help="every job: always on until SIGINT/SIGTERM, or --once in dependency order")

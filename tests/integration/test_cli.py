@@ -24,6 +24,13 @@ def test_missing_landing_path_is_one_line_error(lake_cfg):
     )
 
 
+def test_reset_of_a_job_without_a_checkpoint_is_one_line_error():
+    proc = run_cli("reset", "gold", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "advertisex: error: gold keeps no streaming checkpoint, so there is nothing to reset"]
+
+
 def test_unreachable_broker_fails_fast_naming_the_address(tmp_path):
     t0 = time.monotonic()
     proc = run_cli("run", "ingest_impressions", "--once", "--set", "kafka.bootstrap_servers=127.0.0.1:1",

@@ -20,7 +20,7 @@ from advertisex.tables import Table
 from advertisex.transforms import bronze as T
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, app_id: str, batch_id: int) -> None:
@@ -36,11 +36,9 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
     is counted) quarantines exactly the rows bronze holds for it, which also covers a crash
     between the two commits; the quarantine append is skipped if it had committed.
     """
-    tag = f"{app_id}/{batch_id}"
-    spark = parsed.sparkSession
     reason = F.col("quarantine_reason")
     seen = append_batch(
-        parsed.withColumn("ingest_batch", F.lit(tag)), cfg, table, app_id=app_id, version=batch_id,
+        parsed.withColumn("ingest_batch", F.lit(f"{app_id}/{batch_id}")), cfg, table, app_id=app_id, version=batch_id,
         observe=(F.count(F.lit(1)).alias("rows"), *(F.count_if(reason == r).alias(r) for r in C.REASONS)),
     )
     replay = seen is None  # a replay's write runs nothing, so nothing is counted
@@ -49,12 +47,21 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
             _count(source, seen)
         if not any(seen[r] for r in C.REASONS):
             return
+    quarantine_batch(parsed.sparkSession, cfg, table=table, source=source, app_id=app_id, batch_id=batch_id,
+                     maybe_empty=replay)
+
+
+def quarantine_batch(spark: SparkSession, cfg: Config, *, table: Table, source: str, app_id: str,
+                     batch_id: int, maybe_empty: bool = True) -> None:
+    """Append the bad rows bronze holds for batch ``{app_id}/{batch_id}`` to quarantine, once
+    (skipped when that quarantine commit exists; without ``maybe_empty``, the caller knows the
+    batch has bad rows, and no commit is written for a batch without any)."""
     bad = T.to_quarantine(
-        spark.read.format("delta").load(cfg.table_path(table)).where((F.col("ingest_batch") == tag) & reason.isNotNull()),
+        spark.read.format("delta").load(cfg.table_path(table))
+        .where((F.col("ingest_batch") == f"{app_id}/{batch_id}") & F.col("quarantine_reason").isNotNull()),
         source=source,
     )
-    # A replayed batch without bad records writes no quarantine commit either.
-    if replay and bad.isEmpty():
+    if maybe_empty and bad.isEmpty():
         return
     append_batch(bad, cfg, tables.QUARANTINE, app_id=app_id, version=batch_id)
 

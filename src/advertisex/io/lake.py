@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pyspark.sql.functions as F
 
 from advertisex.config import Config
+from advertisex.io.checkpoints import query_of
 from advertisex.io.delta import idempotent_append, is_delta
-from advertisex.io.streaming import query_of
 from advertisex.monitoring import metrics as M
 from advertisex.tables import Table
 from advertisex.transforms.keys import IdKeys, dates_in, few_enough, in_ids

@@ -22,6 +22,20 @@ def check_kafka(bootstrap_servers: str, timeout_s: float = 10.0) -> list[str]:
     Raises:
         ServiceUnavailableError: no broker answered at ``bootstrap_servers``.
     """
+    return sorted(_cluster_metadata(bootstrap_servers, timeout_s).topics)
+
+
+def topic_partitions(cfg: Config, topic: str) -> list[int]:
+    """The partition numbers of ``topic`` (none when the broker has no such topic).
+
+    Raises:
+        ServiceUnavailableError: no broker answered.
+    """
+    meta = _cluster_metadata(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds).topics.get(topic)
+    return sorted(meta.partitions) if meta is not None else []
+
+
+def _cluster_metadata(bootstrap_servers: str, timeout_s: float):  # -> confluent_kafka.admin.ClusterMetadata
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -34,12 +48,11 @@ def check_kafka(bootstrap_servers: str, timeout_s: float = 10.0) -> list[str]:
         }
     )
     try:
-        meta = admin.list_topics(timeout=timeout_s)
+        return admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise ServiceUnavailableError(
             f"Kafka broker not reachable at {bootstrap_servers} within {timeout_s:g}s ({exc.args[0].str()})"
         ) from None
-    return sorted(meta.topics)
 
 
 def check_topic(cfg: Config, key: str) -> None:

@@ -6,7 +6,8 @@ table) and a ``foreachBatch`` body. Each query has its own checkpoint
 ``{streaming.txn_app_id}.{job}.{query}`` and ``txnVersion`` = the batch id, so a batch
 replayed after a crash writes nothing twice (Delta docs, "Idempotent table writes in
 foreachBatch"). The checkpoint's offset log fixes, before a batch runs, which offsets or
-which files (by path) belong to it, so a replay sees exactly the same input.
+which files (by path) belong to it, so a replay sees exactly the same input. Locks, lost
+checkpoints and resets: io/checkpoints.py.
 
 :func:`run_stream` runs one query once over what is available now (``availableNow``)
 or on a processing-time trigger until it is stopped.
@@ -14,9 +15,8 @@ or on a processing-time trigger until it is stopped.
 
 from __future__ import annotations
 
-import fcntl
+import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -24,16 +24,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
+from pyspark.sql import SparkSession
 
-from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import AdvertisexError
-from advertisex.io.delta import last_txn_version
-from advertisex.io.fs import list_files, require_path
+from advertisex.io.checkpoints import (
+    Resume,
+    lock_checkpoint,
+    read_resume,
+    refuse_lost_checkpoint,
+    release_checkpoint,
+    txn_app_id,
+)
+from advertisex.io.fs import require_path
+from advertisex.transforms.lines import file_name
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
     from pyspark.sql.streaming import StreamingQuery
+
+    from advertisex.tables import Table
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +56,13 @@ class StreamFailedError(AdvertisexError):
     """A streaming query stopped with an error."""
 
 
-class CheckpointInUseError(AdvertisexError):
-    """Another process runs the same query on the same checkpoint."""
+@dataclass(frozen=True)
+class Lands:
+    """Where a bronze query's records land: how ``advertisex reset`` finds where it stood."""
 
-
-class CheckpointLostError(AdvertisexError):
-    """A query's checkpoint is gone while the lake holds the batches it wrote."""
-
-
-def txn_app_id(cfg: Config, job: str, query: str) -> str:
-    """The Delta ``txnAppId`` of one query's writes; a reset checkpoint needs a new prefix."""
-    return f"{cfg.streaming.txn_app_id}.{job}.{query}"
-
-
-def query_of(app_id: str) -> tuple[str, str]:
-    """``(job, query)`` of a :func:`txn_app_id` (job and query names hold no dot)."""
-    _, job, query = ("", "", *app_id.split("."))[-3:]
-    return job, query
+    table: Table
+    source: str  # the feed's name in quarantine (contract.SOURCE_*)
+    topic: str | None = None  # its Kafka topic; None for landing files
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,16 @@ class Stream:
     """One streaming query of a job.
 
     ``source`` and ``batch`` are factories, called each time the query starts: a restarted
-    query gets a fresh source plan and a fresh batch function (which may keep state for
-    the life of one query, such as the schema ids a bid stream has met).
+    query gets a fresh source plan (starting where its :class:`Resume` says, which matters
+    only on a new checkpoint) and a fresh batch function (which may keep state for the life
+    of one query, such as the schema ids a bid stream has met).
     """
 
     job: str
     query: str
-    source: Callable[[], DataFrame]
+    source: Callable[[Resume], DataFrame]
     batch: Callable[[str], BatchFn]  # called with the query's txnAppId
+    lands: Lands | None = None  # a bronze query's table, feed and topic
 
     @property
     def name(self) -> str:
@@ -88,14 +90,16 @@ class Stream:
 # --------------------------------------------------------------------------- sources
 
 
-def kafka_source(spark: SparkSession, cfg: Config, topic: str) -> DataFrame:
-    """A Kafka topic as a stream of ``key``, ``value`` and the message's coordinates."""
+def kafka_source(spark: SparkSession, cfg: Config, topic: str, resume: Resume) -> DataFrame:
+    """A Kafka topic as a stream of ``key``, ``value`` and the message's coordinates, from
+    ``kafka.starting_offsets`` or, after a reset, from the offsets ``resume`` names."""
+    starting = json.dumps(resume.kafka_offsets) if resume.kafka_offsets else cfg.kafka.starting_offsets
     timeout_ms = str(int(cfg.kafka.connect_timeout_seconds * 1000))
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", cfg.kafka.bootstrap_servers)
         .option("subscribe", topic)
-        .option("startingOffsets", cfg.kafka.starting_offsets)
+        .option("startingOffsets", starting)
         .option("maxOffsetsPerTrigger", str(cfg.kafka.max_offsets_per_trigger))
         .option("failOnDataLoss", str(cfg.kafka.fail_on_data_loss).lower())
         .option("kafka.request.timeout.ms", timeout_ms)
@@ -112,8 +116,9 @@ def kafka_source(spark: SparkSession, cfg: Config, topic: str) -> DataFrame:
     )
 
 
-def file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: str) -> DataFrame:
-    """The lines of the files under ``path`` matching ``glob``, each file once by path.
+def file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: str, resume: Resume) -> DataFrame:
+    """The lines of the files under ``path`` matching ``glob``, each file once by path (after
+    a reset, not the files bronze held then: ``resume.files_done``).
 
     Raises:
         InputPathError: ``path`` does not exist (``what`` names its config key).
@@ -134,7 +139,11 @@ def file_source(spark: SparkSession, cfg: Config, path: str, glob: str, what: st
         .option("ignoreMissingFiles", "true")
         .load(path)
     )
-    return file_lines(source)
+    lines = file_lines(source)
+    if resume.files_done:
+        # Whole files only: the lines of every other file stay together, as numbering needs.
+        lines = lines.where(~file_name(F.col("file_path")).isin(*resume.files_done))
+    return lines
 
 
 def file_lines(text_scan: DataFrame) -> DataFrame:
@@ -150,8 +159,9 @@ def file_lines(text_scan: DataFrame) -> DataFrame:
     )
 
 
-def delta_source(spark: SparkSession, path: str, *, drop: tuple[str, ...] = ()) -> DataFrame:
-    """A Delta table as a stream of its appended rows, without the columns in ``drop``.
+def delta_source(spark: SparkSession, path: str, _resume: Resume, *, drop: tuple[str, ...] = ()) -> DataFrame:
+    """A Delta table as a stream of its appended rows, without the columns in ``drop``; from
+    the table's start, also after a reset (its reader inserts only the rows it lacks).
 
     ``foreachBatch`` hands over an already-planned batch (no column pruning below it), so
     columns a reader never uses are dropped here, at the source.
@@ -161,89 +171,18 @@ def delta_source(spark: SparkSession, path: str, *, drop: tuple[str, ...] = ()) 
 
 # --------------------------------------------------------------------------- running
 
-# Checkpoint locks this process holds: lock file path → its open descriptor.
-_LOCKS: dict[str, int] = {}
-
-
-def _lock_file(cfg: Config, stream: Stream) -> str | None:
-    """``{checkpoint}.lock`` beside a local checkpoint; None on a cluster file system, where a
-    driver's file lock means nothing to another machine's driver."""
-    path = cfg.checkpoint_path(stream.job, stream.query)
-    if "://" in path and not path.startswith("file://"):
-        return None
-    return path.removeprefix("file://") + ".lock"
-
-
-def lock_checkpoint(stream: Stream, cfg: Config) -> None:
-    """Hold an exclusive lock on the query's checkpoint for the life of this process (or until
-    :func:`release_checkpoint`); a second copy of the job refuses at once instead of running
-    the same batches into the same tables. The operating system releases it when the process
-    ends, however it ends.
-
-    Raises:
-        CheckpointInUseError: another process holds it; the message names the process.
-    """
-    path = _lock_file(cfg, stream)
-    if path is None or path in _LOCKS:
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise CheckpointInUseError(
-            f"{stream.name} is already running on checkpoint {cfg.checkpoint_path(stream.job, stream.query)} "
-            f"(process {holder}); stop that one first"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    _LOCKS[path] = fd
-
-
-def release_checkpoint(stream: Stream, cfg: Config) -> None:
-    """Release the lock :func:`lock_checkpoint` took (no-op when this process holds none)."""
-    path = _lock_file(cfg, stream)
-    fd = _LOCKS.pop(path, None) if path is not None else None
-    if fd is not None:
-        os.close(fd)
-
-
-def refuse_lost_checkpoint(spark: SparkSession, cfg: Config, stream: Stream) -> None:
-    """Refuse to start a query on a new checkpoint while a lake table holds batches of its
-    ``txnAppId``: a new checkpoint numbers its batches from 0 again, and Delta would skip
-    every batch up to the last one written as already committed, dropping new data silently.
-
-    Raises:
-        CheckpointLostError: naming the table, the last batch it holds and the ways on.
-    """
-    path = cfg.checkpoint_path(stream.job, stream.query)
-    if list_files(spark, f"{path}/offsets", ""):
-        return  # Spark knows where the query stands
-    app_id = txn_app_id(cfg, stream.job, stream.query)
-    for table in tables.TABLES:
-        version = last_txn_version(spark, cfg.table_path(table), app_id)
-        if version is not None:
-            raise CheckpointLostError(
-                f"{stream.name}: checkpoint {path} is missing or empty, but {table.name} holds its batches "
-                f"0 to {version} (txnAppId {app_id}), which a new checkpoint would number again and skip as "
-                f"written; move the checkpoint back, or give the query a new txnAppId (streaming.txn_app_id) "
-                f"knowing that its source is read again from its start (docs/RUNBOOK.md)"
-            )
-
-
 def start_stream(stream: Stream, cfg: Config, *, once: bool) -> StreamingQuery:
     """Start ``stream`` with its own checkpoint, locked for this process (and refused when the
     checkpoint was lost): ``availableNow`` with ``once``, else every
     ``streaming.trigger_interval_seconds``."""
     lock_checkpoint(stream, cfg)
-    source = stream.source()
-    refuse_lost_checkpoint(source.sparkSession, cfg, stream)
+    spark = SparkSession.active()
+    resume = read_resume(spark, cfg, stream)
+    refuse_lost_checkpoint(spark, cfg, stream, resume)
     writer = (
-        source.writeStream.queryName(stream.name)
+        stream.source(resume).writeStream.queryName(stream.name)
         .option("checkpointLocation", cfg.checkpoint_path(stream.job, stream.query))
-        .foreachBatch(stream.batch(txn_app_id(cfg, stream.job, stream.query)))
+        .foreachBatch(stream.batch(txn_app_id(cfg, stream.job, stream.query, resume.generation)))
     )
     if once:
         writer = writer.trigger(availableNow=True)

@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import DataQualityError
+from advertisex.io.checkpoints import release_checkpoint
 from advertisex.io.lake import newest_event_time
 from advertisex.io.streaming import (
     Stream,
     StreamFailedError,
     first_line,
     is_kafka_metrics_npe,
-    release_checkpoint,
     start_stream,
 )
 from advertisex.monitoring import metrics as M

@@ -6,6 +6,7 @@ is read once, by path, and each line keeps ``file:<path>:<line>`` as its origin.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from advertisex import contract as C
@@ -13,7 +14,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.bad_files import BadFile, write_setting_aside_bad_files
 from advertisex.io.bronze import write_bronze
-from advertisex.io.streaming import BatchFn, Stream, file_source, run_stream
+from advertisex.io.streaming import BatchFn, Lands, Stream, file_source, run_stream
 from advertisex.transforms import bronze as T
 from advertisex.transforms import lines as L
 
@@ -44,8 +45,8 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
 def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
     """The job's one query over ``landing.impressions``."""
-    source = lambda: file_source(spark, cfg, cfg.landing.impressions, FILE_GLOB, "landing.impressions")  # noqa: E731
-    return [Stream(JOB, "files", source, lambda app_id: batch(cfg, app_id))]
+    source = partial(file_source, spark, cfg, cfg.landing.impressions, FILE_GLOB, "landing.impressions")
+    return [Stream(JOB, "files", source, partial(batch, cfg), Lands(tables.BRONZE_IMPRESSIONS, C.SOURCE_IMPRESSIONS))]
 
 
 def run(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ bronze keeps the message as base64 ``raw`` beside the decoded fields.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
@@ -18,7 +19,7 @@ from advertisex.config import Config
 from advertisex.io.bronze import write_bronze
 from advertisex.io.registry import schema_cache
 from advertisex.io.services import check_registry, check_topic
-from advertisex.io.streaming import BatchFn, Stream, kafka_source, run_stream
+from advertisex.io.streaming import BatchFn, Lands, Stream, kafka_source, run_stream
 from advertisex.transforms import bronze as T
 
 if TYPE_CHECKING:
@@ -94,8 +95,9 @@ def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
     """The job's one query, after checking that the broker holds the topic and the registry answers."""
     check_topic(cfg, "bids")
     check_registry(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
-    return [Stream(JOB, "kafka", lambda: kafka_source(spark, cfg, cfg.kafka.topics.bids),
-                   lambda app_id: batch(cfg, app_id))]
+    topic = cfg.kafka.topics.bids
+    return [Stream(JOB, "kafka", partial(kafka_source, spark, cfg, topic), partial(batch, cfg),
+                   Lands(tables.BRONZE_BID_REQUESTS, C.SOURCE_BID_REQUESTS, topic))]
 
 
 def run(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:

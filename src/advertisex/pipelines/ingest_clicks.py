@@ -7,6 +7,7 @@ origin; a file whose header is not docs/CONTRACT.md §1.2's has every line quara
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from advertisex import contract as C
@@ -14,7 +15,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.bad_files import BadFile, write_setting_aside_bad_files
 from advertisex.io.bronze import write_bronze
-from advertisex.io.streaming import BatchFn, Stream, file_source, run_stream
+from advertisex.io.streaming import BatchFn, Lands, Stream, file_source, run_stream
 from advertisex.transforms import bronze as T
 from advertisex.transforms import lines as L
 
@@ -43,8 +44,8 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
 def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
     """The job's one query over ``landing.clicks``."""
-    return [Stream(JOB, "files", lambda: file_source(spark, cfg, cfg.landing.clicks, FILE_GLOB, "landing.clicks"),
-                   lambda app_id: batch(cfg, app_id))]
+    return [Stream(JOB, "files", partial(file_source, spark, cfg, cfg.landing.clicks, FILE_GLOB, "landing.clicks"),
+                   partial(batch, cfg), Lands(tables.BRONZE_CLICK_EVENTS, C.SOURCE_CLICK_EVENTS))]
 
 
 def run(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ One record per message, as received (``raw``), with its Kafka coordinates as ``o
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
@@ -16,7 +17,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.bronze import write_bronze
 from advertisex.io.services import check_topic
-from advertisex.io.streaming import BatchFn, Stream, kafka_source, run_stream
+from advertisex.io.streaming import BatchFn, Lands, Stream, kafka_source, run_stream
 from advertisex.transforms import bronze as T
 
 if TYPE_CHECKING:
@@ -48,8 +49,9 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
     """The job's one query, after checking that the broker answers and holds the topic."""
     check_topic(cfg, "impressions")
-    return [Stream(JOB, "kafka", lambda: kafka_source(spark, cfg, cfg.kafka.topics.impressions),
-                   lambda app_id: batch(cfg, app_id))]
+    topic = cfg.kafka.topics.impressions
+    return [Stream(JOB, "kafka", partial(kafka_source, spark, cfg, topic), partial(batch, cfg),
+                   Lands(tables.BRONZE_IMPRESSIONS, C.SOURCE_IMPRESSIONS, topic))]
 
 
 def run(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dict[str, Any]:

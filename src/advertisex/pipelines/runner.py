@@ -31,32 +31,39 @@ from advertisex.pipelines.parallel import run_concurrently
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from advertisex.io.streaming import Stream
+
 JobFn = Callable[..., "dict[str, Any]"]
+StreamsFn = Callable[["SparkSession", Config], "list[Stream]"]
 
 
 @dataclass(frozen=True)
 class Job:
-    """A runnable job: ``run(spark, cfg, once=...)`` returns its summary (a dict of figures)."""
+    """A runnable job: ``run(spark, cfg, once=...)`` returns its summary (a dict of figures);
+    a streaming job's ``streams`` gives its queries (what ``advertisex reset`` resets)."""
 
     name: str
     run: JobFn
     description: str
     needs_kafka: bool = False
     in_pipeline: bool = True
+    streams: StreamsFn | None = None
 
 
 # Dependency order: ingestion before silver before gold before checks.
 JOBS: tuple[Job, ...] = (
     Job("check", check.run, "session, Delta, broker, registry and connector checks", in_pipeline=False),
     Job("ingest_impressions", ingest_impressions.run, "Kafka impressions (JSON) -> bronze/impressions",
-        needs_kafka=True),
+        needs_kafka=True, streams=ingest_impressions.streams),
     Job("ingest_bids", ingest_bids.run, "Kafka bid requests (Confluent Avro) -> bronze/bid_requests",
-        needs_kafka=True),
-    Job("ingest_clicks", ingest_clicks.run, "click/conversion CSV files -> bronze/click_events"),
+        needs_kafka=True, streams=ingest_bids.streams),
+    Job("ingest_clicks", ingest_clicks.run, "click/conversion CSV files -> bronze/click_events",
+        streams=ingest_clicks.streams),
     Job("backfill_impressions", backfill_impressions.run,
-        "historical impression JSON Lines files -> bronze/impressions"),
+        "historical impression JSON Lines files -> bronze/impressions", streams=backfill_impressions.streams),
     Job("reference", reference.run, "campaigns/users reference CSVs -> SCD-2 dimensions silver/dim_*"),
-    Job("silver", silver.run, "bronze -> silver (normalise, de-duplicate, enrich, attribute)"),
+    Job("silver", silver.run, "bronze -> silver (normalise, de-duplicate, enrich, attribute)",
+        streams=silver.streams),
     Job("gold", gold.run, "silver -> gold/campaign_daily, gold/campaign_hourly, gold/bid_daily (changed dates only; "
         "each validated before it is published)"),
     Job("anomaly", anomaly.run, "anomaly rules on gold, bronze and table commits -> quality/anomalies, alerts"),

@@ -17,7 +17,7 @@ from chispa import assert_df_equality
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.errors import InputPathError
-from advertisex.io.streaming import txn_app_id
+from advertisex.io.checkpoints import txn_app_id
 from advertisex.pipelines import ingest_impressions
 from support import cli, cli_env, isolated_cfg, produce
 

@@ -153,7 +153,7 @@ def _failing(query: str, fail_times: int, spark) -> tuple[Stream, list[int]]:
 
         return fn
 
-    return Stream("test", query, lambda: spark.readStream.format("rate").option("rowsPerSecond", 5).load(),
+    return Stream("test", query, lambda _resume: spark.readStream.format("rate").option("rowsPerSecond", 5).load(),
                   batch), calls
 
 

@@ -8,7 +8,8 @@ from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex import tables
-from advertisex.io.streaming import file_lines, txn_app_id
+from advertisex.io.checkpoints import txn_app_id
+from advertisex.io.streaming import file_lines
 from advertisex.pipelines import backfill_impressions
 from support import read_table, write_file
 

@@ -16,7 +16,7 @@ from chispa import assert_df_equality
 
 from advertisex import contract as C
 from advertisex import tables
-from advertisex.io.streaming import CheckpointInUseError, CheckpointLostError, txn_app_id
+from advertisex.io.checkpoints import CheckpointInUseError, CheckpointLostError, txn_app_id
 from advertisex.pipelines import ingest_clicks
 from support import read_table, write_file
 

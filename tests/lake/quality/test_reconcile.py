@@ -22,7 +22,7 @@ from advertisex.config import folder_overrides
 from advertisex.generate import compute_truth, write_truth
 from advertisex.quality import checks as K
 from conftest import make_cfg
-from support import assert_gold_equals_truth, read_table, run_cli, write_file
+from support import assert_gold_equals_truth, read_table, run_cli, write_references
 
 pytestmark = pytest.mark.slow
 
@@ -95,10 +95,7 @@ def test_ten_thousand_hostile_records_reconcile_and_gold_equals_the_truth(spark,
     rng = random.Random(23)
     impressions = tmp_path / "landing" / "impressions" / "hostile.jsonl"
     clicks = tmp_path / "landing" / "clicks" / "hostile.csv"
-    campaigns = ",".join(C.CAMPAIGN_CSV_COLUMNS) + "\n" + "".join(
-        f"c{i},adv{i},Campaign {i},display,1000000,2026-11-01,2026-12-31\n" for i in range(5))
-    write_file(tmp_path / "reference" / "campaigns.csv", campaigns)
-    write_file(tmp_path / "reference" / "users.csv", ",".join(C.USER_CSV_COLUMNS) + "\nu-1,25-34,f,FR,2026-01-01,x\n")
+    write_references(cfg, campaigns=5)
     impressions.parent.mkdir(parents=True, exist_ok=True)
     clicks.parent.mkdir(parents=True, exist_ok=True)
     impressions.write_bytes(b"\n".join(_impression(rng) for _ in range(RECORDS)) + b"\n")

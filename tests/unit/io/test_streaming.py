@@ -1,15 +1,8 @@
-"""The streaming runner's names: one transaction id per query, and back."""
+"""The streaming runner's one-line failure messages."""
 
 from __future__ import annotations
 
-from advertisex.io.streaming import first_line, query_of, txn_app_id
-
-
-def test_txn_app_id_and_query_of_round_trip(lake_cfg) -> None:
-    app_id = txn_app_id(lake_cfg, "ingest_clicks", "files")
-    assert app_id == f"{lake_cfg.streaming.txn_app_id}.ingest_clicks.files"
-    assert query_of(app_id) == ("ingest_clicks", "files")
-    assert query_of("with.dots.in.prefix.silver.impressions") == ("silver", "impressions")
+from advertisex.io.streaming import first_line
 
 
 def test_first_line_finds_the_cause_under_py4j_and_python_tracebacks() -> None:
