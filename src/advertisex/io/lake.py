@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
+from pyspark.sql import DataFrame
 
 from advertisex.config import Config
 from advertisex.io.checkpoints import query_of
@@ -22,7 +24,7 @@ from advertisex.tables import Table
 from advertisex.transforms.keys import IdKeys, dates_in, few_enough, in_ids
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, SparkSession
 
 
 def read_table(spark: SparkSession, cfg: Config, table: Table) -> DataFrame | None:
@@ -123,9 +125,10 @@ def _write_metrics(table: Table) -> tuple[Column, ...]:
 
 
 def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: str, version: int,
-               small: bool = False, key_values: IdKeys | None = None,
+               small: bool = False, key_values: IdKeys | None = None, also_in: Sequence[Table] = (),
                observe: Sequence[Column] = ()) -> dict[str, Any] | None:
-    """Append the rows of ``df`` whose ``key`` is not yet in ``table``, once per ``(app_id, version)``.
+    """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (nor in the tables
+    ``also_in``, which share its ids), once per ``(app_id, version)``.
 
     An anti-join against the table's keys and an idempotent append: a replayed batch is
     skipped by Delta's ``txnAppId``/``txnVersion``, and an id already in silver (from
@@ -146,9 +149,9 @@ def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: st
     actually appended, returned by name; None for a replay.
     """
     spark = df.sparkSession
-    path = cfg.table_path(table)
-    if is_delta(spark, path):
-        existing = spark.read.format("delta").load(path).select(key)
+    held = [p for p in (cfg.table_path(t) for t in (table, *also_in)) if is_delta(spark, p)]
+    if held:
+        existing = reduce(DataFrame.unionByName, (spark.read.format("delta").load(p).select(key) for p in held))
         if few_enough(key_values):
             existing = existing.where(in_ids(key, key_values))
             df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)

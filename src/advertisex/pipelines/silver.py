@@ -182,10 +182,13 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
         clicks, conversions = S.split_clicks_conversions(events)
         small = is_small(events)
         with ATTRIBUTED_TABLES:  # not while re-attribution rewrites these tables' partitions
-            for table, rows in ((tables.SILVER_CLICKS, clicks), (tables.SILVER_CONVERSIONS, conversions)):
+            for table, rows, other in ((tables.SILVER_CLICKS, clicks, tables.SILVER_CONVERSIONS),
+                                       (tables.SILVER_CONVERSIONS, conversions, tables.SILVER_CLICKS)):
                 # Not attributed yet (attribution columns null): re-attribution picks them up.
+                # An event id counts once, whatever its type (an id stored as a click and
+                # received again as a conversion keeps the click).
                 insert_new(table.conform(rows), cfg, table, "event_id", app_id=app_id, version=batch_id,
-                           small=small)
+                           small=small, also_in=(other,))
         dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
         dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
