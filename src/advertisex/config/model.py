@@ -276,6 +276,7 @@ class MissingPartitionConfig(Section):
     """``anomaly.missing_partition``: a date with no impressions between dates that have them."""
 
     enabled: Bool = True
+    lookback_days: Int = 31                # only dates this close to gold's newest are judged
 
 
 class AnomalyConfig(Section):

@@ -288,8 +288,12 @@ def _missing(spark: SparkSession, cfg: Config) -> Check:
     daily = read_table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY)
     if daily is None:
         return Check(note=f"silent: {tables.GOLD_CAMPAIGN_DAILY.name} does not exist yet")
-    return Check(frame=A.missing_partition(daily.select("event_date", "impressions")),
-                 in_scope=lambda r: r["rule"] == A.MISSING_PARTITION)
+    newest = daily.agg(F.max("event_date")).first()[0]  # driver-side: one value (partition column)
+    if newest is None:
+        return Check(note=f"silent: {tables.GOLD_CAMPAIGN_DAILY.name} holds no date")
+    since = newest - dt.timedelta(days=cfg.anomaly.missing_partition.lookback_days)
+    return Check(frame=A.missing_partition(daily.select("event_date", "impressions"), since=since),
+                 in_scope=lambda r: r["rule"] == A.MISSING_PARTITION and r["event_date"] >= since)
 
 
 def _stale(spark: SparkSession, cfg: Config, now: dt.datetime) -> Check:

@@ -285,19 +285,23 @@ def quarantine_rate(counts: DataFrame, *, dates: Collection[dt.date], flagged: D
 NEARBY_DAYS = 7  # a missing date's expected impressions: the median day within this many days
 
 
-def missing_partition(daily: DataFrame) -> DataFrame:
-    """``missing_partition``: every date with no impressions between the first and the last date
-    that have them fires (critical); the dates with impressions are ``ok``.
+def missing_partition(daily: DataFrame, *, since: dt.date) -> DataFrame:
+    """``missing_partition``: every date from ``since`` with no impressions between the first and
+    the last date that have them fires (critical); the dates with impressions are ``ok``.
 
     Args:
         daily: ``gold/campaign_daily`` rows (``event_date``, ``impressions``), all dates.
+        since: the first date judged. A stray old date (a device clock at 1970, a valid year
+            0001 in the contract) is far from the feed's dates; every date in between is not a
+            missing partition, and judging them all would cost time for nothing.
 
     Returns:
-        :data:`EVALUATION` rows, one per date from the first to the last with impressions;
-        ``expected`` is the median daily impressions within :data:`NEARBY_DAYS` days.
+        :data:`EVALUATION` rows, one per date from the first to the last with impressions (from
+        ``since``); ``expected`` is the median daily impressions within :data:`NEARBY_DAYS` days.
     """
     days = daily.groupBy("event_date").agg(F.sum("impressions").alias("n")).where("n > 0")
-    span = days.agg(F.min("event_date").alias("lo"), F.max("event_date").alias("hi"))
+    span = days.where(F.col("event_date") >= F.lit(since)).agg(F.min("event_date").alias("lo"),
+                                                              F.max("event_date").alias("hi"))
     every = span.select(F.explode(F.sequence("lo", "hi")).alias("event_date"))
     missing = every.join(days, "event_date", "left_anti").alias("m")
     near = missing.join(days.alias("d"), F.abs(F.datediff("m.event_date", "d.event_date")) <= NEARBY_DAYS, "left")

@@ -167,12 +167,20 @@ def test_missing_partition_between_dates_with_impressions(spark) -> None:
     daily = spark.createDataFrame([(day(d), "c1", n) for d, n in ((0, 100), (1, 300), (3, 500), (4, 700), (5, 0),
                                                                   (6, 900))],
                                   "event_date date, campaign_id string, impressions long")
-    out = A.missing_partition(daily).collect()
+    out = A.missing_partition(daily, since=day(0)).collect()
     assert {(r.event_date, r.expected, r.severity) for r in out if r.status == A.FIRED} == {
         (day(2), 500.0, A.CRITICAL), (day(5), 500.0, A.CRITICAL)}
     assert sorted(r.event_date for r in out if r.status == A.OK) == [day(d) for d in (0, 1, 3, 4, 6)]
     empty = spark.createDataFrame([], "event_date date, campaign_id string, impressions long")
-    assert A.missing_partition(empty).count() == 0
+    assert A.missing_partition(empty, since=day(0)).count() == 0
+
+
+def test_missing_partition_judges_from_since_so_a_stray_old_date_is_not_thousands_of_gaps(spark) -> None:
+    stray = [(dt.date(1970, 1, 1), "c1", 1), (dt.date(1, 1, 1), "c1", 1)]
+    daily = spark.createDataFrame([*stray, *((day(d), "c1", 100) for d in (0, 1, 3))],
+                                  "event_date date, campaign_id string, impressions long")
+    fired = [r.event_date for r in A.missing_partition(daily, since=day(-5)).collect() if r.status == A.FIRED]
+    assert fired == [day(2)]
 
 
 # --------------------------------------------------------------------------- stale_table
