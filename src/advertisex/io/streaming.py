@@ -242,6 +242,10 @@ def is_kafka_metrics_npe(exc: BaseException) -> bool:
 
 
 _PYTHON_ERROR = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception)): (.+)$")
+# Spark's Kafka source, when messages it has to read are gone (failOnDataLoss): while reading a
+# batch, or while planning one (the partition's earliest offset moved past the next one).
+_KAFKA_UNREADABLE = re.compile(r"Could not read records in offset \[(\d+), (\d+)\) for topic partition (\S+)-(\d+)")
+_KAFKA_SKIPPED = re.compile(r"Partition (\S+)-(\d+)'s offset was changed from (\d+) to (\d+)")
 
 
 def first_line(exc: BaseException) -> str:
@@ -249,14 +253,40 @@ def first_line(exc: BaseException) -> str:
 
     py4j's own "An error occurred while calling o96.sql." is skipped for the JVM's message
     under it; an error raised by Python code inside a batch arrives as "An exception was
-    raised by the Python Proxy" with the Python traceback: its exception line is the cause.
+    raised by the Python Proxy" with the Python traceback: its exception line is the cause
+    (or, when that is py4j's, the JVM's line under it). Kafka messages deleted before they
+    were read are said in words (:func:`kafka_data_lost`).
     """
     text = str(getattr(exc, "desc", None) or exc)
+    lost = kafka_data_lost(text)
+    if lost:
+        return lost
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if "raised by the Python Proxy" in text:
-        found = [m for m in map(_PYTHON_ERROR.match, lines) if m]
+        found = [(i, m) for i, m in enumerate(map(_PYTHON_ERROR.match, lines)) if m]
         if found:
-            return f"{found[-1].group(1)}: {found[-1].group(2)}"
+            i, m = found[-1]
+            if m.group(1) == "Py4JJavaError" and i + 1 < len(lines):
+                return lines[i + 1].removeprefix(": ")
+            return f"{m.group(1)}: {m.group(2)}"
     if len(lines) > 1 and lines[0].startswith("An error occurred while calling"):
         lines = [lines[1].removeprefix(": ")]
     return lines[0] if lines else type(exc).__name__
+
+
+def kafka_data_lost(text: str) -> str | None:
+    """One line naming the topic, partition and offsets when ``text`` is Spark's Kafka source
+    failing on messages deleted before they were read; None otherwise."""
+    found = _KAFKA_UNREADABLE.search(text)
+    if found:
+        start, end, topic, partition = found.groups()
+        what = (f"messages from offset {start} were deleted before they were read (the batch needed offsets "
+                f"{start} to {int(end) - 1})")
+    elif found := _KAFKA_SKIPPED.search(text):
+        topic, partition, start, end = found.groups()
+        what = f"offsets {start} to {int(end) - 1} were deleted before they were read"
+    else:
+        return None
+    return (f"Kafka topic {topic} partition {partition}: {what}, by retention or a recreated topic; deliver them "
+            f"again if the producer can, or go on without them with --set kafka.fail_on_data_loss=false "
+            f"(docs/RUNBOOK.md)")

@@ -1,5 +1,5 @@
 """Job ``ingest_impressions`` against the real broker and real Delta tables: bronze and quarantine,
-reruns and replays, a SIGKILL mid-stream, Ctrl-C on a continuous stream."""
+reruns and replays, a SIGKILL mid-stream, Ctrl-C on a continuous stream, messages deleted unread."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.errors import InputPathError
 from advertisex.io.checkpoints import txn_app_id
+from advertisex.io.streaming import StreamFailedError
 from advertisex.pipelines import ingest_impressions
-from support import cli, cli_env, isolated_cfg, produce
+from support import cli, cli_env, isolated_cfg, produce, read_table
 
 pytestmark = pytest.mark.stack
 EVENT = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -175,3 +178,26 @@ def test_a_misspelt_topic_is_an_error_naming_it_not_an_empty_success(spark, stac
                               f"{cfg.kafka.bootstrap_servers}; did you mean {topic!r}")
     assert message.endswith("? `advertisex stack up` creates the configured topics")
     assert not Path(cfg.table_path(tables.BRONZE_IMPRESSIONS)).exists()
+
+
+def test_messages_deleted_before_they_were_read_stop_the_job_naming_them(spark, stack_cfg, tmp_path):
+    """Retention deletes messages the query has not read yet (here at once, as retention would):
+    the job stops with one line naming topic, partition and offsets; told to go on without
+    them, it lands every message still there, each once."""
+    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.partitions=1")
+    topic = cfg.kafka.topics.impressions
+    produce(cfg, topic, [(b"k", json.dumps(_impression(i)).encode()) for i in range(3)], partition=0)
+    ingest_impressions.run(spark, cfg, once=True)
+    produce(cfg, topic, [(b"k", json.dumps(_impression(i)).encode()) for i in range(3, 8)], partition=0)
+    admin = AdminClient({"bootstrap.servers": cfg.kafka.bootstrap_servers})
+    for done in admin.delete_records([TopicPartition(topic, 0, 6)]).values():
+        done.result()
+    with pytest.raises(StreamFailedError) as err:
+        ingest_impressions.run(spark, cfg, once=True)
+    assert str(err.value).startswith(f"ingest_impressions.kafka failed: Kafka topic {topic} partition 0: messages "
+                                     "from offset 3 were deleted before they were read")
+
+    kafka = cfg.kafka.model_copy(update={"fail_on_data_loss": False})
+    ingest_impressions.run(spark, cfg.model_copy(update={"kafka": kafka}), once=True)
+    got = sorted(r.impression_id for r in read_table(spark, cfg, tables.BRONZE_IMPRESSIONS).collect())
+    assert got == [f"imp-{i}" for i in (0, 1, 2, 6, 7)]
