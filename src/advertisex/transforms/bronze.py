@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql.types import MapType, StringType
 
 from advertisex import contract as C
-from advertisex.transforms.lines import file_name, file_origin
+from advertisex.transforms.lines import capped, file_name, file_origin
 from advertisex.transforms.normalize import event_time as parse_event_time
 from advertisex.transforms.normalize import strip
 
@@ -97,7 +97,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
     # valid JSON, or whose cost_micros is not an integer, gets _corrupt set (the other fields
     # are still filled); only then is the record parsed again, as a map, to tell the two apart.
     p = F.from_json(F.col("raw"), IMPRESSION_JSON_SCHEMA, {"columnNameOfCorruptRecord": "_corrupt"})
-    out = df.withColumn("_p", p)
+    out = capped(df, "raw").withColumn("_p", p)
     out = out.select(
         "*",
         *[F.col(f"_p.{name}").alias(name) for name in IMPRESSION_STRING_FIELDS],
@@ -120,6 +120,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         source = F.col("event_time_raw") if name == "event_time" else F.col(name)
         missing = _blank(source) if missing is None else (missing | _blank(source))
     reason = _first_reason(
+        (F.col("_too_large"), C.REASON_RECORD_TOO_LARGE),
         (not_json_object, C.REASON_BAD_JSON),
         (missing, C.REASON_MISSING_FIELD),
         (corrupt | wrong_type, C.REASON_BAD_TYPE),
@@ -128,7 +129,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
         (F.col("cost_micros") < 0, C.REASON_NEGATIVE_COST),
         (F.col("cost_micros") > C.MAX_COST_MICROS, C.REASON_COST_OUT_OF_RANGE),
     )
-    return out.withColumn("quarantine_reason", reason).drop("_p")
+    return out.withColumn("quarantine_reason", reason).drop("_p", "_too_large")
 
 
 def _wrong_json_type() -> Column:
@@ -206,10 +207,11 @@ def parse_click_events(df: DataFrame) -> DataFrame:
         quarantined as ``bad_header``.
     """
     parsed = F.from_csv(F.col("line"), _CSV_SCHEMA, _CSV_OPTIONS)
-    out = df.withColumn("_p", parsed).select(
+    out = capped(df, "line").withColumn("_p", parsed).select(
         F.col("line").alias("raw"),
         *[F.col("_p").getField(c).alias(c) for c in C.CLICK_CSV_COLUMNS],
         F.col("_p").getField("_corrupt").alias("_corrupt"),
+        "_too_large",
         "source_file",
         "source_line",
         "header",
@@ -230,6 +232,7 @@ def parse_click_events(df: DataFrame) -> DataFrame:
         | (is_click & _blank(F.col("ad_creative_id")))
     )
     reason = _first_reason(
+        (F.col("_too_large"), C.REASON_RECORD_TOO_LARGE),
         (F.col("header") != C.CLICK_CSV_HEADER, C.REASON_BAD_HEADER),
         (F.col("_corrupt").isNotNull() | ~F.is_valid_utf8(F.col("raw")), C.REASON_BAD_CSV),
         (missing, C.REASON_MISSING_FIELD),
@@ -242,7 +245,7 @@ def parse_click_events(df: DataFrame) -> DataFrame:
     return (
         out.withColumn("quarantine_reason", reason)
         .withColumn("origin", file_origin())
-        .drop("_corrupt", "header")
+        .drop("_corrupt", "header", "_too_large")
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, Window
 
+from advertisex import contract as C
 from advertisex.transforms.normalize import strip
 
 
@@ -22,6 +23,20 @@ def file_name(uri: Column) -> Column:
     """
     path = F.when(uri.contains("%"), F.url_decode(F.replace(uri, F.lit("+"), F.lit("%2B")))).otherwise(uri)
     return F.regexp_replace(path, "^file:(//)?(?=/)", "")
+
+
+def capped(df: DataFrame, column: str) -> DataFrame:
+    """``df`` with ``_too_large`` (``column`` holds more than :data:`~advertisex.contract.MAX_RECORD_BYTES`
+    bytes) and such a ``column`` cut to its first :data:`~advertisex.contract.RAW_KEPT_CHARS`
+    characters, before anything else reads it: each expression on a runaway line (a trim, a
+    parse, a row copied by a join) would hold another copy of it. Done once: a ``df`` that has
+    ``_too_large`` is returned as it is (lines are capped as they are read; a parser caps
+    Kafka messages)."""
+    if "_too_large" in df.columns:
+        return df
+    big = F.octet_length(F.col(column)) > C.MAX_RECORD_BYTES
+    return df.withColumn("_too_large", big).withColumn(
+        column, F.when(F.col("_too_large"), F.left(F.col(column), F.lit(C.RAW_KEPT_CHARS))).otherwise(F.col(column)))
 
 
 def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
@@ -44,9 +59,10 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
         with_header: also return ``header``, the file's first line, on every row.
 
     Returns:
-        ``line``, ``source_file``, ``source_line`` (long) and, ``with_header``, ``header``.
+        ``line`` (:func:`capped`), ``_too_large``, ``source_file``, ``source_line`` (long) and,
+        ``with_header``, ``header``.
     """
-    ided = scan.withColumn("_row_id", F.monotonically_increasing_id())
+    ided = capped(scan.withColumn("_row_id", F.monotonically_increasing_id()), "line")
     blocks = ided.groupBy("file_path", "file_block_start").agg(
         F.min("_row_id").alias("_first_id"),
         F.count(F.lit(1)).alias("_lines"),
@@ -69,7 +85,7 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
     out = ided.join(F.broadcast(blocks), ["file_path", "file_block_start"], "inner").withColumn(
         "source_line", (F.col("_row_id") - F.col("_first_id") + F.col("_lines_before") + F.lit(1)).cast("long")
     )
-    return out.select("line", "source_file", "source_line", *(["header"] if with_header else []))
+    return out.select("line", "_too_large", "source_file", "source_line", *(["header"] if with_header else []))
 
 
 def numbered_file_lines(batch: DataFrame, *, with_header: bool) -> DataFrame:
@@ -88,23 +104,24 @@ def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
         skip_header: drop line 1 (the header, kept on every row as ``header``).
 
     Returns:
-        ``source_file``, ``source_line``, ``line``, ``header`` (or null), ``ingested_at``.
-        Blank lines (empty, or only spaces, tabs and other ``\\s``) carry no record and are dropped; a trailing ``\\r`` (CRLF files) is
-        removed, and from the header a byte-order mark too.
+        ``source_file``, ``source_line``, ``line`` (:func:`capped`), ``_too_large``, ``header``
+        (or null), ``ingested_at``. Blank lines (empty, or only spaces, tabs and other ``\\s``)
+        carry no record and are dropped (a line too large is a record, whatever it holds); a
+        trailing ``\\r`` (CRLF files) is removed, and from the header a byte-order mark too.
     """
 
     def no_cr(c: Column) -> Column:
         return F.when(c.endswith("\r"), c.substr(F.lit(1), F.length(c) - 1)).otherwise(c)
 
-    out = df.withColumn("line", no_cr(F.col("line")))
+    out = capped(df, "line").withColumn("line", no_cr(F.col("line")))
     if skip_header:
         out = out.where(F.col("source_line") > 1).withColumn(
             "header", F.regexp_replace(no_cr(F.col("header")), "^\ufeff", "")
         )
     else:
         out = out.withColumn("header", F.lit(None).cast("string"))
-    out = out.where(strip(F.col("line")) != "")
-    return out.select("source_file", "source_line", "line", "header", "ingested_at")
+    out = out.where(F.col("_too_large") | (strip(F.col("line")) != ""))
+    return out.select("source_file", "source_line", "line", "_too_large", "header", "ingested_at")
 
 
 def file_origin(file_col: str = "source_file", line_col: str = "source_line") -> Column:

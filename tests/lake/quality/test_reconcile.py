@@ -1,6 +1,6 @@
 """Reconciliation on hostile input: 10,000 records of every kind of damage (wrong types,
 missing fields, bytes that are not UTF-8, NUL bytes, cut JSON, broken CSV, whitespace ids,
-files that cannot be read (a truncated gzip, a gzip of garbage),
+files that cannot be read (a truncated gzip, a gzip of garbage), lines of 100 MB,
 values too wide for silver, times far in the past or in the future, duplicates) through
 ``pipeline --once``: bronze holds every record, received = silver + quarantine (+ the
 duplicates silver keeps once), the reasons are the truth's, and gold equals the truth."""
@@ -104,19 +104,28 @@ def test_ten_thousand_hostile_records_reconcile_and_gold_equals_the_truth(spark,
     cut = gzip.compress(b"\n".join(_impression(rng) for _ in range(200)))
     (impressions.parent / "cut.jsonl.gz").write_bytes(cut[: len(cut) // 2])
     (clicks.parent / "garbage.csv.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(rng.randrange(256) for _ in range(300)))
+    # Runaway lines of 100 MB (a file with no line break for hours): one record each, cut.
+    huge = "x" * 100_000_000
+    (impressions.parent / "huge.jsonl").write_text(
+        f'{{"impression_id": "imp-huge", "website": "{huge}"}}\n{_impression(rng).decode()}\n')
+    (clicks.parent / "huge.csv").write_text(f"{C.CLICK_CSV_HEADER}\ne-huge,click,0,u,c0,{huge},,,\n")
     assert str(impressions.parent) == cfg.landing.impressions and str(clicks.parent) == cfg.landing.clicks
     assert cfg.reference.campaigns == str(tmp_path / "reference" / "campaigns.csv")
 
     now_ms = int(time.time() * 1000)
     # As a user runs it, in a process (and JVM) of its own; expressions interpreted, as in the
     # test session (tests/conftest.py): on small data, compiling generated code is most of the work.
-    settings = (*folder_overrides(tmp_path), "kafka.enabled=false", "quality.freshness_hours=1000000",
+    # The deployment's driver memory (conf/base.yaml), not the test session's smaller one: two
+    # 100 MB lines are read at once (one per file feed).
+    settings = (*folder_overrides(tmp_path), "kafka.enabled=false", "quality.freshness_hours=1000000", "spark.driver_memory=4g",
                 "spark.shuffle_partitions=1", "spark.conf={spark.ui.enabled: 'false', spark.sql.codegen.wholeStage: "
                 "'false', spark.sql.codegen.factoryMode: 'NO_CODEGEN'}")
     done = run_cli("pipeline", "--once", *[a for kv in settings for a in ("--set", kv)])
     assert done.returncode == 0, done.stderr[-3000:]
-    truth = compute_truth({"now_ms": now_ms, "impression_files": [str(impressions), str(impressions.parent / "cut.jsonl.gz")],
-                           "click_files": [str(clicks), str(clicks.parent / "garbage.csv.gz")],
+    truth = compute_truth({"now_ms": now_ms, "impression_files": [str(impressions), str(impressions.parent / "cut.jsonl.gz"),
+                                                                  str(impressions.parent / "huge.jsonl")],
+                           "click_files": [str(clicks), str(clicks.parent / "garbage.csv.gz"),
+                                           str(clicks.parent / "huge.csv")],
                            "campaigns_csv": cfg.reference.campaigns, "params": {}}, include_kafka=False)
     write_truth(truth, tmp_path / "truth")
     counts = json.loads((tmp_path / "truth" / "counts.json").read_text())
@@ -132,6 +141,10 @@ def test_ten_thousand_hostile_records_reconcile_and_gold_equals_the_truth(spark,
         assert sum(read_table(spark, cfg, t).count() for t in silver) == c["valid_distinct"]
         assert c["received"] == c["valid_distinct"] + c["duplicates"] + c["quarantined"]
         assert c["quarantined"] > 1000 and c["duplicates"] > 100  # the run was hostile
+    too_large = read_table(spark, cfg, tables.QUARANTINE).where(F.col("reason") == C.REASON_RECORD_TOO_LARGE)
+    assert sorted((r.origin, len(r.raw)) for r in too_large.collect()) == [
+        (f"file:{clicks.parent / 'huge.csv'}:2", C.RAW_KEPT_CHARS),
+        (f"file:{impressions.parent / 'huge.jsonl'}:1", C.RAW_KEPT_CHARS)]
     recon = read_table(spark, cfg, tables.QUALITY_RESULTS).where(F.col("suite") == K.RECONCILIATION.name)
     assert recon.count() > 0 and recon.where("NOT success").count() == 0
     assert_gold_equals_truth(spark, cfg, tmp_path / "truth", bids=False)

@@ -1,4 +1,4 @@
-"""Files → numbered lines → records: line numbers per file, CRLF, byte-order marks, blank lines."""
+"""Files → numbered lines → records: line numbers per file, CRLF, byte-order marks, blank lines, size."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 import pyspark.sql.functions as F
 from chispa import assert_column_equality, assert_df_equality
 
+from advertisex import contract as C
 from advertisex.transforms.lines import file_name, file_origin, records_of_lines
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -20,13 +21,25 @@ def test_records_of_lines_drops_blank_lines_the_header_and_trailing_cr(spark) ->
     ).withColumn("ingested_at", F.lit(NOW))
     got = records_of_lines(physical, skip_header=True).drop("ingested_at")
     expected = spark.createDataFrame(
-        [("/l/x.csv", 2, "1,2", "a,b"), ("/l/x.csv", 4, "3,4", "a,b")],
-        "source_file string, source_line long, line string, header string",
+        [("/l/x.csv", 2, "1,2", False, "a,b"), ("/l/x.csv", 4, "3,4", False, "a,b")],
+        "source_file string, source_line long, line string, _too_large boolean, header string",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     kept = records_of_lines(physical, skip_header=False)
     assert [r.source_line for r in kept.orderBy("source_line").collect()] == [1, 2, 4]
     assert kept.where(F.col("header").isNotNull()).count() == 0
+
+
+def test_a_line_over_the_record_size_is_cut_and_kept_as_a_record_whatever_it_holds(spark) -> None:
+    """Measured in bytes (``é`` is two): one byte over is too large, even when it is all blanks."""
+    at_limit = "é" * (C.MAX_RECORD_BYTES // 2)
+    physical = spark.createDataFrame(
+        [(at_limit, 1), (at_limit + "x", 2), (" " * (C.MAX_RECORD_BYTES + 1), 3)],
+        "line string, source_line long",
+    ).select("line", F.lit("/l/x.jsonl").alias("source_file"), "source_line", F.lit(NOW).alias("ingested_at"))
+    got = {r.source_line: (r._too_large, len(r.line))
+           for r in records_of_lines(physical, skip_header=False).collect()}
+    assert got == {1: (False, C.MAX_RECORD_BYTES // 2), 2: (True, C.RAW_KEPT_CHARS), 3: (True, C.RAW_KEPT_CHARS)}
 
 
 def test_file_name_decodes_spark_uris_and_origin_names_the_line(spark) -> None:

@@ -18,7 +18,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -64,6 +64,8 @@ class TruthBuilder:
         return reason
 
     def _impression(self, raw: str | bytes) -> str | None:
+        if too_large(raw):
+            return contract.REASON_RECORD_TOO_LARGE
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
             if not _is_utf8(text):
@@ -109,8 +111,27 @@ class TruthBuilder:
 
     def add_click_csv(self, text: str) -> None:
         """A whole click/conversion CSV file's text (header included)."""
-        rows = csv.reader(io.StringIO(text, newline=""))
-        header = next(rows, None)
+        read: list[str] = []  # the physical lines of the record being read
+
+        def lines() -> Iterator[str]:
+            for line in io.StringIO(text, newline=""):
+                read.append(line)
+                yield line
+
+        def record_too_large() -> bool:
+            # Spark's line reader splits on \n only (a CR is data): its lines are what is measured.
+            found = any(too_large(part) for part in "".join(read).split("\n"))
+            read.clear()
+            return found
+
+        # A field of up to a whole record (the csv module's default limit is 128 KiB).
+        csv.field_size_limit(max(csv.field_size_limit(), contract.MAX_RECORD_BYTES))
+        rows = csv.reader(lines())
+        try:
+            header = next(rows, None)
+        except csv.Error:  # a header line beyond the csv module's field limit
+            header = []
+        read.clear()
         if header is None:
             return
         good_header = header == list(contract.CLICK_CSV_COLUMNS)
@@ -122,7 +143,12 @@ class TruthBuilder:
                 break
             except csv.Error:
                 self.received[src] += 1
-                self.quarantine[src][contract.REASON_BAD_CSV] += 1
+                reason = contract.REASON_RECORD_TOO_LARGE if record_too_large() else contract.REASON_BAD_CSV
+                self.quarantine[src][reason] += 1
+                continue
+            if record_too_large():
+                self.received[src] += 1
+                self.quarantine[src][contract.REASON_RECORD_TOO_LARGE] += 1
                 continue
             if len(row) <= 1 and not "".join(row).strip(contract.WHITESPACE):
                 continue  # a blank line carries no record
@@ -257,6 +283,13 @@ class TruthBuilder:
         for kind, n in Counter(k for k, _ in att.conv_attr.values()).items():
             ce[f"conversions_{kind}"] = n
         return counts
+
+
+def too_large(record: str | bytes) -> bool:
+    """§1.6: a record (a JSON line or message, a CSV line as read) of more than
+    ``MAX_RECORD_BYTES`` bytes (text not UTF-8 counted as the bytes received)."""
+    size = len(record) if isinstance(record, bytes) else len(record.encode("utf-8", "surrogateescape"))
+    return size > contract.MAX_RECORD_BYTES
 
 
 def _is_utf8(text: str) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 from advertisex import contract, tables
 from advertisex.generate.bids import iter_bid_items, load_bid_pools
 from advertisex.generate.truth.anomalies import expected_findings
-from advertisex.generate.truth.builder import TruthBuilder
+from advertisex.generate.truth.builder import TruthBuilder, too_large
 from advertisex.generate.truth.normalise import event_date
 from advertisex.generate.truth.records import Truth, Windows
 
@@ -58,8 +58,10 @@ def _readable(path: str | Path) -> str | None:
 def file_lines(text: str) -> list[str]:
     """The records of a JSON Lines file: split on ``\\n`` only (a U+2028 inside a JSON
     string is not a line break), a trailing ``\\r`` removed, blank lines (no record: empty or
-    only docs/CONTRACT.md's whitespace) skipped."""
-    return [ln.removesuffix("\r") for ln in text.split("\n") if ln.strip(contract.WHITESPACE)]
+    only docs/CONTRACT.md's whitespace) skipped. A line too large (§1.6) is kept whole,
+    whatever it holds: it is a record, measured as read."""
+    return [ln if too_large(ln) else ln.removesuffix("\r") for ln in text.split("\n")
+            if too_large(ln) or ln.strip(contract.WHITESPACE)]
 
 
 def compute_truth(
