@@ -176,3 +176,11 @@ def test_hostile_values_are_quarantined_or_kept_exactly_as_the_truth_says(spark)
                                     value]) == reason, (eid, value)
         if reason is None:
             assert truth.click_events[eid].value == Decimal(v)
+
+
+def test_a_kafka_message_over_the_record_size_is_record_too_large_and_cut(spark):
+    fits = '{"impression_id":"i1","website":"' + "a" * (C.MAX_RECORD_BYTES - 40) + '"}'
+    big = fits[:-2] + 'a"}' * 20
+    got = {r.origin: (r.quarantine_reason, len(r.raw)) for r in T.parse_impressions(_impressions(spark, [fits, big]))
+           .select("origin", "quarantine_reason", "raw").collect()}
+    assert got == {"o0": (C.REASON_MISSING_FIELD, len(fits)), "o1": (C.REASON_RECORD_TOO_LARGE, C.RAW_KEPT_CHARS)}
