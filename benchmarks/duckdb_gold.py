@@ -58,6 +58,8 @@ ISO_RE = (r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
           r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})?\n?$")
 # A comma right before "}" or "]" outside strings: valid for DuckDB's parser, not for JSON.
 TRAILING_COMMA_RE = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*,[ \t\r\n]*[\]}]'
+# NaN / Infinity outside strings: accepted by DuckDB's parser, not JSON (RFC 8259).
+NON_NUMBER_RE = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*[:,\[][ \t\r\n]*-?(?:NaN|Infinity)'
 # The same characters spelled out (fast pre-checks before the regular expression).
 WS_CHARS = C.WHITESPACE
 # conversion_value in plain notation that decimal(18,6) holds exactly (leading/trailing zeros aside).
@@ -261,6 +263,8 @@ def compute(con: duckdb.DuckDBPyConnection, now_ms: int, click_minutes: int, con
                             AND starts_with(ltrim(line, ' ' || chr(9) || chr(10) || chr(13)), '{{')
                             AND NOT (regexp_matches(line, ',[ \\t\\r\\n]*[\\]}}]')
                                      AND regexp_matches(line, {q(TRAILING_COMMA_RE)}))
+                            AND NOT ((contains(line, 'NaN') OR contains(line, 'Infinity'))
+                                     AND regexp_matches(line, {q(NON_NUMBER_RE)}))
                       THEN json_extract(line, {paths}) END AS v
             FROM imp_lines
         ), f AS (

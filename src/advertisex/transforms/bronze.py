@@ -35,6 +35,8 @@ IMPRESSION_STRING_FIELDS = (
     "bid_request_id",
 )
 JSON_MAP = MapType(StringType(), StringType())
+# RFC 8259 JSON: NaN, Infinity and -Infinity are not JSON values (Spark accepts them by default).
+_STRICT_JSON = {"allowNonNumericNumbers": "false"}
 # from_json hands a text field over as text whatever its JSON type: a number, boolean, array or
 # object where a string is expected arrives as its JSON text. Texts that could be such a token
 # (event_time: anything but a string or an integer) are looked at again, typed.
@@ -96,7 +98,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
     # its text); cost_micros must be a JSON integer. In PERMISSIVE mode a record that is not
     # valid JSON, or whose cost_micros is not an integer, gets _corrupt set (the other fields
     # are still filled); only then is the record parsed again, as a map, to tell the two apart.
-    p = F.from_json(F.col("raw"), IMPRESSION_JSON_SCHEMA, {"columnNameOfCorruptRecord": "_corrupt"})
+    p = F.from_json(F.col("raw"), IMPRESSION_JSON_SCHEMA, {"columnNameOfCorruptRecord": "_corrupt", **_STRICT_JSON})
     out = capped(df, "raw").withColumn("_p", p)
     out = out.select(
         "*",
@@ -107,7 +109,7 @@ def parse_impressions(df: DataFrame) -> DataFrame:
     corrupt = F.col("_p").isNull() | F.col("_p._corrupt").isNotNull()
     # Spark keeps a message's or a line's bytes as they came: text that is not UTF-8 is no JSON.
     not_json_object = F.when(~F.is_valid_utf8(F.col("raw")) | F.col("_p").isNull(), F.lit(True)).when(
-        F.col("_p._corrupt").isNotNull(), F.from_json(F.col("raw"), JSON_MAP).isNull()
+        F.col("_p._corrupt").isNotNull(), F.from_json(F.col("raw"), JSON_MAP, _STRICT_JSON).isNull()
     ).otherwise(F.lit(False))
     # §1.5: epoch millis are a JSON number; a JSON *string* of digits is not a valid event_time.
     digits_as_string = F.when(

@@ -78,7 +78,7 @@ IMPRESSION_LINES = [
     "<html>502</html>",
     imp("i27", T0)[:40],                                                           # cut short
     imp("i28", T0) + " x",                                                         # trailing junk
-    imp("i29", T0, cost_micros=float("nan")),                                      # NaN: bad_type
+    imp("i29", T0, cost_micros=float("nan")),                                      # NaN: not JSON, bad_json
     '{"impression_id":"i\\u0033\\u0030","event_time":"' + T0 + '","user_id":"\\u0055-9",'
     '"campaign_id":"c\\u0031","ad_creative_id":"cr","website":"w","extra":{"a":[1,{"b":2}]}}',
     imp("i31", "2026-11-20T10:00:00Z\n", user="u-4"),                              # truth: "$" + \n

@@ -184,3 +184,18 @@ def test_a_kafka_message_over_the_record_size_is_record_too_large_and_cut(spark)
     got = {r.origin: (r.quarantine_reason, len(r.raw)) for r in T.parse_impressions(_impressions(spark, [fits, big]))
            .select("origin", "quarantine_reason", "raw").collect()}
     assert got == {"o0": (C.REASON_MISSING_FIELD, len(fits)), "o1": (C.REASON_RECORD_TOO_LARGE, C.RAW_KEPT_CHARS)}
+
+
+def test_nan_and_infinity_tokens_are_not_json_and_the_truth_agrees(spark):
+    """Spark and Python's json module both accept ``NaN``/``Infinity`` unless told not to; RFC 8259
+    JSON has no such value, so a record holding one is bad_json (in a number or a text field)."""
+    from advertisex.generate.truth import TruthBuilder
+
+    base = ('"impression_id":"i1","event_time":"2026-11-20T10:00:00Z","user_id":"u","campaign_id":"c",'
+            '"ad_creative_id":"a","website":"w"')
+    raws = [f'{{{base},"cost_micros":{token}}}' for token in ("NaN", "Infinity", "-Infinity")]
+    raws += [f'{{{base},"country":NaN}}', f'{{{base},"cost_micros":1e3}}', f'{{{base},"country":"NaN"}}']
+    got = [r.quarantine_reason for r in T.parse_impressions(_impressions(spark, raws)).orderBy("origin").collect()]
+    assert got == [C.REASON_BAD_JSON] * 4 + [C.REASON_BAD_TYPE, None]
+    truth = TruthBuilder(int(NOW.replace(tzinfo=dt.UTC).timestamp() * 1000))
+    assert [truth.add_impression(r) for r in raws] == got

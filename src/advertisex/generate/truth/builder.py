@@ -70,8 +70,8 @@ class TruthBuilder:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
             if not _is_utf8(text):
                 return contract.REASON_BAD_JSON
-            obj = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            obj = json.loads(text, parse_constant=_not_json)
+        except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError
             return contract.REASON_BAD_JSON
         if not isinstance(obj, dict):
             return contract.REASON_BAD_JSON
@@ -283,6 +283,11 @@ class TruthBuilder:
         for kind, n in Counter(k for k, _ in att.conv_attr.values()).items():
             ce[f"conversions_{kind}"] = n
         return counts
+
+
+def _not_json(token: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``, which Python's json module accepts, are not JSON (RFC 8259)."""
+    raise ValueError(f"{token} is not a JSON value")
 
 
 def too_large(record: str | bytes) -> bool:
