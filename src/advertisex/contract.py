@@ -90,7 +90,7 @@ REASON_BAD_JSON = "bad_json"                    # value is not a JSON object / n
 REASON_BAD_CSV = "bad_csv"                      # wrong number of columns, broken quoting, not UTF-8
 REASON_BAD_HEADER = "bad_header"                # a CSV file whose header differs from §1.2
 REASON_BAD_FILE = "bad_file"                    # a landing file that cannot be read (corrupt or cut gzip)
-REASON_RECORD_TOO_LARGE = "record_too_large"    # a JSON line / message or CSV line over MAX_RECORD_BYTES
+REASON_RECORD_TOO_LARGE = "record_too_large"    # a JSON line / message or CSV record over MAX_RECORD_BYTES
 REASON_MISSING_FIELD = "missing_field"          # a required field absent, null or empty
 REASON_BAD_TYPE = "bad_type"                    # a field of the wrong JSON type (e.g. cost_micros "x")
 REASON_BAD_EVENT_TIME = "bad_event_time"        # event_time does not parse
@@ -126,7 +126,7 @@ REASONS = (
 
 FUTURE_TOLERANCE_HOURS = 24
 
-# §1.6: a JSON impression (line or message) or a CSV line longer than this, in bytes, is not
+# §1.6: a JSON impression (line or message) or a CSV record longer than this, in bytes, is not
 # parsed (a runaway line must not take the job's memory); quarantine keeps its first
 # RAW_KEPT_CHARS characters as raw, and its origin names the whole record.
 MAX_RECORD_BYTES = 1 << 20

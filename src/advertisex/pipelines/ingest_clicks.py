@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import pyspark.sql.functions as F
+
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
@@ -32,7 +34,16 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
     def fn(lines: DataFrame, batch_id: int) -> None:
         def write(bad: list[BadFile]) -> None:
-            records = L.records_of_lines(L.numbered_file_lines(lines, with_header=True), skip_header=True)
+            # driver-side: the files with a record over several lines (one more look at the
+            # lines; only those with a quote are matched), whose lines alone are put in order.
+            opened = [r.file_path for r in lines.where(L.opens_quoted_field(F.col("line")))
+                      .select("file_path").distinct().collect()]
+            is_opened = F.col("file_path").isin(*opened)
+            numbered = L.numbered_file_lines(lines.where(~is_opened), with_header=True)
+            if opened:
+                numbered = numbered.unionByName(
+                    L.csv_records(L.numbered_file_lines(lines.where(is_opened), with_header=True)))
+            records = L.records_of_lines(numbered, skip_header=True)
             parsed = T.with_bad_files(T.parse_click_events(records), bad)
             write_bronze(tables.BRONZE_CLICK_EVENTS.conform(parsed), cfg, table=tables.BRONZE_CLICK_EVENTS,
                          source=C.SOURCE_CLICK_EVENTS, app_id=app_id, batch_id=batch_id)

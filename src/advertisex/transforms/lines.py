@@ -127,3 +127,72 @@ def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
 def file_origin(file_col: str = "source_file", line_col: str = "source_line") -> Column:
     """``file:<path>:<line>`` (docs/CONTRACT.md §2)."""
     return F.concat(F.lit("file:"), F.col(file_col), F.lit(":"), F.col(line_col).cast("string"))
+
+
+# --------------------------------------------------------------------------- CSV records over lines
+# RFC 4180 lets a quoted field hold line breaks; Spark's line reader splits there. Python's csv
+# module (the truth's reader) starts a quoted field only at a field's first character, takes
+# "" inside one as a quote, and after the closing quote keeps any characters up to the comma.
+_FIELD = r'(?:"(?:[^"]|"")*"(?!")[^,]*|[^,"][^,]*|)'
+# A line read from outside a quoted field that ends inside one: whole fields, then an opening
+# quote that does not close.
+_OPENS = rf'^(?:{_FIELD},)*"(?:[^"]|"")*$'
+# A line read from inside a quoted field that ends inside one: the quote does not close, or it
+# closes and another one opens.
+_STAYS_OPEN = rf'^(?:[^"]|"")*(?:"(?!")[^,]*,(?:{_FIELD},)*"(?:[^"]|"")*)?$'
+
+
+def opens_quoted_field(line: Column) -> Column:
+    """Whether a CSV ``line``, read from its start, ends inside a quoted field (the record goes
+    on on the next line)."""
+    return line.contains('"') & line.rlike(_OPENS)
+
+
+def csv_records(lines: DataFrame) -> DataFrame:
+    """Numbered physical lines of CSV files (:func:`numbered_lines`) → one row per CSV record:
+    a record whose quoted field holds line breaks is its lines joined with ``\\n``, on the row
+    of its first line; every other line is its own record, as it was.
+
+    A line's end state (inside a quoted field or not) depends on the state it starts in: from
+    outside, :data:`_OPENS` says it ends inside; from inside, :data:`_STAYS_OPEN` does. A line
+    for which both say the same sets the state; one that opens from outside and closes from
+    inside flips it; one that stays open from inside and closes from outside keeps it. A quote
+    never closed makes the rest of its file one record (as Python's csv module reads it), which
+    is ``record_too_large`` beyond :data:`~advertisex.contract.MAX_RECORD_BYTES` (measured
+    over the joined record).
+
+    Each file's lines are sorted by line number in one task: call this only for the files that
+    hold such a line (:func:`opens_quoted_field`).
+    """
+    # One window: every file's lines in order, in one task (the grouping below keeps that
+    # partitioning, so the lines are shuffled once).
+    by_line = Window.partitionBy("source_file").orderBy("source_line")
+    so_far = by_line.rowsBetween(Window.unboundedPreceding, 0)
+    opens = opens_quoted_field(F.col("line"))
+    stays = F.col("line").rlike(_STAYS_OPEN)
+    df = lines.withColumn("_sets", opens == stays).withColumn("_flips", opens & ~stays).withColumn("_opens", opens)
+    # The state after a line: the last setting line's state (outside, before any), flipped once
+    # per flipping line since that one.
+    df = df.withColumn("_flips_so_far", F.sum(F.col("_flips").cast("int")).over(so_far))
+    df = df.withColumn("_set_to", F.last(F.when(F.col("_sets"), F.col("_opens")), ignorenulls=True).over(so_far))
+    df = df.withColumn("_flips_at_set", F.last(F.when(F.col("_sets"), F.col("_flips_so_far")), ignorenulls=True)
+                       .over(so_far))
+    flipped = (F.col("_flips_so_far") - F.coalesce(F.col("_flips_at_set"), F.lit(0))) % 2 == 1
+    df = df.withColumn("_open_after", F.coalesce(F.col("_set_to"), F.lit(False)) != flipped)
+    starts = ~F.coalesce(F.lag("_open_after").over(by_line), F.lit(False))
+    df = df.withColumn("_record", F.sum(starts.cast("int")).over(so_far))
+    parts = F.array_sort(F.collect_list(F.struct("source_line", "line", "_too_large")))
+    records = df.groupBy("source_file", "_record").agg(
+        parts.alias("_parts"),
+        *[F.first(c).alias(c) for c in lines.columns if c not in ("source_file", "source_line", "line", "_too_large")],
+    )
+    size = F.aggregate(F.col("_parts"), F.lit(-1).cast("long"),
+                       lambda acc, p: acc + F.octet_length(p["line"]) + 1)
+    too_large = F.exists(F.col("_parts"), lambda p: p["_too_large"]) | (size > C.MAX_RECORD_BYTES)
+    joined = F.array_join(F.transform(F.col("_parts"), lambda p: p["line"]), "\n")
+    return records.select(
+        F.col("_parts")[0]["source_line"].alias("source_line"),
+        F.when(too_large, F.left(joined, F.lit(C.RAW_KEPT_CHARS))).otherwise(joined).alias("line"),
+        too_large.alias("_too_large"),
+        *[c for c in lines.columns if c not in ("source_line", "line", "_too_large")],
+    ).select(*lines.columns)

@@ -220,3 +220,16 @@ os.write(fd, str(os.getpid()).encode())
 print("locked", flush=True)
 time.sleep(600)
 """
+
+
+def test_a_quoted_field_over_several_lines_is_one_record_named_by_its_first_line(spark, lake_cfg):
+    """RFC 4180: a line break inside quotes is data. The record lands whole, at its first line;
+    the records after it keep their own line numbers."""
+    landing = Path(lake_cfg.landing.clicks)
+    write_file(landing / "a.csv", f'{HEADER}\ne1,click,2026-11-20T10:00:00Z,u1,c1,"creative\r\nover ""two""\n'
+                                  f'lines",,,\ne2,click,2026-11-20T11:00:00Z,u1,c1,a1,,,\n')
+    ingest_clicks.run(spark, lake_cfg, once=True)
+    got = sorted((r.event_id, r.ad_creative_id, r.origin, r.quarantine_reason)
+                 for r in read_table(spark, lake_cfg, tables.BRONZE_CLICK_EVENTS).collect())
+    a = landing / "a.csv"
+    assert got == [("e1", 'creative\r\nover "two"\nlines', f"file:{a}:2", None), ("e2", "a1", f"file:{a}:5", None)]

@@ -8,6 +8,7 @@ import pyspark.sql.functions as F
 from chispa import assert_column_equality, assert_df_equality
 
 from advertisex import contract as C
+from advertisex.transforms import lines as L
 from advertisex.transforms.lines import file_name, file_origin, records_of_lines
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -52,3 +53,42 @@ def test_file_name_decodes_spark_uris_and_origin_names_the_line(spark) -> None:
     row = spark.createDataFrame([("/l/a.csv", 7)], "source_file string, source_line long").select(
         file_origin().alias("origin")).first()
     assert row.origin == "file:/l/a.csv:7"
+
+
+def _python_csv_records(text: str) -> dict[int, str]:
+    """Python's csv module's records of ``text``: first line number → the record's lines as read."""
+    import csv
+    import io
+
+    read: list[str] = []
+
+    def lines():
+        for line in io.StringIO(text, newline=""):
+            read.append(line)
+            yield line
+
+    out, at = {}, 1
+    for _ in csv.reader(lines()):
+        out[at] = "".join(read).removesuffix("\n")
+        at += len(read)
+        read.clear()
+    return out
+
+
+def test_csv_records_join_quoted_line_breaks_as_pythons_csv_module_reads_them(spark) -> None:
+    import random
+
+    fixed = ['a,"multi', 'line",x', 'b,"q""', '",', 'c,x"y,z', 'd,"a","b', 'c"', 'e,"x', "", 'z"',
+             'f,"one', 'two",3,"four', 'five"', 'g,""', 'h,"""",end', 'i,"a""b', 'c""",x', "j,last"]
+    rng = random.Random(7)
+    pieces = ['"', '""', ",", "a", "b", " ", "x,y"]
+    randomly = ["".join(rng.choice(pieces) for _ in range(rng.randrange(6))) for _ in range(400)]
+    files = {"/l/fixed.csv": fixed, "/l/random.csv": randomly}
+    rows = [(line, False, name, n + 1, "h", NOW) for name, lines in files.items() for n, line in enumerate(lines)]
+    physical = spark.createDataFrame(
+        rows, "line string, _too_large boolean, source_file string, source_line long, header string, ingested_at timestamp")
+    got = {(r.source_file, r.source_line): r.line for r in L.csv_records(physical).collect()}
+    expected = {(name, at): record for name, lines in files.items()
+                for at, record in _python_csv_records("".join(f"{ln}\n" for ln in lines)).items()}
+    assert got == expected
+    assert got[("/l/fixed.csv", 1)] == 'a,"multi\nline",x' and got[("/l/fixed.csv", 5)] == 'c,x"y,z'

@@ -119,8 +119,8 @@ class TruthBuilder:
                 yield line
 
         def record_too_large() -> bool:
-            # Spark's line reader splits on \n only (a CR is data): its lines are what is measured.
-            found = any(too_large(part) for part in "".join(read).split("\n"))
+            # The record's lines as read, joined by the \n between them.
+            found = too_large("".join(read).removesuffix("\n"))
             read.clear()
             return found
 
