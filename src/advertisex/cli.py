@@ -1,7 +1,8 @@
 """The ``advertisex`` command line.
 
     advertisex config show [--set k=v ...]
-    advertisex stack up|status|down
+    advertisex stack up|status|down   (status: exit 1 while a service is down)
+    advertisex --version
     advertisex deps packages
     advertisex pipeline --once [--config FILE] [--set k=v ...]
     advertisex run JOB [--once]
@@ -20,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from advertisex import __version__
 from advertisex.config import Config, ConfigError, load_config
 from advertisex.errors import AdvertisexError
 
@@ -75,7 +77,9 @@ def cmd_stack(args: argparse.Namespace, cfg: Config) -> int:
     status = stack.status(cfg)
     for name, info in status.items():
         print(f"{name:<16} {info}")
-    return 0
+    # For scripts and health checks: `stack status` fails while a service is down (`up` has
+    # warned about what it could not start, and goes on without it).
+    return 1 if args.action == "status" and any(info["state"] != "up" for info in status.values()) else 0
 
 
 def cmd_deps(args: argparse.Namespace, cfg: Config) -> int:
@@ -155,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="AdvertiseX lakehouse: impressions, clicks/conversions and bid requests "
         "into bronze/silver/gold Delta tables.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("config", help="show the effective configuration")

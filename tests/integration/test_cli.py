@@ -4,9 +4,13 @@ predictable failure (docs/CONTRACT.md §4)."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 from pathlib import Path
 
+import pytest
+
+import advertisex
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.io.dirty_dates import STAGE_GOLD_CAMPAIGN, record_dirty
@@ -74,3 +78,21 @@ def test_cli_exit_code_3_on_critical_failure(spark, lake_cfg):
     assert not Path(gold).exists() or spark.read.format("delta").load(gold).where(f"event_date = '{day}'").count() == 0
     results = spark.read.format("delta").load(lake_cfg.table_path(tables.QUALITY_RESULTS))
     assert results.where("NOT success AND table = 'gold/campaign_daily' AND severity = 'critical'").count() > 0
+
+
+def test_version():
+    proc = run_cli("--version", timeout=60)
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"advertisex {advertisex.__version__}")
+
+
+@pytest.mark.stack
+def test_stack_status_exits_non_zero_while_a_service_is_down(stack_cfg):
+    up = run_cli("stack", "status", "--set", "monitoring.enabled=false", timeout=120)
+    assert up.returncode == 0, up.stdout + up.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    down = run_cli("stack", "status", "--set", "monitoring.enabled=false", "--set", "kafka.connect_timeout_seconds=2",
+                   "--set", f"schema_registry.url=http://127.0.0.1:{port}", timeout=120)
+    assert down.returncode == 1
+    assert [ln.split()[0] for ln in down.stdout.splitlines() if "'state': 'down'" in ln] == ["schema_registry"]
