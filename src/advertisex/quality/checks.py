@@ -336,6 +336,9 @@ RECONCILIATION = Suite("reconciliation", "bronze", (
     Check("quarantine_holds_the_invalid_records", CRITICAL,
           "quarantine holds exactly the batch's invalid records",
           Measure(GIVEN), min_value=0, max_value=0),
+    Check("duplicates_agree_with_the_record_kept", WARNING,
+          "each valid record whose id silver already holds from another record has that record's contents",
+          Measure(GIVEN), min_value=0, max_value=0),
 ), partition="ingest_batch")
 
 ALL_SUITES: tuple[Suite, ...] = (*SUITES, RECONCILIATION)

@@ -11,8 +11,15 @@ before are checked again, so a repaired one closes.
 One Spark pass per source: the batches' bronze rows (file skipping on ``ingest_batch``),
 left-joined with the silver ids of their dates and with the source's quarantine rows by
 ``origin``, aggregated per batch: received, invalid, valid ones found in silver,
-quarantine rows. A batch whose valid records are not all found in those dates (a
-duplicate whose first copy had another date) is looked up once more in all of silver.
+quarantine rows, duplicates (valid, in silver from another record). A batch whose valid
+records are not all found in those dates (a duplicate whose first copy had another date) is
+looked up once more in all of silver.
+
+Duplicates (a producer's retry, the same file delivered twice) should be copies. When a
+batch has any, their contents as received (:attr:`Source.contents`) are compared with the
+bronze record silver kept (found by its origin, in its date's partition): each one that
+differs is a conflict — silver keeps the first record ingested, deterministically, and the
+conflict is a warning with the id and both origins as samples.
 """
 
 from __future__ import annotations
@@ -45,21 +52,28 @@ SILVER_JOB = "silver"  # pipelines/silver.py: JOB and its STREAMS' query names
 @dataclass(frozen=True)
 class Source:
     """A source (docs/CONTRACT.md §2 quarantine ``source``, also the name of the silver query
-    reading it), its bronze table, event id and the silver tables its valid records go to."""
+    reading it), its bronze table, event id, the silver tables its valid records go to, and
+    the bronze columns that are a record's contents as received."""
 
     name: str
     bronze: Table
     id_column: str
     silver: tuple[Table, ...]
+    contents: tuple[str, ...]
 
 
 SOURCES = (
-    Source(C.SOURCE_IMPRESSIONS, tables.BRONZE_IMPRESSIONS, "impression_id", (tables.SILVER_IMPRESSIONS,)),
+    Source(C.SOURCE_IMPRESSIONS, tables.BRONZE_IMPRESSIONS, "impression_id", (tables.SILVER_IMPRESSIONS,),
+           ("event_time_raw", "user_id", "campaign_id", "ad_creative_id", "website", "device_type", "country",
+            "bid_request_id", "cost_micros")),
     Source(C.SOURCE_CLICK_EVENTS, tables.BRONZE_CLICK_EVENTS, "event_id",
-           (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS)),
-    Source(C.SOURCE_BID_REQUESTS, tables.BRONZE_BID_REQUESTS, "bid_request_id", (tables.SILVER_BID_REQUESTS,)),
+           (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS),
+           ("event_type", "event_time_raw", "user_id", "campaign_id", "ad_creative_id", "impression_id",
+            "conversion_type", "conversion_value")),
+    Source(C.SOURCE_BID_REQUESTS, tables.BRONZE_BID_REQUESTS, "bid_request_id", (tables.SILVER_BID_REQUESTS,),
+           ("event_time", "user", "auction", "targeting")),
 )
-RECEIVED, QUARANTINE_EXACT = (c.name for c in K.RECONCILIATION.checks)
+RECEIVED, QUARANTINE_EXACT, DUPLICATES_AGREE = (c.name for c in K.RECONCILIATION.checks)
 
 
 def silver_read_upto(spark: SparkSession, cfg: Config, query: str) -> int | None:
@@ -99,8 +113,8 @@ def _silver_ids(spark: SparkSession, cfg: Config, source: Source, where: str | N
     parts = [t for t in (read_table(spark, cfg, s) for s in source.silver) if t is not None]
     if not parts:
         return None
-    ids = [p.where(where).select(F.col(source.id_column).alias("_id")) if where else
-           p.select(F.col(source.id_column).alias("_id")) for p in parts]
+    kept = (F.col(source.id_column).alias("_id"), F.col("origin").alias("_kept_origin"))
+    ids = [p.where(where).select(*kept) if where else p.select(*kept) for p in parts]
     out = ids[0]
     for more in ids[1:]:
         out = out.unionByName(more)
@@ -120,16 +134,23 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
     dates = {dt.date.fromisoformat(d) for ds in batches.values() for d in ds}
     rows = bronze.where(F.col("ingest_batch").isin(sorted(batches))).select(
         "ingest_batch", "origin", N.clean_id(F.col(source.id_column)).alias("_id"),
-        F.col("quarantine_reason").isNotNull().alias("_bad"))
+        F.col("quarantine_reason").isNotNull().alias("_bad"), F.struct(*source.contents).alias("_contents"))
     got = _count(spark, cfg, source, rows, dates_in("event_date", dates) if dates else None)
     short = [tag for tag, r in got.items() if r["received"] != r["in_silver"] + r["quarantined"]]
     if short:  # a duplicate's first copy may sit on another date: look in all of silver
         got.update(_count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), None))
+    with_duplicates = sorted(tag for tag, r in got.items() if r["duplicates"])
+    conflicts = _conflicts(spark, cfg, source, bronze, rows.where(F.col("ingest_batch").isin(with_duplicates)),
+                           dates) if with_duplicates else {}
     prof = Profile(K.RECONCILIATION, {}, {})
     for tag, r in got.items():
+        found, samples = conflicts.get(tag, (0, []))
         prof.rows[tag] = r["received"]
         prof.values[tag] = {RECEIVED: float(r["received"] - r["in_silver"] - r["quarantined"]),
-                            QUARANTINE_EXACT: float(r["quarantined"] - r["invalid"])}
+                            QUARANTINE_EXACT: float(r["quarantined"] - r["invalid"]),
+                            DUPLICATES_AGREE: float(found)}
+        prof.notes[(DUPLICATES_AGREE, tag)] = f"duplicates {r['duplicates']:,}, with other contents {found:,}"
+        prof.given_samples[(DUPLICATES_AGREE, tag)] = samples
         prof.notes[(RECEIVED, tag)] = (f"received {r['received']:,}, in silver {r['in_silver']:,}, "
                                        f"quarantined {r['quarantined']:,}")
         prof.notes[(QUARANTINE_EXACT, tag)] = f"invalid {r['invalid']:,}, quarantine rows {r['quarantined']:,}"
@@ -150,10 +171,31 @@ def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, wh
     else:
         joined = joined.withColumn("_q", F.lit(0))
     missing = ~F.col("_bad") & F.col("_in_silver").isNull()
+    if ids is None:
+        joined = joined.withColumn("_kept_origin", F.lit(None).cast("string"))
     got = joined.groupBy("ingest_batch").agg(
         F.count(F.lit(1)).alias("received"), F.count_if("_bad").alias("invalid"),
         F.count_if(~F.col("_bad") & F.col("_in_silver")).alias("in_silver"),
+        F.count_if(~F.col("_bad") & F.col("_in_silver") & (F.col("origin") != F.col("_kept_origin")))
+        .alias("duplicates"),
         F.coalesce(F.sum("_q"), F.lit(0)).alias("quarantined"),
         F.slice(F.collect_list(F.when(missing, F.coalesce("_id", "origin"))), 1, 3).alias("missing"),
     ).collect()  # driver-side: one row per batch
     return {r.ingest_batch: r.asDict() for r in got}
+
+
+def _conflicts(spark: SparkSession, cfg: Config, source: Source, bronze: DataFrame, rows: DataFrame,
+               dates: set[dt.date]) -> dict[str, tuple[int, list[str]]]:
+    """driver-side: per batch of ``rows``, the duplicates whose kept record (looked for on
+    ``dates``, the batches' event dates) has other contents, and up to 3 samples (the id and
+    both origins)."""
+    ids = _silver_ids(spark, cfg, source, dates_in("event_date", dates) if dates else None)
+    dups = rows.where(~F.col("_bad")).join(ids, "_id").where(F.col("origin") != F.col("_kept_origin"))
+    kept = bronze.where(dates_in("event_date", dates) if dates else F.lit(True)).select(
+        F.col("origin").alias("_kept_origin"), F.struct(*source.contents).alias("_kept_contents"))
+    differ = dups.join(kept, "_kept_origin").where(~F.col("_contents").eqNullSafe(F.col("_kept_contents")))
+    sample = F.to_json(F.struct(F.col("_id").alias("id"), F.col("origin").alias("origin"),
+                                F.col("_kept_origin").alias("kept")))
+    got = differ.groupBy("ingest_batch").agg(F.count(F.lit(1)).alias("n"),
+                                            F.slice(F.collect_list(sample), 1, 3).alias("samples")).collect()
+    return {r.ingest_batch: (r.n, list(r.samples)) for r in got}

@@ -112,6 +112,34 @@ def test_reconciliation_catches_a_record_dropped_between_bronze_and_silver(spark
     gold.run(spark, cfg, now=NOW)
 
 
+def test_a_duplicate_with_other_contents_is_a_warning_naming_both_records(spark, lake):
+    """The same file delivered again under another name (copies: no conflict), then the same
+    ids with another campaign: silver keeps the first, and the conflict is a warning whose
+    sample names the id and both origins."""
+    cfg, _ = lake
+    ids = _late_impressions(cfg, START, 2, "dup-first")
+    _late_impressions(cfg, START, 2, "dup-first-again")  # the same ids and contents
+    backfill_impressions.run(spark, cfg)
+    silver.run(spark, cfg)
+    quality.run(spark, cfg, now=NOW)
+    conflicts = "NOT success AND expectation = 'duplicates_agree_with_the_record_kept'"
+    assert _results(spark, cfg).where(conflicts).count() == 0
+    _late_impressions(cfg, START, 2, "dup-other", campaign_id="cmp-0002")  # ids late-dup-other-*: new
+    other = Path(cfg.landing.impressions) / "dup-conflict.jsonl"
+    write_file(other, (Path(cfg.landing.impressions) / "dup-first.jsonl").read_text().replace("cmp-0001", "cmp-0002"))
+    backfill_impressions.run(spark, cfg)
+    silver.run(spark, cfg)
+    assert quality.run(spark, cfg, now=NOW)["open_critical"] == 0
+    warned = _results(spark, cfg).where(conflicts)
+    assert [(r.severity, r.observed_value) for r in warned.collect()] == [(K.WARNING, 2.0)]
+    samples = sorted((s["id"], s["origin"], s["kept"]) for s in map(json.loads, warned.first().sample_rows))
+    first, again = (Path(cfg.landing.impressions) / f"{n}.jsonl" for n in ("dup-first", "dup-first-again"))
+    assert [(i, o) for i, o, _ in samples] == [(ids[0], f"file:{other}:1"), (ids[1], f"file:{other}:2")]
+    assert all(k in (f"file:{first}:{n}", f"file:{again}:{n}") for n, (_, _, k) in enumerate(samples, 1))
+    kept = read_table(spark, cfg, tables.SILVER_IMPRESSIONS).where(F.col("impression_id").isin(ids))
+    assert {r.campaign_id for r in kept.collect()} == {"cmp-0001"}
+
+
 def _gold_rows(spark, cfg, day: dt.date) -> list:
     return sorted(read_table(spark, cfg, tables.GOLD_CAMPAIGN_DAILY).where(F.col("event_date") == day).collect())
 
