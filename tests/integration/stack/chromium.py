@@ -8,9 +8,12 @@ Uses Debian's ``/usr/bin/chromium`` and ``websocket-client``; no browser is down
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -117,8 +120,11 @@ def _devtools_port(profile: Path, proc: subprocess.Popen[bytes]) -> int:
 @contextmanager
 def page(exe: str) -> Iterator[Page]:
     """A fresh headless Chromium (own profile) with one blank tab; stopped on exit."""
-    with tempfile.TemporaryDirectory(prefix="advertisex-chromium-") as profile:
-        proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+    # Chromium's helper processes (renderer, GPU, crash handler) may still write into the
+    # profile after the browser process has exited: the whole process group is stopped, and
+    # a file they leave behind does not fail the test.
+    with tempfile.TemporaryDirectory(prefix="advertisex-chromium-", ignore_cleanup_errors=True) as profile:
+        proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"], start_new_session=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tab = None
         try:
@@ -137,3 +143,5 @@ def page(exe: str) -> Iterator[Page]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the helpers of the group, if any are left
