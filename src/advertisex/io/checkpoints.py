@@ -43,7 +43,7 @@ class CheckpointLostError(AdvertisexError):
 
 @dataclass(frozen=True)
 class Resume:
-    """Where a query starts on a new checkpoint, as :func:`reset` found the lake.
+    """Where a query starts on a new checkpoint, as ``advertisex reset`` (pipelines/reset.py) found the lake.
 
     ``generation`` 0 is a query never reset (it starts at its source's configured start).
     """
@@ -54,7 +54,7 @@ class Resume:
 
 
 def txn_app_id(cfg: Config, job: str, query: str, generation: int = 0) -> str:
-    """The Delta ``txnAppId`` of one query's writes in its ``generation`` (see :func:`reset`)."""
+    """The Delta ``txnAppId`` of one query's writes in its ``generation`` (see :func:`start_anew`)."""
     prefix = cfg.streaming.txn_app_id if generation == 0 else f"{cfg.streaming.txn_app_id}-reset{generation}"
     return f"{prefix}.{job}.{query}"
 

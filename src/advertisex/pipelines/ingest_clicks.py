@@ -36,6 +36,7 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
         def write(bad: list[BadFile]) -> None:
             # driver-side: the files with a record over several lines (one more look at the
             # lines; only those with a quote are matched), whose lines alone are put in order.
+            # driver-side: one row per file with such a line (usually none)
             opened = [r.file_path for r in lines.where(L.opens_quoted_field(F.col("line")))
                       .select("file_path").distinct().collect()]
             is_opened = F.col("file_path").isin(*opened)

@@ -196,6 +196,7 @@ def _conflicts(spark: SparkSession, cfg: Config, source: Source, bronze: DataFra
     differ = dups.join(kept, "_kept_origin").where(~F.col("_contents").eqNullSafe(F.col("_kept_contents")))
     sample = F.to_json(F.struct(F.col("_id").alias("id"), F.col("origin").alias("origin"),
                                 F.col("_kept_origin").alias("kept")))
+    # driver-side: one row per batch with conflicts
     got = differ.groupBy("ingest_batch").agg(F.count(F.lit(1)).alias("n"),
                                             F.slice(F.collect_list(sample), 1, 3).alias("samples")).collect()
     return {r.ingest_batch: (r.n, list(r.samples)) for r in got}
