@@ -19,8 +19,9 @@ import pytest
 from advertisex import stack
 from advertisex.config import Config, folder_overrides, load_config
 from advertisex.stack import alertmanager, monitoring, prometheus, pushgateway
-from support import ROOT
+from support import ROOT, isolated_cfg
 from support_monitoring import Webhook
+from support_pipeline import GeneratedLake, build
 
 
 def stack_overrides(base_tmp: Path, run_dir: Path) -> list[str]:
@@ -88,3 +89,12 @@ def mon_cfg(make_stack_cfg: MakeConfig, base_tmp: Path, webhook: Webhook) -> Ite
             monitoring.up(plain, plain.stack, environ={})
         else:
             monitoring.down(cfg.stack)
+
+
+@pytest.fixture(scope="session")
+def generated_lake(spark, stack_cfg: Config, tmp_path_factory: pytest.TempPathFactory) -> GeneratedLake:
+    """Generated traffic (files and both Kafka feeds) after three ``pipeline --once`` runs
+    (tests/support_pipeline.py): judged by the end-to-end test, read by the report and the
+    notebooks."""
+    tmp = tmp_path_factory.mktemp("generated_lake")
+    return build(spark, isolated_cfg(stack_cfg, tmp), tmp)
