@@ -4,9 +4,10 @@
     advertisex stack up|status|down   (status: exit 1 while a service is down)
     advertisex --version
     advertisex deps packages
-    advertisex pipeline --once [--config FILE] [--set k=v ...]
+    advertisex pipeline --once [--config FILE] [--set k=v ...] [--verbose | --quiet] [--output json]
     advertisex run JOB [--once]
     advertisex reset JOB
+    advertisex report [--out PATH]
     advertisex generate ... / advertisex produce ...
 
 Every subcommand takes ``--config FILE`` and repeated ``--set dotted.key=value``.
@@ -18,18 +19,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from advertisex import __version__
+from advertisex import __version__, console
 from advertisex.config import Config, ConfigError, load_config
 from advertisex.errors import AdvertisexError
 
 Handler = Callable[[argparse.Namespace, Config], int | None]
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """``--config FILE`` and repeatable ``--set KEY=VALUE`` (every subcommand has them)."""
+def add_common_args(parser: argparse.ArgumentParser, *, console_args: bool = True) -> None:
+    """``--config FILE`` and repeatable ``--set KEY=VALUE`` (every subcommand has them), and
+    (unless the subcommand has its own) ``--verbose``/``--quiet`` and ``--output``."""
     parser.add_argument("--config", metavar="FILE", help="overlay YAML on conf/base.yaml (default conf/local.yaml)")
     parser.add_argument(
         "--set",
@@ -39,6 +42,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one config key, e.g. --set lake.root=/data/lake (repeatable)",
     )
+    if not console_args:
+        return
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("--verbose", action="store_true", help="Spark's warnings and the project's info lines too")
+    loud.add_argument("--quiet", action="store_true", help="only errors and the final summary")
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="the summaries as text, or as one JSON document on stdout (for schedulers)")
 
 
 def _common() -> argparse.ArgumentParser:
@@ -47,14 +57,18 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _print_summary(title: str, summary: dict[str, Any]) -> None:
-    print(f"== {title}")
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            _print_summary(f"{title} / {key}", value)
-        else:
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-            print(f"   {key:<28} {shown}")
+def _verbosity(args: argparse.Namespace) -> str:
+    return console.VERBOSE if getattr(args, "verbose", False) else console.QUIET if getattr(args, "quiet", False) \
+        else console.NORMAL
+
+
+def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    """The summaries, as text or (``--output json``) as one JSON document."""
+    if getattr(args, "output", "text") == "json":
+        console.print_json(args.command_line, args.started, results)
+        return
+    for name, summary in results.items():
+        console.print_summary(name, summary)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -96,14 +110,14 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     from advertisex.session import build_spark
 
     get_job(args.job)  # fail on an unknown name before starting a JVM
-    spark = build_spark(f"advertisex-{args.job}", cfg)
+    spark = build_spark(f"advertisex-{args.job}", cfg, progress=console.progress_bar(_verbosity(args)))
     export.watch(spark, cfg)
     try:
         summary = run_job(args.job, spark, cfg, once=args.once)
     finally:
         export.unwatch(spark)
         export.push(cfg, args.job)  # a failed run pushes too: its last success stays old
-    _print_summary(args.job, summary)
+    _report(args, {args.job: summary})
     return 0
 
 
@@ -115,7 +129,7 @@ def cmd_reset(args: argparse.Namespace, cfg: Config) -> int:
     job = get_job(args.job)
     reset.require_streams(job)  # fail on a job without a checkpoint before starting a JVM
     summary = reset.run(build_spark(f"advertisex-reset-{job.name}", cfg), cfg, job)
-    _print_summary(f"reset {job.name}", summary)
+    _report(args, {f"reset {job.name}": summary})
     return 0
 
 
@@ -133,19 +147,27 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
             summary = always_on.run(spark, cfg)
         finally:
             export.unwatch(spark)
-        _print_summary("pipeline", summary)
+        _report(args, {"pipeline": summary})
         return 0
-    spark = build_spark("advertisex-pipeline", cfg)
+    spark = build_spark("advertisex-pipeline", cfg, progress=console.progress_bar(_verbosity(args)))
     export.watch(spark, cfg)
     from advertisex.pipelines.runner import run_pipeline
 
     try:
-        results = run_pipeline(spark, cfg)
+        results = run_pipeline(spark, cfg, on_job=console.JobLines(_verbosity(args)))
     finally:
         export.unwatch(spark)
         export.push(cfg, "pipeline")
-    for name, summary in results.items():
-        _print_summary(name, summary)
+    _report(args, results)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
+    from advertisex import report
+    from advertisex.session import build_spark
+
+    out = report.write(build_spark("advertisex-report", cfg), cfg, args.out)
+    _report(args, {"report": {"path": str(out), "seconds": round(time.time() - args.started, 2)}})
     return 0
 
 
@@ -199,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="all input available now, then quality checks, then exit")
     p.set_defaults(func=cmd_pipeline)
 
+    p = sub.add_parser("report", parents=[common], help="write the data-health report: one self-contained HTML file",
+                       description="Traffic, campaigns, spend, bidding, quarantine, quality checks, anomalies and "
+                       "freshness of the lake as plotly charts in one HTML file that opens offline.")
+    p.add_argument("--out", metavar="PATH", help="where to write it (default: report.path, .run/report/health.html)")
+    p.set_defaults(func=cmd_report)
+
     _add_plugin_parsers(sub, common)
     return parser
 
@@ -210,7 +238,7 @@ def _add_plugin_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     before = set(sub.choices)
     generate_cli.add_parsers(sub)
     for name in sorted(set(sub.choices) - before):
-        add_common_args(sub.choices[name])
+        add_common_args(sub.choices[name], console_args=False)  # generate/produce have a --quiet of their own
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,20 +248,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(prog: str, args: argparse.Namespace, handler: Handler) -> int:
-    """Load the config and call ``handler``; a predictable failure becomes one line on stderr."""
+    """Load the config and call ``handler``; a predictable failure becomes one line on stderr
+    (and, with ``--output json``, a JSON document saying so on stdout)."""
+    verbosity = _verbosity(args)
+    console.configure_logging(verbosity)
+    args.started, args.command_line = time.time(), " ".join([prog, *sys.argv[1:]])
+    # --verbose / --quiet set the JVM's console level; a --set of it still wins.
+    overrides = ([f"spark.log_level={console.SPARK_LEVEL[verbosity]}"] if verbosity != console.NORMAL else []) \
+        + list(args.overrides)
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, overrides)
         code = handler(args, cfg)
     except ConfigError as exc:
-        print(f"{prog}: config error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(prog, args, f"config error: {exc}", 2)
     except AdvertisexError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(prog, args, f"error: {exc}", exc.exit_code)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(prog, args, "interrupted", 130)
     return int(code or 0)
+
+
+def _fail(prog: str, args: argparse.Namespace, message: str, code: int) -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
+    if getattr(args, "output", "text") == "json":
+        console.print_json(args.command_line, args.started, {}, code=code, error=message)
+    return code
 
 
 def job_main(job: str, argv: Sequence[str] | None = None) -> int:

@@ -43,6 +43,9 @@ def local_jars(jars_dir: str | None) -> list[str]:
     return jars
 
 
+# The driver's console: Spark's routine warnings hidden, the level from spark.log_level.
+LOG4J2_PROFILE = Path(__file__).with_name("log4j2.properties")
+
 # Parquet column paths written without dictionary encoding (see spark_conf).
 NO_DICTIONARY_COLUMNS = (
     "raw", "origin", "impression_id", "event_id", "bid_request_id", "event_time_raw", "kafka_offset",
@@ -52,7 +55,7 @@ NO_DICTIONARY_COLUMNS = (
 NO_STATISTICS_COLUMNS = ("raw", "origin", "event_time_raw")
 
 
-def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
+def spark_conf(app_name: str, cfg: Config, *, progress: bool = False) -> dict[str, str]:
     """Every setting :func:`build_spark` applies, as plain data (inspectable, testable)."""
     conf: dict[str, str] = {
         "spark.app.name": app_name,
@@ -61,12 +64,12 @@ def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
         "spark.sql.warehouse.dir": f"{cfg.lake.root.rstrip('/')}/_warehouse",
-        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.showConsoleProgress": str(progress).lower(),
         "spark.sql.adaptive.enabled": "true",
         # Delta small files: the scheduled `optimize` job compacts them (and Z-orders). Optimized
-        # writes would add a full shuffle to every write and still leave a file per micro-batch;
-        # auto-compaction after every micro-batch doubles the commit time (docs/BENCHMARKS.md).
-        # Either can be switched on through `spark.conf`.
+        # writes would add a full shuffle to every write (docs/BENCHMARKS-HISTORY.md, session 7)
+        # and still leave a file per micro-batch; auto-compaction after every micro-batch doubles
+        # the commit time. Either can be switched on through `spark.conf`.
         "spark.databricks.delta.optimizeWrite.enabled": "false",
         "spark.databricks.delta.autoCompact.enabled": "false",
         # Log replay (snapshots, txnAppId checks, the file listing of every Delta scan) runs
@@ -77,7 +80,7 @@ def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
         # Columns (nearly) unique per row (raw records, origins, ids, offsets, event times to the
         # millisecond) never fit a Parquet dictionary: the writer builds one for each row group
         # and then falls back to plain. Skipping the attempt saves CPU on every write
-        # (docs/BENCHMARKS.md); the files come out the same size.
+        # (docs/BENCHMARKS-HISTORY.md, session 14); the files come out the same size.
         **{f"spark.hadoop.parquet.enable.dictionary#{col}": "false" for col in NO_DICTIONARY_COLUMNS},
         # Nor would min/max statistics of raw records and origins serve a query: nothing filters
         # on them, and comparing every value (and sizing it) costs CPU. Delta's own statistics
@@ -97,15 +100,20 @@ def spark_conf(app_name: str, cfg: Config) -> dict[str, str]:
     if jars:
         conf["spark.jars"] = ",".join(jars)
     conf.update(cfg.spark.conf)
+    if LOG4J2_PROFILE.is_file():  # not inside a zip given to spark-submit, whose JVM is already running
+        conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, (
+            f"-Dlog4j2.configurationFile={LOG4J2_PROFILE.as_uri()}", f"-Dadvertisex.log.level={cfg.spark.log_level}",
+            conf.get("spark.driver.extraJavaOptions"))))
     return conf
 
 
-def build_spark(app_name: str, cfg: Config) -> SparkSession:
+def build_spark(app_name: str, cfg: Config, *, progress: bool = False) -> SparkSession:
     """Build (or get) the SparkSession for ``app_name`` with Delta, UTC and local jars.
 
     Args:
         app_name: shown in the Spark UI and logs.
         cfg: the loaded configuration; ``spark.*`` keys override the defaults.
+        progress: Spark's stage progress bar on stderr (for a person at a terminal).
 
     Returns:
         The active session.
@@ -115,7 +123,7 @@ def build_spark(app_name: str, cfg: Config) -> SparkSession:
     """
     from pyspark.sql import SparkSession
 
-    conf = spark_conf(app_name, cfg)
+    conf = spark_conf(app_name, cfg, progress=progress)
     if conf.get("spark.master", "local").startswith("local"):
         # A local run serves nobody else: its driver and UI listen on the loopback interface
         # only (Spark binds its UI to SPARK_LOCAL_IP, else to every interface). Read by the JVM

@@ -4,6 +4,7 @@ predictable failure (docs/CONTRACT.md §4)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 import time
 from pathlib import Path
@@ -71,6 +72,12 @@ def test_cli_exit_code_3_on_critical_failure(spark, lake_cfg):
     proc = run_cli("pipeline", "--once", "--set", "kafka.enabled=false", "--set", "alerting.alertmanager_url=null",
                    *[arg for p in paths for arg in ("--set", p)])
     assert proc.returncode == 3, proc.stderr[-3000:]
+    # A quiet console: a line per job as it starts and ends, none of Spark's routine
+    # warnings nor its log-level banner (the log4j2 profile the project ships).
+    lines = proc.stderr.splitlines()
+    assert not [ln for ln in lines if " WARN " in ln or "Setting default log level" in ln], proc.stderr[-3000:]
+    assert any(re.search(r"\] gold +started$", ln) for ln in lines)
+    assert any(re.search(r"\] silver +done +[\d.]+ s", ln) for ln in lines), proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("advertisex: error: ") and "critical data-quality check(s) failed" in last
     assert "campaign_id_not_null" in last

@@ -173,7 +173,7 @@ class SparkConfig(Section):
     shuffle_partitions: Int = 4
     delta_snapshot_partitions: Int = 1
     driver_memory: Text | None = "4g"
-    log_level: Text = "WARN"
+    log_level: Text = "ERROR"
     jars_dir: Text | None = None
     conf: SparkSettings = Field(default_factory=dict)
 
@@ -217,6 +217,12 @@ class QualityConfig(Section):
     validations_dir: Text = ".run/quality/validations"
     freshness_hours: Number | None = 36.0
     validations_kept: Int = 20
+
+
+class ReportConfig(Section):
+    """``advertisex report``: where the data-health page is written (``--out`` writes elsewhere)."""
+
+    path: Text = ".run/report/health.html"
 
 
 class MaintenanceConfig(Section):
@@ -310,6 +316,7 @@ class Config(Section):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     stack: StackConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -371,6 +378,7 @@ PATH_KEYS = (
     "quality.gx_dir",
     "quality.data_docs_dir",
     "quality.validations_dir",
+    "report.path",
 )
 
 

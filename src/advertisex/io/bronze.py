@@ -14,6 +14,7 @@ import pyspark.sql.functions as F
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.io.checkpoints import query_of
 from advertisex.io.lake import append_batch
 from advertisex.monitoring import metrics as M
 from advertisex.tables import Table
@@ -43,6 +44,8 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
     )
     replay = seen is None  # a replay's write runs nothing, so nothing is counted
     if not replay:
+        job, query = query_of(app_id)
+        M.tally(f"{job}.{query}", records=seen["rows"], quarantined=sum(seen[r] for r in C.REASONS))
         if cfg.monitoring.enabled:
             _count(source, seen)
         if not any(seen[r] for r in C.REASONS):

@@ -80,20 +80,20 @@ def append_batch(df: DataFrame, cfg: Config, table: Table, *, app_id: str, versi
     """Append a micro-batch to ``table``, once per ``(app_id, version)`` (see
     :func:`~advertisex.io.delta.idempotent_append`, which also explains ``observe``).
 
-    With ``monitoring.enabled``, the rows appended and their newest valid event time are
-    observed too and recorded in the metrics, but not returned: the caller gets what it
-    asked for, as without monitoring. A replay appends and records nothing.
+    The rows appended (and their newest valid event time) are observed too: tallied for the
+    query's summary and, with ``monitoring.enabled``, recorded in the metrics, but not
+    returned: the caller gets what it asked for. A replay appends and records nothing.
     """
     partition_by = [table.partition_by] if table.partition_by else []
-    metered = cfg.monitoring.enabled
     seen = idempotent_append(df, cfg.table_path(table), app_id=app_id, version=version, partition_by=partition_by,
-                             options=table.write_options,
-                             observe=(*observe, *(_write_metrics(table) if metered else ())))
+                             options=table.write_options, observe=(*observe, *_write_metrics(table)))
     if seen is None:
         return None
-    if metered:
-        job, query = query_of(app_id)
-        M.record_write(table.name, seen.pop("_rows"), seen.pop("_newest", None), query=f"{job}.{query}")
+    job, query = query_of(app_id)
+    rows, newest = seen.pop("_rows"), seen.pop("_newest", None)
+    M.tally(f"{job}.{query}", rows_written=rows)
+    if cfg.monitoring.enabled:
+        M.record_write(table.name, rows, newest, query=f"{job}.{query}")
         M.LAST_SUCCESS.labels(job=job).set(time.time())
     return seen if observe else None
 

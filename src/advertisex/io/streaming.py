@@ -37,6 +37,7 @@ from advertisex.io.checkpoints import (
     txn_app_id,
 )
 from advertisex.io.fs import require_path
+from advertisex.monitoring import metrics as M
 from advertisex.transforms.lines import file_name
 
 if TYPE_CHECKING:
@@ -196,15 +197,17 @@ def run_stream(stream: Stream, cfg: Config, *, once: bool) -> dict[str, Any]:
     stopped (Ctrl-C stops it cleanly: the current batch finishes or is replayed on restart).
 
     Returns:
-        ``batches``, ``input_rows`` (what Spark's progress reports: rows read from the
-        source, so a batch that scans its input twice, e.g. to number file lines, counts
-        them twice) and ``stream_seconds``.
+        ``batches``; what its batches committed, each record once (not Spark's
+        ``numInputRows``, which counts a record again whenever a batch scans its input
+        again): ``records`` landed in bronze, valid or not, ``quarantined`` of them,
+        ``rows_written`` to every table; and ``stream_seconds``.
 
     Raises:
         StreamFailedError: the query failed; one line naming it and the cause.
     """
     t0 = time.monotonic()
-    batches = rows = 0
+    batches = 0
+    before = M.tallied(stream.name)
     try:
         for attempt in (1, 2):
             q = start_stream(stream, cfg, once=once)
@@ -217,7 +220,6 @@ def run_stream(stream: Stream, cfg: Config, *, once: bool) -> dict[str, Any]:
             finally:
                 q.stop()
             batches += len(q.recentProgress)
-            rows += sum(p.get("numInputRows", 0) for p in q.recentProgress)
             exc = q.exception()
             if exc is None:
                 break
@@ -232,7 +234,9 @@ def run_stream(stream: Stream, cfg: Config, *, once: bool) -> dict[str, Any]:
             raise StreamFailedError(f"{stream.name} failed: {first_line(exc)}")
     finally:
         release_checkpoint(stream, cfg)
-    return {"batches": batches, "input_rows": rows, "stream_seconds": round(time.monotonic() - t0, 2)}
+    after = M.tallied(stream.name)
+    return {"batches": batches, **{k: after[k] - before[k] for k in M.TALLIED},
+            "stream_seconds": round(time.monotonic() - t0, 2)}
 
 
 def is_kafka_metrics_npe(exc: BaseException) -> bool:

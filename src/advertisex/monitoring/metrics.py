@@ -12,6 +12,7 @@ rows (a batch replayed after a crash writes nothing, so it counts nothing).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import threading
 import time
@@ -81,6 +82,24 @@ ANOMALIES_OPEN = Gauge(
 
 _newest: dict[str, float] = {}  # table → newest event time committed, epoch seconds
 _lock = threading.Lock()
+# What each streaming query (``job.query``) committed in this process, for the jobs'
+# summaries; kept with or without monitoring, and counted like the counters (a replay adds
+# nothing), so a summary counts each record once.
+_tally: collections.Counter[tuple[str, str]] = collections.Counter()
+TALLIED = ("records", "quarantined", "rows_written")
+
+
+def tally(query: str, **figures: int) -> None:
+    """Add ``figures`` (of :data:`TALLIED`) to what ``query`` committed in this process."""
+    with _lock:
+        for name, value in figures.items():
+            _tally[(query, name)] += value
+
+
+def tallied(query: str) -> dict[str, int]:
+    """Everything ``query`` committed in this process so far, by figure."""
+    with _lock:
+        return {name: _tally[(query, name)] for name in TALLIED}
 
 
 def _freshness(table: str) -> Callable[[], float]:

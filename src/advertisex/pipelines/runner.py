@@ -119,14 +119,17 @@ def run_job(name: str, spark: SparkSession, cfg: Config, *, once: bool = True) -
     return summary
 
 
-def run_pipeline(spark: SparkSession, cfg: Config) -> dict[str, dict[str, Any]]:
+def run_pipeline(spark: SparkSession, cfg: Config, *,
+                 on_job: Callable[[str, dict[str, Any] | None], None] | None = None) -> dict[str, dict[str, Any]]:
     """Run every pipeline job once, stage by stage (:data:`PIPELINE_STAGES`); Kafka-fed jobs
     are skipped when ``kafka.enabled`` is false.
 
     With ``pipeline.concurrent`` the lanes of a stage run at once, and a failing lane lets
     the others finish before its error is raised; otherwise every job runs in turn, in the
     order of :data:`JOBS`. Either way no job starts before the stages it depends on ended.
+    ``on_job(name, None)`` is called as a job starts, ``on_job(name, summary)`` as it ends.
     """
+    tell = on_job or (lambda _name, _summary: None)
     results: dict[str, dict[str, Any]] = {}
     stop = threading.Event()  # set by Ctrl-C: a lane starts no further job
 
@@ -137,8 +140,11 @@ def run_pipeline(spark: SparkSession, cfg: Config) -> dict[str, dict[str, Any]]:
             job = get_job(name)
             if job.needs_kafka and not cfg.kafka.enabled:
                 results[name] = {"skipped": "kafka.enabled=false"}
+                tell(name, results[name])
                 continue
+            tell(name, None)
             results[name] = run_job(name, spark, cfg, once=True)
+            tell(name, results[name])
 
     try:
         for stage in PIPELINE_STAGES:

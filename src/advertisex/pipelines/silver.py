@@ -247,7 +247,7 @@ def run(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dic
         if query not in found:
             return "no bronze table yet"
         result = run_stream(found[query], cfg, once=True)
-        return {"batches": result["batches"], "input_rows": result["input_rows"]}
+        return {"batches": result["batches"], "rows_written": result["rows_written"]}
 
     steps = [partial(run_one, query) for query, _, _ in STREAMS]
     outcomes = run_concurrently(spark, *steps) if cfg.pipeline.concurrent else [step() for step in steps]

@@ -56,7 +56,7 @@ def test_impressions_stream_bronze_and_quarantine(spark, stack_cfg, tmp_path):
     produce(cfg, topic, messages, partition=0)
 
     summary = ingest_impressions.run(spark, cfg, once=True)
-    assert summary["input_rows"] == len(messages)
+    assert summary["records"] == len(messages)
 
     got = spark.read.format("delta").load(cfg.table_path(tables.BRONZE_IMPRESSIONS)).select(
         "impression_id", "kafka_key", "quarantine_reason", "origin"
@@ -91,7 +91,7 @@ def test_impressions_stream_bronze_and_quarantine(spark, stack_cfg, tmp_path):
 
     # Rerun: nothing new on the topic, nothing changes.
     again = ingest_impressions.run(spark, cfg, once=True)
-    assert again["input_rows"] == 0
+    assert again["records"] == 0
     assert spark.read.format("delta").load(cfg.table_path(tables.BRONZE_IMPRESSIONS)).count() == len(messages)
 
     # Replay of batch 0 through the batch function (as after a crash before the checkpoint commit).
@@ -162,7 +162,7 @@ def test_ctrl_c_stops_a_continuous_stream_cleanly(spark, stack_cfg, tmp_path):
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
-    assert "input_rows" in out
+    assert "records" in out
     assert spark.read.format("delta").load(cfg.table_path(tables.BRONZE_IMPRESSIONS)).count() == 20
 
 

@@ -37,7 +37,7 @@ def test_a_reset_kafka_job_reads_every_partition_from_after_what_bronze_holds(sp
 
     done = reset.run(spark, cfg, get_job("ingest_impressions"))
     assert done["kafka"]["starts_at"] == "offsets 0:3, 1:-2"  # partition 1: bronze holds none, from its earliest
-    assert ingest_impressions.run(spark, cfg, once=True)["input_rows"] == 4
+    assert ingest_impressions.run(spark, cfg, once=True)["records"] == 4
     got = sorted((r.impression_id, r.kafka_partition, r.kafka_offset)
                  for r in read_table(spark, cfg, tables.BRONZE_IMPRESSIONS).collect())
     assert got == [(f"imp-{i}", 0, i) for i in range(5)] + [("imp-5", 1, 0), ("imp-6", 1, 1)]

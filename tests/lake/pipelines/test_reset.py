@@ -49,7 +49,7 @@ def test_reset_goes_on_after_the_files_bronze_holds_and_completes_a_half_written
         ("e1", None), ("e2", C.REASON_BAD_EVENT_TIME), ("e3", None)]
     assert _rows(spark, lake_cfg, tables.QUARANTINE, "reason", "origin") == [
         (C.REASON_BAD_EVENT_TIME, f"file:{landing / 'a.csv'}:3")]
-    assert ingest_clicks.run(spark, lake_cfg, once=True)["input_rows"] == 0  # the new checkpoint goes on
+    assert ingest_clicks.run(spark, lake_cfg, once=True)["records"] == 0  # the new checkpoint goes on
 
     # Silver, reset while its checkpoint is there: kept aside, bronze read from the start again.
     silver_checkpoint = lake_cfg.checkpoint_path(silver.JOB, "click_events")
