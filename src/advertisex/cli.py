@@ -86,6 +86,7 @@ def cmd_stack(args: argparse.Namespace, cfg: Config) -> int:
         for warning in stack.up(cfg):
             print(f"advertisex: warning: {warning}", file=sys.stderr)
         stack.ensure_topics(cfg)
+        stack.ensure_subject(cfg)
     elif args.action == "down":
         stack.down(cfg)
     status = stack.status(cfg)

@@ -45,6 +45,7 @@ class Table:
     stats_columns: tuple[str, ...] = ()
     zorder: tuple[str, ...] = ()
     catalog: bool = True
+    evolves: bool = False  # takes the columns a newer bid-request schema adds (Delta's mergeSchema)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -63,14 +64,16 @@ class Table:
         return StructType([schema[c] for c in columns]) if columns else schema
 
     def conform(self, df: DataFrame) -> DataFrame:
-        """``df``'s columns as declared: in order, cast, null for absent ones (a writer's last step)."""
+        """``df``'s columns as declared: in order, cast, null for absent ones (a writer's last
+        step); a table that ``evolves`` keeps the undeclared ones after them."""
         import pyspark.sql.functions as F
 
         have = set(df.columns)
+        declared = self.struct().fields
+        added = [c for c in df.columns if c not in self.columns] if self.evolves else []
         return df.select(*[
-            (F.col(f.name) if f.name in have else F.lit(None)).cast(f.dataType).alias(f.name)
-            for f in self.struct().fields
-        ])
+            (F.col(f.name) if f.name in have else F.lit(None)).cast(f.dataType).alias(f.name) for f in declared
+        ], *added)
 
     def empty(self, spark: SparkSession, *columns: str) -> DataFrame:
         """No rows, in the declared shape (or just ``columns`` of it): what a reader of a table
@@ -79,14 +82,16 @@ class Table:
 
     @property
     def write_options(self) -> dict[str, str]:
-        """Writer options that set the table's Delta properties when a write creates it.
+        """Writer options that set the table's Delta properties when a write creates it, and
+        let a table that ``evolves`` add the columns a write brings.
 
         Delta applies ``delta.*`` writer options as table properties on creation and
         ignores them on later writes, so every writer can pass them.
         """
-        if not self.stats_columns:
-            return {}
-        return {"delta.dataSkippingStatsColumns": ",".join(self.stats_columns)}
+        out = {"mergeSchema": "true"} if self.evolves else {}
+        if self.stats_columns:
+            out["delta.dataSkippingStatsColumns"] = ",".join(self.stats_columns)
+        return out
 
 
 # --------------------------------------------------------------------------- shapes shared by tables
@@ -144,6 +149,7 @@ BRONZE_BID_REQUESTS = Table(
     "ingested_at timestamp, ingest_batch string",
     "every bid request received, decoded with its writer schema into the newest (structs as registered)",
     stats_columns=("ingest_batch", "quarantine_reason", "event_time"),
+    evolves=True,
 )
 QUARANTINE = Table(
     "quarantine", QUARANTINE_LAYER,
@@ -191,6 +197,7 @@ SILVER_BID_REQUESTS = Table(
     "valid bid requests, flattened and normalised, one per bid_request_id, with campaign and user attributes",
     stats_columns=("event_time", "exchange", "campaign_id"),
     zorder=("exchange",),
+    evolves=True,
 )
 DIM_CAMPAIGNS = Table(
     "silver/dim_campaigns", SILVER,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from advertisex.errors import ServiceUnavailableError
 
@@ -144,12 +144,23 @@ class SchemaCache:
         ids = (self._version_ids[(subject, version)] for version in versions)
         return {schema_id: self._by_id[schema_id] for schema_id in ids}
 
-    def latest(self, subject: str) -> tuple[int, str]:
-        """(id, schema JSON) of the newest version registered under ``subject``."""
+    def latest(self, subject: str) -> Registered:
+        """The newest version registered under ``subject``, asked anew each time (the client's
+        own ``get_latest_version`` keeps its first answer for the life of the process, which
+        would hide a version registered while a stream runs)."""
         with registry_errors(self.url, f"no schema under subject {subject!r}"):
-            registered = self._client.get_latest_version(subject)
+            registered = self._client.get_version(subject, max(self._client.get_versions(subject)))
         self._by_id[registered.schema_id] = registered.schema.schema_str
-        return registered.schema_id, registered.schema.schema_str
+        return Registered(subject, registered.version, registered.schema_id, registered.schema.schema_str)
+
+
+class Registered(NamedTuple):
+    """One version of a subject: its number, the schema's id and its JSON."""
+
+    subject: str
+    version: int
+    schema_id: int
+    schema: str
 
 
 @lru_cache(maxsize=8)

@@ -16,8 +16,10 @@ import pyspark.sql.functions as F
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.errors import AdvertisexError
 from advertisex.io.bronze import write_bronze
-from advertisex.io.registry import schema_cache
+from advertisex.io.delta import is_delta
+from advertisex.io.registry import Registered, schema_cache
 from advertisex.io.services import check_registry, check_topic
 from advertisex.io.streaming import BatchFn, Lands, Stream, kafka_source, run_stream
 from advertisex.transforms import bronze as T
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 
 JOB = "ingest_bids"
 # The struct columns keep the shape of the newest registered schema (they evolve with the
-# subject), so bid rows are not conformed to the declared types; ``ingest_batch`` is the sink's.
+# subject, and a top-level field it adds becomes a column after these), so bid rows are not
+# conformed to the declared types; ``ingest_batch`` is the sink's.
 BRONZE_COLUMNS = tuple(c for c in tables.BRONZE_BID_REQUESTS.columns if c != "ingest_batch")
 
 
@@ -52,6 +55,7 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
                          cfg.schema_registry.unknown_id_recheck_seconds)
     subject = cfg.schema_registry.subject
     met: dict[int, str] = {}  # writer schemas of the ids this stream has looked up
+    readable: set[int] = set()  # newest schemas found to extend bronze's
     looked_up = False  # whether a batch of this stream has looked up its ids yet
 
     def fn(messages: DataFrame, batch_id: int) -> None:
@@ -62,12 +66,17 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
                 F.current_timestamp().alias("ingested_at"),
             ).withColumn("origin", T.kafka_origin())
         )
-        _, reader = cache.latest(subject)
+        latest = cache.latest(subject)
+        if latest.schema_id not in readable:  # a version registered while the stream runs
+            require_readable(messages.sparkSession, cfg, latest)
+            readable.add(latest.schema_id)
+        reader = latest.schema
 
         def write(writers: dict[int, str], unknown: frozenset[int] | None) -> None:
             parsed = T.decode_bid_requests(df, writer_schemas=writers, reader_schema=reader, unknown_ids=unknown)
-            write_bronze(parsed.select(*BRONZE_COLUMNS), cfg, table=tables.BRONZE_BID_REQUESTS,
-                         source=C.SOURCE_BID_REQUESTS, app_id=app_id, batch_id=batch_id)
+            write_bronze(parsed.select(*BRONZE_COLUMNS, *T.added_bid_fields(reader)), cfg,
+                         table=tables.BRONZE_BID_REQUESTS, source=C.SOURCE_BID_REQUESTS, app_id=app_id,
+                         batch_id=batch_id)
 
         if looked_up:
             # Ids quarantined as unknown a while ago are asked again: one may be registered now.
@@ -91,10 +100,45 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
     return fn
 
 
+class SchemaNotReadableError(AdvertisexError):
+    """The subject's newest schema drops or retypes a field bronze holds."""
+
+
+def require_readable(spark: SparkSession, cfg: Config, latest: Registered) -> None:
+    """Refuse ``latest`` when ``bronze/bid_requests`` cannot take what it decodes to: every
+    field bronze holds must be there with its type (a new version may add fields, which
+    bronze and silver then add as columns; docs/CONTRACT.md §1.3). Without this, a field
+    dropped or retyped would land as nulls, or fail the write with Delta's merge error.
+
+    Raises:
+        SchemaNotReadableError: one line naming the subject, its version and each field.
+    """
+    from pyspark.sql.avro.functions import from_avro
+    from pyspark.sql.types import StructType
+
+    path = cfg.table_path(tables.BRONZE_BID_REQUESTS)
+    if not is_delta(spark, path):
+        return
+    declared = set(tables.BRONZE_BID_REQUESTS.columns)
+    held = StructType([f for f in spark.read.format("delta").load(path).schema.fields
+                       if f.name in T.BID_FIELDS or f.name not in declared])
+    new = spark.range(0).select(from_avro(F.lit(None).cast("binary"), latest.schema).alias("d")).schema["d"]
+    problems = T.narrowed(held, new.dataType)
+    if problems:
+        raise SchemaNotReadableError(
+            f"schema registry subject {latest.subject!r} version {latest.version} (id {latest.schema_id}) cannot "
+            f"be read into {tables.BRONZE_BID_REQUESTS.name}: {'; '.join(problems)}; a new version may only add "
+            "fields, with defaults (docs/CONTRACT.md §1.3)")
+
+
 def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
-    """The job's one query, after checking that the broker holds the topic and the registry answers."""
+    """The job's one query, after checking that the broker holds the topic, the registry
+    answers, and bronze can take the subject's newest schema."""
     check_topic(cfg, "bids")
     check_registry(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
+    require_readable(spark, cfg, schema_cache(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds,
+                                              cfg.schema_registry.unknown_id_recheck_seconds)
+                     .latest(cfg.schema_registry.subject))
     topic = cfg.kafka.topics.bids
     return [Stream(JOB, "kafka", partial(kafka_source, spark, cfg, topic), partial(batch, cfg),
                    Lands(tables.BRONZE_BID_REQUESTS, C.SOURCE_BID_REQUESTS, topic))]

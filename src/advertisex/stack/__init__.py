@@ -174,3 +174,9 @@ def ensure_topics(cfg: Config) -> list[str]:
         The topics created now.
     """
     return kafka.ensure_topics(cfg)
+
+
+def ensure_subject(cfg: Config) -> None:
+    """Give ``schema_registry.subject`` its compatibility rule (BACKWARD); see
+    :func:`advertisex.stack.registry.ensure_compatibility`."""
+    registry.ensure_compatibility(cfg)

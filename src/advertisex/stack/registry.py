@@ -173,3 +173,19 @@ def answers(lay: RegistryLayout, timeout: float = 3.0) -> bool:
         log.debug("registry at %s not ready: %s", lay.url, exc)
         return False
     return True
+
+
+# A new version of the bid-request subject must read every older one (contract §1.3): the
+# registry refuses a producer's incompatible schema before any message uses it.
+COMPATIBILITY = "BACKWARD"
+
+
+def ensure_compatibility(cfg: Config) -> None:
+    """Set ``schema_registry.subject``'s compatibility rule to :data:`COMPATIBILITY`."""
+    from advertisex.io.registry import registry_errors
+
+    url = cfg.schema_registry.url
+    with registry_errors(url, f"cannot set the compatibility of subject {cfg.schema_registry.subject!r}"):
+        registry_client(url, cfg.schema_registry.timeout_seconds).set_compatibility(
+            subject_name=cfg.schema_registry.subject, level=COMPATIBILITY)
+

@@ -12,12 +12,13 @@ a reason into the quarantine table. Silver reads only rows whose reason is null.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
-from pyspark.sql.types import MapType, StringType
+from pyspark.sql.types import ArrayType, DataType, MapType, StringType, StructType
 
 from advertisex import contract as C
 from advertisex.transforms.lines import capped, file_name, file_origin
@@ -274,6 +275,34 @@ def with_confluent_header(df: DataFrame) -> DataFrame:
 
 
 # Long for its docstring, which pins how ids are classified; the code is one expression per rule.
+# The bid request's top-level fields of the contract (§1.3); a newer schema may add more.
+BID_FIELDS = ("bid_request_id", "event_time", "user", "auction", "targeting")
+
+
+def added_bid_fields(reader_schema: str) -> list[str]:
+    """The top-level fields of ``reader_schema`` (Avro JSON) beyond the contract's: each lands
+    as a bronze column of its own."""
+    return [f["name"] for f in json.loads(reader_schema)["fields"] if f["name"] not in BID_FIELDS]
+
+
+def narrowed(held: DataType, new: DataType, path: str = "") -> list[str]:
+    """Where ``new`` does not extend ``held``: each field ``held`` has that ``new`` lacks or
+    types otherwise, as a phrase naming its dotted path. Added fields are fine; nullability
+    is not compared (Avro's optional fields are nullable, a table's columns always are)."""
+    if isinstance(held, StructType) and isinstance(new, StructType):
+        out: list[str] = []
+        for f in held.fields:
+            at = f"{path}.{f.name}" if path else f.name
+            if f.name not in new.fieldNames():
+                out.append(f"{at} is gone")
+            else:
+                out += narrowed(f.dataType, new[f.name].dataType, at)
+        return out
+    if isinstance(held, ArrayType) and isinstance(new, ArrayType):
+        return narrowed(held.elementType, new.elementType, f"{path}[]")
+    return [] if held == new else [f"{path} was {held.simpleString()}, is {new.simpleString()}"]
+
+
 def decode_bid_requests(
     df: DataFrame,
     *,
@@ -298,8 +327,8 @@ def decode_bid_requests(
 
     Returns:
         The input columns plus ``raw`` (base64 of the message), the bid request fields
-        (``bid_request_id``, ``event_time``, ``user``, ``auction``, ``targeting``),
-        ``event_date`` and ``quarantine_reason``.
+        (``bid_request_id``, ``event_time``, ``user``, ``auction``, ``targeting``, then any
+        top-level field a newer schema added), ``event_date`` and ``quarantine_reason``.
     """
     from pyspark.sql.avro.functions import from_avro
 
@@ -325,6 +354,7 @@ def decode_bid_requests(
         F.col("_d.user").alias("user"),
         F.col("_d.auction").alias("auction"),
         F.col("_d.targeting").alias("targeting"),
+        *(F.col(f"_d.{name}").alias(name) for name in added_bid_fields(reader_schema)),
     ).withColumn("event_date", F.to_date("event_time"))
     reason = _first_reason(
         (~valid_frame | F.col("magic_byte").isNull(), C.REASON_BAD_MAGIC_BYTE),

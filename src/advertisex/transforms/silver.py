@@ -182,7 +182,8 @@ def silver_bid_requests(df: DataFrame) -> DataFrame:
 
     Returns:
         :data:`SILVER_BID_REQUEST_COLUMNS`; ``user_id``, ``country``, ``device_type`` and
-        ``website`` normalised per §1.5; ``campaign_id`` trimmed (empty → null).
+        ``website`` normalised per §1.5; ``campaign_id`` trimmed (empty → null); then the
+        fields a newer schema added (:func:`added_bid_columns`).
     """
     user, auction, targeting = F.col("user"), F.col("auction"), F.col("targeting")
     return df.select(
@@ -208,7 +209,22 @@ def silver_bid_requests(df: DataFrame) -> DataFrame:
         F.col("schema_id").cast("int").alias("schema_id"),
         F.col("origin"),
         F.col("ingested_at"),
+        *added_bid_columns(df.schema),
     )
+
+
+def added_bid_columns(bronze: StructType) -> list[Column]:
+    """What a newer bid-request schema added (docs/CONTRACT.md §1.3), flat and named after
+    where it sits, so that it cannot take the name of a silver column (say, the campaign's
+    ``channel``): a field added to ``user``, ``auction`` or ``targeting`` as
+    ``{struct}_{field}``, a top-level one as ``request_{field}``."""
+    declared = tables.BRONZE_BID_REQUESTS.struct()
+    out = [F.col(f.name).alias(f"request_{f.name}") for f in bronze.fields if f.name not in declared.fieldNames()]
+    for struct in ("user", "auction", "targeting"):
+        known = declared[struct].dataType.fieldNames()
+        out += [F.col(struct).getField(f.name).alias(f"{struct}_{f.name}")
+                for f in bronze[struct].dataType.fields if f.name not in known]
+    return out
 
 
 def arrival_order() -> list[Column]:

@@ -115,3 +115,66 @@ def test_bids_v1_v2_mix_each_decoded_with_its_writer_schema(spark, stack_cfg, tm
     raws = {r.origin: r.raw for r in quarantine.collect()}
     assert base64.b64decode(raws[f"kafka:{topic}/0/4"]) == good_v1[:12]
     assert len(raws) == 4
+
+
+def test_a_newer_schema_adds_columns_to_bronze_and_silver_an_incompatible_one_is_refused(spark, stack_cfg,
+                                                                                         tmp_path):
+    """Contract §1.3: a version that adds optional fields lands (bronze's structs and silver
+    gain them, older rows read null); one that retypes a field is refused by the registry's
+    BACKWARD rule, which `stack up` sets, and, registered anyway, by the job, in one line."""
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    from advertisex import stack
+    from advertisex.pipelines import reference, silver
+    from advertisex.pipelines.ingest_bids import SchemaNotReadableError
+    from support import write_references
+
+    cfg = isolated_cfg(stack_cfg, tmp_path, "kafka.partitions=1")
+    write_references(cfg)
+    reference.run(spark, cfg)
+    stack.ensure_subject(cfg)
+    client = SchemaRegistryClient({"url": cfg.schema_registry.url})
+    subject, topic = cfg.schema_registry.subject, cfg.kafka.topics.bids
+    v2 = json.loads(_schema(2))
+    id2 = client.register_schema(subject, Schema(_schema(2), "AVRO"))
+    produce(cfg, topic, [(None, _wire(id2, _schema(2), _bid(1, v2=True)))], partition=0)
+    ingest_bids.run(spark, cfg, once=True)
+    silver.run(spark, cfg)
+
+    v3 = json.loads(_schema(2))
+    auction = next(f for f in v3["fields"] if f["name"] == "auction")["type"]
+    auction["fields"].append({"name": "currency", "type": ["null", "string"], "default": None})
+    v3["fields"].append({"name": "channel", "type": ["null", "string"], "default": None})
+    id3 = client.register_schema(subject, Schema(json.dumps(v3), "AVRO"))
+    newer = _bid(2, v2=True)
+    newer["auction"]["currency"], newer["channel"] = "EUR", "app"
+    produce(cfg, topic, [(None, _wire(id3, json.dumps(v3), newer))], partition=0)
+    ingest_bids.run(spark, cfg, once=True)
+    silver.run(spark, cfg)
+
+    bronze = spark.read.format("delta").load(cfg.table_path(tables.BRONZE_BID_REQUESTS))
+    assert sorted(bronze.selectExpr("bid_request_id", "auction.currency", "channel").collect()) == [
+        ("br-1", None, None), ("br-2", "EUR", "app")]
+    got = spark.read.format("delta").load(cfg.table_path(tables.SILVER_BID_REQUESTS))
+    # Named after where they sit: a top-level `channel` is not the campaign's `channel`.
+    assert got.columns[-2:] == ["request_channel", "auction_currency"]
+    assert sorted(got.select("bid_request_id", "auction_currency", "request_channel", "deal_id").collect()) == [
+        ("br-1", None, None, "deal-1"), ("br-2", "EUR", "app", "deal-2")]
+
+    # A retyped field: BACKWARD refuses it at registration; registered anyway, the job does.
+    v4 = json.loads(json.dumps(v3))
+    floor = next(f for f in next(f for f in v4["fields"] if f["name"] == "auction")["type"]["fields"]
+                 if f["name"] == "floor_price_micros")
+    floor["type"] = "string"
+    with pytest.raises(SchemaRegistryError):
+        client.register_schema(subject, Schema(json.dumps(v4), "AVRO"))
+    client.set_compatibility(subject_name=subject, level="NONE")
+    client.register_schema(subject, Schema(json.dumps(v4), "AVRO"))
+    version = client.get_latest_version(subject)
+    with pytest.raises(SchemaNotReadableError) as refused:
+        ingest_bids.run(spark, cfg, once=True)
+    assert str(refused.value) == (
+        f"schema registry subject {subject!r} version {version.version} (id {version.schema_id}) cannot be read into "
+        "bronze/bid_requests: auction.floor_price_micros was bigint, is string; a new version may only add fields, "
+        "with defaults (docs/CONTRACT.md §1.3)")
+    assert v2 and bronze.count() == 2

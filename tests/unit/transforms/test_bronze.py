@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pyspark.sql.functions as F
 from chispa import assert_df_equality
@@ -199,3 +200,17 @@ def test_nan_and_infinity_tokens_are_not_json_and_the_truth_agrees(spark):
     assert got == [C.REASON_BAD_JSON] * 4 + [C.REASON_BAD_TYPE, None]
     truth = TruthBuilder(int(NOW.replace(tzinfo=dt.UTC).timestamp() * 1000))
     assert [truth.add_impression(r) for r in raws] == got
+
+
+def test_a_newer_schema_may_add_fields_but_not_drop_or_retype_one():
+    from pyspark.sql.types import StructType
+
+    held = StructType.fromDDL("id string, auction struct<floor: bigint, won: boolean>, tags array<string>")
+    added = StructType.fromDDL("id string, auction struct<floor: bigint, won: boolean, currency: string>, "
+                               "tags array<string>, channel string")
+    assert T.narrowed(held, added) == []
+    changed = StructType.fromDDL("id string, auction struct<floor: string>, tags array<int>")
+    assert T.narrowed(held, changed) == ["auction.floor was bigint, is string", "auction.won is gone",
+                                         "tags[] was string, is int"]
+    assert T.added_bid_fields(json.dumps({"type": "record", "name": "B", "fields": [
+        {"name": n, "type": "string"} for n in (*T.BID_FIELDS, "channel")]})) == ["channel"]

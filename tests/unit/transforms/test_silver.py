@@ -153,6 +153,18 @@ def test_silver_bid_requests_accepts_v1_shape(spark) -> None:
     assert_df_equality(silver_bid_requests(bronze), expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_fields_a_newer_schema_added_are_flat_columns_named_after_where_they_sit(spark) -> None:
+    v3 = BID_BRONZE_V2.replace(", deal_id:string>", ", deal_id:string, currency:string>") + ", channel string"
+    bronze = spark.createDataFrame(
+        [("b-1", T, D, 3, ("u-1", ["s"], "fr", "tv", None), ("a-1", "ex1", 1, 2, False, None, None, "EUR"),
+          ("c-1", "z.net", "top", []), "o", ING, "app")],
+        v3,
+    )
+    actual = silver_bid_requests(bronze)
+    assert tuple(actual.columns) == (*SILVER_BID_REQUEST_COLUMNS, "request_channel", "auction_currency")
+    assert actual.select("request_channel", "auction_currency").first() == ("app", "EUR")
+
+
 def test_dedupe_keeps_the_copy_that_arrived_first(spark) -> None:
     """First ingested, then by file (or topic/partition) and line (or offset) as numbers:
     line 9 of a file before its line 10, offset 9 before offset 10."""
