@@ -1,0 +1,197 @@
+"""Benchmark: the same impressions in four file layouts → gold, each run as a user runs it.
+
+    .venv/bin/python benchmarks/bench_layouts.py [--impressions 2000000] [--days 3] [--layouts a,b,c,d]
+
+Generates one data set (files only, seed 7), lays its impression records out four ways, and
+for each layout times, in the same run:
+  * ``advertisex pipeline --once`` as a whole process (cold JVM, Kafka off), with each job's
+    seconds from its own ``--output json`` results;
+  * Spark's floor as a whole process: the same files read as JSON and CSV with a schema and
+    written as Parquet (no parsing rules, no de-duplication, no Delta);
+  * DuckDB computing the same gold table (benchmarks/duckdb_gold.py);
+and checks ``gold/campaign_daily`` against the generator's truth.
+
+Layouts: (a) ~70 mid-size plain files (about what the generator writes), (b) 4 plain files
+of the whole, (c) one gzip per event day, (d) ~3,000 small gzip files. Click and conversion
+CSV files stay as generated. Results go in docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+LAYOUTS = {
+    "a": "~70 mid-size plain files",
+    "b": "4 plain files",
+    "c": "one gzip per event day",
+    "d": "~3,000 small gzip files",
+}
+
+
+def records(folder: Path) -> Iterator[bytes]:
+    """Every line of every impression file of ``folder``, in file-name order."""
+    for path in sorted(folder.iterdir()):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            yield from f
+
+
+def write_split(lines: list[bytes], folder: Path, parts: int, *, compress: bool, prefix: str) -> None:
+    """``lines`` in ``parts`` files of about equal size, in order."""
+    folder.mkdir(parents=True)
+    size = -(-len(lines) // parts)
+    for i in range(parts):
+        chunk = lines[i * size:(i + 1) * size]
+        if not chunk:
+            break
+        name = folder / f"{prefix}-{i:05d}.jsonl{'.gz' if compress else ''}"
+        with (gzip.open(name, "wb", compresslevel=6) if compress else open(name, "wb")) as out:
+            out.writelines(chunk)
+
+
+def lay_out(generated: Path, work: Path, layout: str) -> Path:
+    """The generated impression files of ``generated`` in ``layout``; returns its folder."""
+    folder = work / f"layout-{layout}" / "impressions"  # beside it: clicks/, and the run's lake
+    lines = list(records(generated))
+    if layout == "a":
+        write_split(lines, folder, 70, compress=False, prefix="mid")
+    elif layout == "b":
+        write_split(lines, folder, 4, compress=False, prefix="big")
+    elif layout == "c":
+        by_day: dict[str, list[bytes]] = {}
+        for line in lines:
+            try:
+                day = str(json.loads(line).get("event_time", ""))[:10]
+            except (ValueError, AttributeError):
+                day = "unparsed"
+            by_day.setdefault(day if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else "other", []).append(line)
+        folder.mkdir(parents=True)
+        for day, chunk in sorted(by_day.items()):
+            with gzip.open(folder / f"day-{day}.jsonl.gz", "wb", compresslevel=6) as out:
+                out.writelines(chunk)
+    else:
+        write_split(lines, folder, 3000, compress=True, prefix="small")
+    return folder
+
+
+def run_json(cmd: list[str]) -> tuple[float, dict]:
+    t0 = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
+    return seconds, json.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
+
+
+def floor_and_check(args: argparse.Namespace) -> int:
+    """In its own process: Spark's floor on the layout's files, then gold against the truth."""
+    from bench_ingest import _impression_schema
+
+    from advertisex import tables
+    from advertisex.config import folder_overrides, load_config
+    from advertisex.session import build_spark
+
+    cfg = load_config(ROOT / "conf" / "local.yaml", [*folder_overrides(args.floor), "kafka.enabled=false"], environ={})
+    t0 = time.monotonic()
+    spark = build_spark("advertisex-floor", cfg)
+    out = Path(args.floor) / "floor"
+    spark.read.schema(_impression_schema()).json(str(Path(args.floor) / "impressions")).write.mode(
+        "overwrite").parquet(str(out / "impressions"))
+    spark.read.option("header", "true").option("escape", '"').csv(str(Path(args.floor) / "clicks")).write.mode(
+        "overwrite").parquet(str(out / "clicks"))
+    floor = time.monotonic() - t0
+    want = {(r["event_date"], r["campaign_id"], r["impressions"], r["clicks"], r["conversions"], r["spend_micros"])
+            for r in json.loads((Path(args.truth) / "campaign_daily.json").read_text())}
+    got = {(str(r.event_date), r.campaign_id, r.impressions, r.clicks, r.conversions, r.spend_micros)
+           for r in spark.read.format("delta").load(cfg.table_path(tables.GOLD_CAMPAIGN_DAILY)).collect()}
+    print(json.dumps({"floor_seconds": round(floor, 1), "gold_equal": got == want, "gold_rows": len(got),
+                      "missing": len(want - got), "extra": len(got - want)}))
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--impressions", type=int, default=2_000_000)
+    ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--users", type=int, default=200_000)
+    ap.add_argument("--campaigns", type=int, default=200)
+    ap.add_argument("--layouts", default="a,b,c,d")
+    ap.add_argument("--workdir", default=None, help="default: a temporary folder (removed at the end)")
+    ap.add_argument("--floor", help=argparse.SUPPRESS)  # internal: one layout's floor and check
+    ap.add_argument("--truth", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.floor:
+        return floor_and_check(args)
+
+    import duckdb_gold
+    from bench_pipeline import generate_files
+
+    from advertisex.config import folder_overrides, load_config
+    from advertisex.generate import compute_truth, load_manifest, write_truth
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="ax-layouts-"))
+    base = load_config(ROOT / "conf" / "local.yaml", [*folder_overrides(work / "generated-files"),
+                                                      "kafka.enabled=false"], environ={})
+    generate_files(base, work / "generated-files", impressions=args.impressions, days=args.days, users=args.users,
+                   campaigns=args.campaigns)
+    t0 = time.monotonic()
+    generated = work / "generated-files" / "generated"
+    truth = generated / "truth_files_only"
+    write_truth(compute_truth(load_manifest(generated), include_kafka=False), truth)
+    now_ms = json.loads((truth / "params.json").read_text())["now_ms"]
+    print(f"truth computed in {time.monotonic() - t0:.0f} s", flush=True)
+    rows = []
+    for layout in args.layouts.split(","):
+        t0 = time.monotonic()
+        root = work / f"layout-{layout}"
+        imp = lay_out(Path(base.landing.impressions), work, layout)
+        shutil.copytree(base.landing.clicks, root / "clicks")
+        files = sorted(imp.iterdir())
+        mb = sum(p.stat().st_size for p in files) / 1e6
+        print(f"layout {layout} ({LAYOUTS[layout]}): {len(files)} impression files, {mb:,.0f} MB, laid out in "
+              f"{time.monotonic() - t0:.0f} s", flush=True)
+        sets = [*folder_overrides(root), f"landing.impressions={imp}", f"landing.clicks={root / 'clicks'}",
+                f"reference.campaigns={base.reference.campaigns}", f"reference.users={base.reference.users}",
+                "kafka.enabled=false", "monitoring.enabled=false", "alerting.alertmanager_url=null"]
+        seconds, result = run_json([str(ROOT / ".venv" / "bin" / "advertisex"), "pipeline", "--once", "--quiet",
+                                    "--output", "json", *(f"--set={s}" for s in sets)])
+        jobs = {name: s.get("seconds") for name, s in result.get("jobs", {}).items() if isinstance(s, dict)}
+        _, checked = run_json([sys.executable, __file__, "--floor", str(root), "--truth", str(truth)])
+        _, st = duckdb_gold.run(str(imp), str(root / "clicks"), str(base.reference.campaigns),
+                                now_ms, threads=2)
+        row = {"layout": layout, "what": LAYOUTS[layout], "files": len(files), "mb": round(mb),
+               "pipeline_s": round(seconds, 1), "jobs": jobs, "floor_s": checked["floor_seconds"],
+               "ratio": round(seconds / checked["floor_seconds"], 2),
+               "duckdb_s": round(st["load_s"] + st["compute_s"], 1), "gold_equal": checked["gold_equal"]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print(f"\n{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {args.impressions:,} impressions over {args.days} days")
+    print("| layout | files | MB | pipeline --once (process) | Spark floor (process) | ratio | DuckDB | gold = truth "
+          "| slowest jobs |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        slow = ", ".join(f"{k} {v}" for k, v in sorted(r["jobs"].items(), key=lambda kv: -(kv[1] or 0))[:4])
+        print(f"| {r['layout']}: {r['what']} | {r['files']} | {r['mb']} | {r['pipeline_s']} s | {r['floor_s']} s | "
+              f"{r['ratio']}x | {r['duckdb_s']} s | {'yes' if r['gold_equal'] else 'NO'} | {slow} |")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(r["gold_equal"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
