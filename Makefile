@@ -57,10 +57,14 @@ package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files (with
 	@$(PY) -c "import pathlib, zipfile; z = zipfile.ZipFile('dist/advertisex.zip', 'a'); [z.write(p, 'advertisex/_gx/' + str(p.relative_to('gx'))) for p in sorted(pathlib.Path('gx').rglob('*')) if p.is_file()]"
 	@echo "dist/advertisex.zip"
 
+notebook: $(STAMP) deps ## JupyterLab on notebooks/ in the project's environment (installs the notebook extra)
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[notebook]'
+	$(VENV)/bin/jupyter lab notebooks/
+
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src jobs tests benchmarks scripts
 
 clean: stack-down ## stop the stack, remove .run/, .deps/ and .venv/
 	rm -rf .run .deps $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
 
-.PHONY: help setup system-packages deps lock stack-up stack-down demo test test-unit test-lake package lint clean
+.PHONY: help setup system-packages deps lock stack-up stack-down demo test test-unit test-lake package notebook lint clean

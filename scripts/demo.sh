@@ -21,9 +21,13 @@ echo "== pipeline --once"
 $AX pipeline --once
 echo "== gold vs the generator's independently computed truth"
 .venv/bin/python scripts/compare_with_truth.py
+echo "== the data-health report"
+$AX report
 echo "== demo finished in $(( $(date +%s) - t0 ))s. Where to look next:"
+echo "   the report:  .run/report/health.html   (charts of traffic, campaigns, bids, quarantine, quality; opens offline)"
+echo "   notebooks:   make notebook   (JupyterLab: campaign performance, attribution funnel, bid landscape, data quality)"
 echo "   always on:   $AX pipeline    (runs every feed until Ctrl-C; then: $AX produce)"
 echo "   console:     http://127.0.0.1:9090/consoles/advertisex.html   (Prometheus; alerts at :9090/alerts)"
 echo "   data docs:   .run/quality/data_docs/index.html   (Great Expectations results)"
-echo "   the lake:    .run/lake/ (Delta tables by layer; notebooks/ opens them)"
+echo "   the lake:    .run/lake/ (Delta tables by layer)"
 echo "   stop the stack with: make stack-down"

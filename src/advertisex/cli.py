@@ -167,7 +167,10 @@ def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
     from advertisex import report
     from advertisex.session import build_spark
 
-    out = report.write(build_spark("advertisex-report", cfg), cfg, args.out)
+    spark = build_spark("advertisex-report", cfg)
+    out = report.write(spark, cfg, args.out)
+    if args.output == "text" and not args.quiet:
+        print(report.console_summary(spark, cfg), end="\n\n")
     _report(args, {"report": {"path": str(out), "seconds": round(time.time() - args.started, 2)}})
     return 0
 
@@ -223,8 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("report", parents=[common], help="write the data-health report: one self-contained HTML file",
-                       description="Traffic, campaigns, spend, bidding, quarantine, quality checks, anomalies and "
-                       "freshness of the lake as plotly charts in one HTML file that opens offline.")
+                       description="Traffic, campaigns and spend, attribution, bidding, quarantine, quality checks, "
+                       "anomalies and freshness of the lake as plotly charts in one HTML file that opens offline.")
     p.add_argument("--out", metavar="PATH", help="where to write it (default: report.path, .run/report/health.html)")
     p.set_defaults(func=cmd_report)
 

@@ -31,8 +31,9 @@ GOLD_CAMPAIGN_HOURLY_COLUMNS = tables.GOLD_CAMPAIGN_HOURLY.columns
 GOLD_BID_DAILY_COLUMNS = tables.GOLD_BID_DAILY.columns
 
 
-def _ratio(num: Column, den: Column) -> Column:
-    """``num / den`` as double; null when ``den`` is 0 or null (no ANSI division error)."""
+def ratio(num: Column, den: Column) -> Column:
+    """``num / den`` as double; null when ``den`` is 0 or null (no ANSI division error): the
+    contract's ratios (``ctr``, ``cvr``, ``win_rate``), here and in :mod:`advertisex.analysis`."""
     return F.when(den > 0, num.cast("double") / den.cast("double"))
 
 
@@ -123,8 +124,8 @@ def _campaign_metrics(
     return (
         totals.where(any_count)
         .join(F.broadcast(ref), F.col("campaign_id") == F.col("_ref_campaign_id"), "left")
-        .withColumn("ctr", _ratio(F.col("clicks"), F.col("impressions")))
-        .withColumn("cvr", _ratio(F.col("conversions"), F.col("clicks")))
+        .withColumn("ctr", ratio(F.col("clicks"), F.col("impressions")))
+        .withColumn("cvr", ratio(F.col("conversions"), F.col("clicks")))
         .select(*columns)
     )
 
@@ -225,8 +226,8 @@ def campaign_daily_from_hourly(hourly: DataFrame) -> DataFrame:
         F.sum("conversion_value").cast(CONVERSION_VALUE_SUM_TYPE).alias("conversion_value"),
     )
     return (
-        daily.withColumn("ctr", _ratio(F.col("clicks"), F.col("impressions")))
-        .withColumn("cvr", _ratio(F.col("conversions"), F.col("clicks")))
+        daily.withColumn("ctr", ratio(F.col("clicks"), F.col("impressions")))
+        .withColumn("cvr", ratio(F.col("conversions"), F.col("clicks")))
         .select(*GOLD_CAMPAIGN_DAILY_COLUMNS)
     )
 
@@ -276,6 +277,6 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
     return (
         per_day.join(matched, ["event_date", "exchange"], "left")
         .withColumn("impressions_matched", F.coalesce(F.col("impressions_matched"), F.lit(0).cast("long")))
-        .withColumn("win_rate", _ratio(F.col("wins"), F.col("bids")))
+        .withColumn("win_rate", ratio(F.col("wins"), F.col("bids")))
         .select(*GOLD_BID_DAILY_COLUMNS)
     )
