@@ -132,8 +132,9 @@ def test_sigkill_mid_stream_then_restart_every_message_exactly_once(spark, stack
     partial = spark.read.format("delta").load(cfg.table_path(tables.BRONZE_IMPRESSIONS)).count()
     assert 0 < partial < n
 
-    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # The restart, in the test's own driver on the same checkpoint (no longer locked): the
+    # half-written batch is replayed with its recorded offsets, the rest follows.
+    ingest_impressions.run(spark, cfg, once=True)
     table = spark.read.format("delta").load(cfg.table_path(tables.BRONZE_IMPRESSIONS))
     assert_df_equality(
         table.select("impression_id"),
