@@ -248,15 +248,16 @@ def _add_plugin_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``advertisex`` console command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    return _run("advertisex", args, args.func)
+    return _run("advertisex", args, args.func, argv)
 
 
-def _run(prog: str, args: argparse.Namespace, handler: Handler) -> int:
+def _run(prog: str, args: argparse.Namespace, handler: Handler, argv: Sequence[str] | None = None) -> int:
     """Load the config and call ``handler``; a predictable failure becomes one line on stderr
     (and, with ``--output json``, a JSON document saying so on stdout)."""
     verbosity = _verbosity(args)
     console.configure_logging(verbosity)
-    args.started, args.command_line = time.time(), " ".join([prog, *sys.argv[1:]])
+    args.started = time.time()
+    args.command_line = " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
     # --verbose / --quiet set the JVM's console level; a --set of it still wins.
     overrides = ([f"spark.log_level={console.SPARK_LEVEL[verbosity]}"] if verbosity != console.NORMAL else []) \
         + list(args.overrides)
@@ -285,7 +286,7 @@ def job_main(job: str, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="process what is available now and exit")
     args = parser.parse_args(argv)
     args.job = job
-    return _run(job, args, cmd_run)
+    return _run(job, args, cmd_run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

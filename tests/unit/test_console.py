@@ -39,6 +39,7 @@ def test_a_failure_with_output_json_is_a_json_document_naming_it(capsys):
     out = capsys.readouterr()
     doc = json.loads(out.out)
     assert (doc["status"], doc["exit_code"], doc["jobs"]) == ("failed", 2, {})
+    assert doc["command"] == "advertisex config show --set no_such.key=1 --output json"
     assert doc["error"].startswith("config error: ") and "no_such" in doc["error"]
     assert out.err.strip().splitlines() == [f"advertisex: {doc['error']}"]
 
