@@ -91,6 +91,13 @@ def spark_conf(app_name: str, cfg: Config, *, progress: bool = False) -> dict[st
         # INT96 default: INT96 values go through a fixed-length binary dictionary, copying every
         # new value. Spark, Delta and DuckDB read both, so older files stay readable.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # Kafka's SASL login (kafka.sasl.jaas.config, io/security.py) holds a password: Spark
+        # redacts settings and data-source options whose names match these wherever it shows them
+        # (plans, the UI, event logs; Spark's defaults plus "jaas"), and the password's text in a
+        # plan's string, where a streaming source's options are printed whole.
+        "spark.redaction.regex": "(?i)secret|password|token|access[.]?key|jaas",
+        "spark.sql.redaction.options.regex": "(?i)url|jaas|password|secret",
+        "spark.sql.redaction.string.regex": '(?i)password="[^"]*"',
     }
     if cfg.spark.master:
         conf["spark.master"] = cfg.spark.master

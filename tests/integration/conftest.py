@@ -11,6 +11,8 @@ Alertmanager notifying ``webhook``, per test module.
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,9 +52,14 @@ def make_stack_cfg(base_tmp: Path) -> MakeConfig:
     return make
 
 
+SASL_PASSWORD_ENV = "ADVERTISEX_TEST_KAFKA_PASSWORD"
+
+
 @pytest.fixture(scope="session")
 def stack_cfg(base_tmp: Path, make_stack_cfg: MakeConfig) -> Iterator[Config]:
-    """The test configuration with a running local stack; ``stack.down`` at teardown."""
+    """The test configuration with a running local stack; ``stack.down`` at teardown. The
+    broker's SASL user (conf/test.yaml) gets a password made for the session."""
+    os.environ.setdefault(SASL_PASSWORD_ENV, secrets.token_urlsafe(16))
     cfg = make_stack_cfg(base_tmp / "stack")
     try:
         stack.up(cfg)

@@ -81,6 +81,18 @@ class TopicsConfig(Section):
     bids: Text = "bid-requests"
 
 
+class KafkaSecurityConfig(Section):
+    """How the jobs authenticate to Kafka (io/security.py). The password is a secret: only the
+    *name* of the environment variable holding it is configuration, so it is never printed,
+    stored or shown in a query plan."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    username: Text | None = None
+    password_env: Text = "ADVERTISEX_KAFKA_PASSWORD"
+    ssl_ca_location: Text | None = None  # a PEM file of the CAs to trust (SSL, SASL_SSL)
+
+
 class KafkaConfig(Section):
     bootstrap_servers: Text
     enabled: Bool = True
@@ -90,6 +102,7 @@ class KafkaConfig(Section):
     max_offsets_per_trigger: Int = 500_000
     fail_on_data_loss: Bool = True
     connect_timeout_seconds: Number = 15.0
+    security: KafkaSecurityConfig = Field(default_factory=KafkaSecurityConfig)
 
 
 class SchemaRegistryConfig(Section):
@@ -97,6 +110,8 @@ class SchemaRegistryConfig(Section):
     subject: Text = "bid-requests-value"
     timeout_seconds: Number = 10.0
     unknown_id_recheck_seconds: Number = 300.0
+    username: Text | None = None  # HTTP basic authentication; the password from password_env
+    password_env: Text = "ADVERTISEX_REGISTRY_PASSWORD"
 
 
 class AttributionConfig(Section):
@@ -183,6 +198,10 @@ class StackConfig(Section):
     kafka_jars_dir: Text
     registry_dir: Text
     kafka_controller_port: Int = 9093
+    # A SASL_PLAINTEXT listener (mechanism PLAIN) beside the plain one, for these users:
+    # user name → the environment variable holding its password.
+    kafka_sasl_port: Int | None = None
+    kafka_sasl_users: dict[str, Text] = Field(default_factory=dict)
     start_timeout_seconds: Number = 120.0
     # The monitoring services of the local stack (when monitoring.enabled).
     rules_dir: Text = "monitoring/rules"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,6 +28,7 @@ from advertisex import contract
 from advertisex.config import Config
 from advertisex.generate.bids import item_bytes, item_key, iter_bid_items, load_bid_pools
 from advertisex.io.registry import registry_client, transport_errors
+from advertisex.io.security import client_settings, registry_settings
 
 UNKNOWN_SCHEMA_ID_START = 2_147_480_000   # far above any id a registry hands out
 
@@ -62,13 +63,14 @@ class ProduceStats:
 
 
 def register_bid_schemas(url: str, subject: str = contract.BID_SUBJECT,
-                         timeout: float = 10.0) -> tuple[dict[int, int], int]:
+                         timeout: float = 10.0, auth: Mapping[str, str] | None = None) -> tuple[dict[int, int], int]:
     """Register bid request schema v1 then v2 and find an unknown schema id.
 
     Args:
         url: schema registry URL (``cfg.schema_registry.url``).
         subject: the subject (``bid-requests-value``).
         timeout: HTTP timeout in seconds.
+        auth: the registry's authentication (:func:`advertisex.io.security.registry_settings`).
 
     Returns:
         (version → schema id, an id the registry does not know).
@@ -76,7 +78,7 @@ def register_bid_schemas(url: str, subject: str = contract.BID_SUBJECT,
     Raises:
         ProduceError: the registry does not answer or refuses a schema.
     """
-    client = registry_client(url, timeout)
+    client = registry_client(url, timeout, auth=auth)
     ids: dict[int, int] = {}
     try:
         for version in (1, 2):
@@ -95,8 +97,7 @@ def register_bid_schemas(url: str, subject: str = contract.BID_SUBJECT,
 
 
 def _ensure_topics(cfg: Config, topics: list[str]) -> None:
-    conf = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
-    admin = AdminClient(conf)
+    admin = AdminClient(client_settings(cfg.kafka))
     try:
         meta = admin.list_topics(timeout=cfg.kafka.connect_timeout_seconds)
     except KafkaException as exc:
@@ -152,7 +153,7 @@ class _Sender:
         self.done = 0
         self.started = time.perf_counter()
         self.producer = Producer({
-            "bootstrap.servers": cfg.kafka.bootstrap_servers,
+            **client_settings(cfg.kafka),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 20,
@@ -241,7 +242,8 @@ def produce(
     if bids:
         topics.append(cfg.kafka.topics.bids)
         stats.schema_ids, stats.unknown_schema_id = register_bid_schemas(
-            cfg.schema_registry.url, cfg.schema_registry.subject, cfg.schema_registry.timeout_seconds)
+            cfg.schema_registry.url, cfg.schema_registry.subject, cfg.schema_registry.timeout_seconds,
+            registry_settings(cfg.schema_registry))
     _ensure_topics(cfg, topics)
     total = (manifest["lines"].get("kafka_impressions", 0) if impressions else 0) + \
         (manifest["lines"].get("bid_requests", 0) if bids else 0)

@@ -14,18 +14,21 @@ claimed before it existed can be registered later.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from advertisex.config import SchemaRegistryConfig
 from advertisex.errors import ServiceUnavailableError
+from advertisex.io.security import registry_settings
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
 
-def registry_client(url: str, timeout_s: float = 10.0, *, retries: int | None = None) -> SchemaRegistryClient:
+def registry_client(url: str, timeout_s: float = 10.0, *, retries: int | None = None,
+                    auth: Mapping[str, str] | None = None) -> SchemaRegistryClient:
     """A Confluent schema-registry client for the registry at ``url``.
 
     Args:
@@ -33,6 +36,7 @@ def registry_client(url: str, timeout_s: float = 10.0, *, retries: int | None = 
         timeout_s: seconds each HTTP request may take.
         retries: attempts after a failed one (refused connection, timeout, HTTP 5xx);
             None keeps the client's default, 0 asks once (a probe that must answer now).
+        auth: authentication settings (:func:`advertisex.io.security.registry_settings`).
 
     Returns:
         The client; it caches schemas by id itself.
@@ -42,7 +46,7 @@ def registry_client(url: str, timeout_s: float = 10.0, *, retries: int | None = 
     """
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-    conf: dict[str, Any] = {"url": url, "timeout": timeout_s}
+    conf: dict[str, Any] = {"url": url, "timeout": timeout_s, **(auth or {})}
     if retries is not None:
         conf["max.retries"] = retries
     return SchemaRegistryClient(conf)
@@ -85,11 +89,11 @@ class SchemaCache:
     """Writer schemas by id and the newest schema of a subject, from the registry at ``url``."""
 
     def __init__(self, url: str, timeout_s: float = 10.0, recheck_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, auth: Mapping[str, str] | None = None) -> None:
         self.url = url
         self.recheck_s = recheck_s
         self._clock = clock
-        self._client = registry_client(url, timeout_s)
+        self._client = registry_client(url, timeout_s, auth=auth)
         self._by_id: dict[int, str] = {}
         self._missing: dict[int, float] = {}  # id → when the registry answered 404 for it
         self._version_ids: dict[tuple[str, int], int] = {}
@@ -164,6 +168,7 @@ class Registered(NamedTuple):
 
 
 @lru_cache(maxsize=8)
-def schema_cache(url: str, timeout_s: float = 10.0, recheck_s: float = 300.0) -> SchemaCache:
-    """One cache per registry URL (and settings) for the life of the driver process."""
-    return SchemaCache(url, timeout_s, recheck_s)
+def schema_cache(registry: SchemaRegistryConfig) -> SchemaCache:
+    """One cache per ``schema_registry`` section for the life of the driver process."""
+    return SchemaCache(registry.url, registry.timeout_seconds, registry.unknown_id_recheck_seconds,
+                       auth=registry_settings(registry))

@@ -7,22 +7,26 @@ bounded timeout turns that into a readable error that names the address (docs/CO
 from __future__ import annotations
 
 import difflib
+import time
 
-from advertisex.config import Config
+from advertisex.config import Config, KafkaConfig, SchemaRegistryConfig
 from advertisex.errors import InputPathError, ServiceUnavailableError
 from advertisex.io.registry import registry_client, transport_errors
+from advertisex.io.security import client_settings, registry_settings
 
 
-def check_kafka(bootstrap_servers: str, timeout_s: float = 10.0) -> list[str]:
-    """Ask the broker for its metadata within ``timeout_s``.
+def check_kafka(kafka: KafkaConfig) -> list[str]:
+    """Ask the broker at ``kafka.bootstrap_servers`` for its metadata within
+    ``kafka.connect_timeout_seconds``, as ``kafka.security`` says.
 
     Returns:
         The topic names the broker knows.
 
     Raises:
-        ServiceUnavailableError: no broker answered at ``bootstrap_servers``.
+        ServiceUnavailableError: no broker answered, or it refused the credentials.
+        MissingSecretError: SASL without its user name or password.
     """
-    return sorted(_cluster_metadata(bootstrap_servers, timeout_s).topics)
+    return sorted(_cluster_metadata(kafka).topics)
 
 
 def topic_partitions(cfg: Config, topic: str) -> list[int]:
@@ -31,28 +35,39 @@ def topic_partitions(cfg: Config, topic: str) -> list[int]:
     Raises:
         ServiceUnavailableError: no broker answered.
     """
-    meta = _cluster_metadata(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds).topics.get(topic)
+    meta = _cluster_metadata(cfg.kafka).topics.get(topic)
     return sorted(meta.partitions) if meta is not None else []
 
 
-def _cluster_metadata(bootstrap_servers: str, timeout_s: float):  # -> confluent_kafka.admin.ClusterMetadata
-    from confluent_kafka import KafkaException
+def _cluster_metadata(kafka: KafkaConfig):  # -> confluent_kafka.admin.ClusterMetadata
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
 
+    timeout_s = kafka.connect_timeout_seconds
+    errors: list = []  # what librdkafka reports beside the call: a refused login comes only here
     admin = AdminClient(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **client_settings(kafka),
             "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
             "log_level": 0,
             "logger": _silent_logger(),
+            "error_cb": errors.append,
         }
     )
-    try:
-        return admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise ServiceUnavailableError(
-            f"Kafka broker not reachable at {bootstrap_servers} within {timeout_s:g}s ({exc.args[0].str()})"
-        ) from None
+    deadline = time.monotonic() + timeout_s
+    while True:  # asked in short turns, so that a refused login ends the wait at once
+        try:
+            return admin.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+        except KafkaException as exc:
+            admin.poll(0)  # serves error_cb
+            refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+            if refused:
+                raise ServiceUnavailableError(
+                    f"Kafka at {kafka.bootstrap_servers} refused the credentials of user "
+                    f"{kafka.security.username!r} (kafka.security): {refused[0].str()}") from None
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailableError(f"Kafka broker not reachable at {kafka.bootstrap_servers} within "
+                                              f"{timeout_s:g}s ({exc.args[0].str()})") from None
 
 
 def check_topic(cfg: Config, key: str) -> None:
@@ -66,7 +81,7 @@ def check_topic(cfg: Config, key: str) -> None:
         InputPathError: the broker has no such topic; the message names the key and close names.
     """
     topic = getattr(cfg.kafka.topics, key)
-    topics = check_kafka(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds)
+    topics = check_kafka(cfg.kafka)
     if topic in topics:
         return
     close = difflib.get_close_matches(topic, [t for t in topics if not t.startswith("__")], n=3)
@@ -77,12 +92,12 @@ def check_topic(cfg: Config, key: str) -> None:
     )
 
 
-def check_registry(url: str, timeout_s: float = 10.0) -> list[str]:
-    """``GET {url}/subjects`` within ``timeout_s``, asked once (no retries: a check).
+def check_registry(registry: SchemaRegistryConfig) -> list[str]:
+    """``GET {url}/subjects`` within ``schema_registry.timeout_seconds``, asked once (no
+    retries: a check), authenticated as ``schema_registry.username`` says.
 
     Args:
-        url: the registry's base URL.
-        timeout_s: seconds the request may take.
+        registry: the ``schema_registry`` section.
 
     Returns:
         The registered subjects.
@@ -93,8 +108,10 @@ def check_registry(url: str, timeout_s: float = 10.0) -> list[str]:
     """
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+    url = registry.url
     try:
-        return list(registry_client(url, timeout_s, retries=0).get_subjects())
+        return list(registry_client(url, registry.timeout_seconds, retries=0, auth=registry_settings(registry))
+                    .get_subjects())
     except SchemaRegistryError as exc:
         raise ServiceUnavailableError(
             f"schema registry at {url} answered HTTP {exc.http_status_code} for /subjects"
@@ -107,9 +124,9 @@ def check_services(cfg: Config, *, registry: bool = True) -> None:
     """Fail fast unless Kafka (and the registry, when ``registry``) answer; no-op when Kafka is disabled."""
     if not cfg.kafka.enabled:
         return
-    check_kafka(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds)
+    check_kafka(cfg.kafka)
     if registry:
-        check_registry(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
+        check_registry(cfg.schema_registry)
 
 
 def _silent_logger():

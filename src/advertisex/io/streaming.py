@@ -37,6 +37,7 @@ from advertisex.io.checkpoints import (
     txn_app_id,
 )
 from advertisex.io.fs import require_path
+from advertisex.io.security import spark_options
 from advertisex.monitoring import metrics as M
 from advertisex.transforms.lines import file_name
 
@@ -98,7 +99,7 @@ def kafka_source(spark: SparkSession, cfg: Config, topic: str, resume: Resume) -
     timeout_ms = str(int(cfg.kafka.connect_timeout_seconds * 1000))
     return (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", cfg.kafka.bootstrap_servers)
+        .options(**spark_options(cfg.kafka))
         .option("subscribe", topic)
         .option("startingOffsets", starting)
         .option("maxOffsetsPerTrigger", str(cfg.kafka.max_offsets_per_trigger))

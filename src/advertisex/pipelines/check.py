@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pyspark.sql.functions as F
 
 from advertisex.config import Config
+from advertisex.io.security import spark_options
 from advertisex.io.services import check_kafka, check_registry
 
 if TYPE_CHECKING:
@@ -42,14 +43,13 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     if not cfg.kafka.enabled:
         summary["kafka"] = "disabled (kafka.enabled=false)"
         return summary
-    summary["kafka_topics"] = [t for t in check_kafka(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_seconds)
-                               if not t.startswith("_")]
-    summary["registry_subjects"] = check_registry(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
+    summary["kafka_topics"] = [t for t in check_kafka(cfg.kafka) if not t.startswith("_")]
+    summary["registry_subjects"] = check_registry(cfg.schema_registry)
     topic = cfg.kafka.topics.impressions
     if topic in summary["kafka_topics"]:
         kafka_df = (
             spark.read.format("kafka")
-            .option("kafka.bootstrap.servers", cfg.kafka.bootstrap_servers)
+            .options(**spark_options(cfg.kafka))
             .option("subscribe", topic)
             .option("startingOffsets", "earliest")
             .option("endingOffsets", "latest")

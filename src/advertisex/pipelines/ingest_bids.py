@@ -51,8 +51,7 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
     is still decoded with its own writer schema. A failed write leaves its partial files
     unreferenced in the table folder (``VACUUM`` removes them).
     """
-    cache = schema_cache(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds,
-                         cfg.schema_registry.unknown_id_recheck_seconds)
+    cache = schema_cache(cfg.schema_registry)
     subject = cfg.schema_registry.subject
     met: dict[int, str] = {}  # writer schemas of the ids this stream has looked up
     readable: set[int] = set()  # newest schemas found to extend bronze's
@@ -135,10 +134,8 @@ def streams(spark: SparkSession, cfg: Config) -> list[Stream]:
     """The job's one query, after checking that the broker holds the topic, the registry
     answers, and bronze can take the subject's newest schema."""
     check_topic(cfg, "bids")
-    check_registry(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds)
-    require_readable(spark, cfg, schema_cache(cfg.schema_registry.url, cfg.schema_registry.timeout_seconds,
-                                              cfg.schema_registry.unknown_id_recheck_seconds)
-                     .latest(cfg.schema_registry.subject))
+    check_registry(cfg.schema_registry)
+    require_readable(spark, cfg, schema_cache(cfg.schema_registry).latest(cfg.schema_registry.subject))
     topic = cfg.kafka.topics.bids
     return [Stream(JOB, "kafka", partial(kafka_source, spark, cfg, topic), partial(batch, cfg),
                    Lands(tables.BRONZE_BID_REQUESTS, C.SOURCE_BID_REQUESTS, topic))]

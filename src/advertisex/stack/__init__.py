@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -52,7 +53,8 @@ def up(cfg: Config, *, environ: Mapping[str, str] | None = None) -> list[str]:
     Args:
         cfg: the configuration; uses ``kafka.bootstrap_servers``, ``schema_registry.url``,
             the ``monitoring`` and ``alerting`` sections and the ``stack`` section.
-        environ: where Alertmanager's secrets are (the process environment by default).
+        environ: where Alertmanager's secrets and the SASL users' passwords are (the
+            process environment by default).
 
     Returns:
         Warnings to show the user; at most one, naming the Debian packages to install
@@ -70,11 +72,12 @@ def up(cfg: Config, *, environ: Mapping[str, str] | None = None) -> list[str]:
     if cfg.monitoring.enabled:
         monitoring.check(cfg, stack, environ)
     kafka.require_jars(broker)
+    users = kafka.sasl_users(stack, os.environ if environ is None else environ)
     registry.runner_jar(reg)
     kafka_java = process.find_java(kafka.MIN_JAVA, "Kafka 4")
     registry_java = process.find_java(registry.MIN_JAVA, "Apicurio Registry 3.3")
     started = time.monotonic()
-    _up_broker(broker, kafka_java, stack.start_timeout_seconds)
+    _up_broker(broker, kafka_java, stack.start_timeout_seconds, users)
     _up_registry(reg, registry_java, broker.address, stack.start_timeout_seconds)
     warnings = monitoring.up(cfg, stack, environ=environ) if cfg.monitoring.enabled else []
     log.info("stack up in %.1f s: Kafka %s, registry %s",
@@ -82,14 +85,16 @@ def up(cfg: Config, *, environ: Mapping[str, str] | None = None) -> list[str]:
     return warnings
 
 
-def _up_broker(lay: kafka.BrokerLayout, java: str, timeout: float) -> None:
+def _up_broker(lay: kafka.BrokerLayout, java: str, timeout: float, sasl_users: Mapping[str, str]) -> None:
     pid = process.read_pid(lay.pid_file, lay.marker)
     if pid is None:
         process.require_free_port(kafka.BIND_HOST, lay.port, "Kafka (kafka.bootstrap_servers)")
         process.require_free_port(
             kafka.BIND_HOST, lay.controller_port, "the Kafka controller (stack.kafka_controller_port)"
         )
-        kafka.write_config(lay)
+        if lay.sasl_port is not None:
+            process.require_free_port(kafka.BIND_HOST, lay.sasl_port, "Kafka's SASL listener (stack.kafka_sasl_port)")
+        kafka.write_config(lay, sasl_users)
         kafka.format_storage_once(lay, java)
         pid = kafka.start(lay, java)
     _wait(lambda: kafka.answers(lay), pid=pid, what=f"Kafka at {lay.address}",

@@ -11,6 +11,7 @@ import base64
 import concurrent.futures
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from advertisex.config import Config, StackConfig
+from advertisex.io.security import client_settings
 from advertisex.stack import process
 from advertisex.stack.errors import StackError
 
@@ -70,6 +72,7 @@ class BrokerLayout:
     controller_port: int
     jars_dir: Path
     home: Path
+    sasl_port: int | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -133,7 +136,20 @@ def layout(cfg: Config, stack: StackConfig) -> BrokerLayout:
         controller_port=stack.kafka_controller_port,
         jars_dir=Path(stack.kafka_jars_dir),
         home=Path(stack.run_dir) / "kafka",
+        sasl_port=stack.kafka_sasl_port,
     )
+
+
+def sasl_users(stack: StackConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """``stack.kafka_sasl_users`` with each password read from its environment variable.
+
+    Raises:
+        StackError: a user's variable is not set.
+    """
+    missing = sorted(f"{env} ({user})" for user, env in stack.kafka_sasl_users.items() if not environ.get(env))
+    if missing:
+        raise StackError(f"stack.kafka_sasl_users names environment variables that are not set: {', '.join(missing)}")
+    return {user: environ[env] for user, env in stack.kafka_sasl_users.items()}
 
 
 def require_jars(lay: BrokerLayout) -> None:
@@ -150,8 +166,10 @@ def require_jars(lay: BrokerLayout) -> None:
         )
 
 
-def server_properties(lay: BrokerLayout) -> str:
-    """The broker's ``server.properties``: one combined KRaft node on 127.0.0.1."""
+def server_properties(lay: BrokerLayout, sasl_users: Mapping[str, str] | None = None) -> str:
+    """The broker's ``server.properties``: one combined KRaft node on 127.0.0.1; with
+    ``lay.sasl_port``, also a SASL_PLAINTEXT listener (mechanism PLAIN) for ``sasl_users``
+    (user → password)."""
     lines = {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
@@ -177,6 +195,14 @@ def server_properties(lay: BrokerLayout) -> str:
         "log.retention.ms": "-1",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if lay.sasl_port is not None:
+        lines["listeners"] += f",SASL_PLAINTEXT://{BIND_HOST}:{lay.sasl_port}"
+        lines["advertised.listeners"] += f",SASL_PLAINTEXT://{lay.host}:{lay.sasl_port}"
+        lines["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        lines["sasl.enabled.mechanisms"] = "PLAIN"
+        users = " ".join(f'user_{name}="{password}"' for name, password in sorted((sasl_users or {}).items()))
+        lines["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};")
     body = "\n".join(f"{key}={value}" for key, value in lines.items())
     return f"# Written by advertisex.stack on each start; edit conf/*.yaml instead.\n{body}\n"
 
@@ -193,10 +219,13 @@ def new_cluster_id() -> str:
             return cid
 
 
-def write_config(lay: BrokerLayout) -> None:
-    """(Re)write ``server.properties`` and ``log4j2.properties`` from the config."""
+def write_config(lay: BrokerLayout, sasl_users: Mapping[str, str] | None = None) -> None:
+    """(Re)write ``server.properties`` (readable by its owner only: it may hold SASL users'
+    passwords) and ``log4j2.properties`` from the config."""
     lay.home.mkdir(parents=True, exist_ok=True)
-    lay.properties_file.write_text(server_properties(lay), encoding="utf-8")
+    lay.properties_file.touch(mode=0o600)
+    lay.properties_file.chmod(0o600)
+    lay.properties_file.write_text(server_properties(lay, sasl_users), encoding="utf-8")
     lay.log4j_file.write_text(LOG4J2_PROPERTIES, encoding="utf-8")
 
 
@@ -231,12 +260,13 @@ def start(lay: BrokerLayout, java: str) -> int:
     return process.start_detached(cmd, cwd=lay.home, log_file=lay.log_file, pid_file=lay.pid_file)
 
 
-def admin_client(bootstrap_servers: str, timeout_seconds: float) -> AdminClient:
-    """An AdminClient that gives up on an unreachable broker after ``timeout_seconds``."""
+def admin_client(settings: Mapping[str, str], timeout_seconds: float) -> AdminClient:
+    """An AdminClient (``settings``: at least ``bootstrap.servers``) that gives up on an
+    unreachable broker after ``timeout_seconds``."""
     ms = str(max(1000, int(timeout_seconds * 1000)))
     return AdminClient(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **settings,
             "socket.timeout.ms": ms,
             "socket.connection.setup.timeout.ms": ms,
             "log_level": 2,  # librdkafka: only critical lines; a down broker is reported by us
@@ -249,7 +279,7 @@ def answers(lay: BrokerLayout, timeout: float = 3.0) -> bool:
     if not process.accepts_connections(lay.host, lay.port):
         return False
     try:
-        meta = admin_client(lay.address, timeout).list_topics(timeout=timeout)
+        meta = admin_client({"bootstrap.servers": lay.address}, timeout).list_topics(timeout=timeout)
     except KafkaException as exc:
         log.debug("broker at %s not ready: %s", lay.address, exc)
         return False
@@ -275,7 +305,7 @@ def ensure_topics(cfg: Config) -> list[str]:
     """
     timeout = cfg.kafka.connect_timeout_seconds
     wanted = [cfg.kafka.topics.impressions, cfg.kafka.topics.bids]
-    admin = admin_client(cfg.kafka.bootstrap_servers, timeout)
+    admin = admin_client(client_settings(cfg.kafka), timeout)
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:

@@ -183,9 +183,11 @@ COMPATIBILITY = "BACKWARD"
 def ensure_compatibility(cfg: Config) -> None:
     """Set ``schema_registry.subject``'s compatibility rule to :data:`COMPATIBILITY`."""
     from advertisex.io.registry import registry_errors
+    from advertisex.io.security import registry_settings
 
     url = cfg.schema_registry.url
     with registry_errors(url, f"cannot set the compatibility of subject {cfg.schema_registry.subject!r}"):
-        registry_client(url, cfg.schema_registry.timeout_seconds).set_compatibility(
+        registry_client(url, cfg.schema_registry.timeout_seconds,
+                        auth=registry_settings(cfg.schema_registry)).set_compatibility(
             subject_name=cfg.schema_registry.subject, level=COMPATIBILITY)
 

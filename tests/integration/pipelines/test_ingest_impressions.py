@@ -202,3 +202,35 @@ def test_messages_deleted_before_they_were_read_stop_the_job_naming_them(spark, 
     ingest_impressions.run(spark, cfg.model_copy(update={"kafka": kafka}), once=True)
     got = sorted(r.impression_id for r in read_table(spark, cfg, tables.BRONZE_IMPRESSIONS).collect())
     assert got == [f"imp-{i}" for i in (0, 1, 2, 6, 7)]
+
+
+def test_over_sasl_it_lands_everything_and_the_password_shows_nowhere(spark, stack_cfg, tmp_path, monkeypatch):
+    """The broker's SASL_PLAINTEXT listener (conf/test.yaml) with the session's user: the job
+    reads through it with kafka.security; Spark redacts the login in the query's plan; a wrong
+    password is refused in one line before anything is read."""
+    from advertisex.config import load_config
+    from advertisex.errors import ServiceUnavailableError
+    from advertisex.io.security import spark_options
+    from support import TEST_CONF
+
+    sasl = (f"kafka.bootstrap_servers=127.0.0.1:{stack_cfg.stack.kafka_sasl_port}",
+            "kafka.security.protocol=SASL_PLAINTEXT", "kafka.security.username=advertisex",
+            "kafka.security.password_env=ADVERTISEX_TEST_KAFKA_PASSWORD")
+    cfg = isolated_cfg(stack_cfg, tmp_path, *sasl)  # its topics created through the SASL listener
+    topic = cfg.kafka.topics.impressions
+    produce(stack_cfg, topic, [(None, json.dumps(_impression(i)).encode()) for i in range(5)])
+    assert ingest_impressions.run(spark, cfg, once=True)["records"] == 5
+    assert read_table(spark, cfg, tables.BRONZE_IMPRESSIONS).count() == 5
+
+    password = os.environ["ADVERTISEX_TEST_KAFKA_PASSWORD"]
+    # The source as the job builds it: its plan prints the options (a failed query's error quotes it).
+    source = spark.readStream.format("kafka").options(**spark_options(cfg.kafka)).option("subscribe", topic).load()
+    plan = source._jdf.queryExecution().toString()
+    assert "SASL_PLAINTEXT" in plan and "(redacted)" in plan and password not in plan
+
+    monkeypatch.setenv("ADVERTISEX_TEST_WRONG_PASSWORD", "not-" + password)
+    wrong = load_config(TEST_CONF, [f"lake.root={tmp_path / 'wrong'}", f"kafka.topics.impressions={topic}", *sasl[:-1],
+                                    "kafka.security.password_env=ADVERTISEX_TEST_WRONG_PASSWORD"], environ={})
+    with pytest.raises(ServiceUnavailableError, match=r"^Kafka at 127\.0\.0\.1:\d+ refused the credentials of user "
+                                                      r"'advertisex' \(kafka\.security\)"):
+        ingest_impressions.run(spark, wrong, once=True)
