@@ -264,7 +264,7 @@ def console_summary(spark: SparkSession, cfg: Config) -> str:
     else:
         top = A.top_campaigns(daily).toPandas()[["campaign_id", "campaign_name", "impressions", "clicks", "ctr",
                                                  "conversions", "cvr", "spend"]]
-        parts.append(top.to_string(index=False, float_format=_number))
+        parts.append(top.to_string(index=False, float_format=_number, na_rep=""))  # a campaign without a name
     parts.append("\nQuarantined records by source and reason (quarantine)")
     if quarantine is None:
         parts.append("  none: nothing was quarantined, or the pipeline has not run")
