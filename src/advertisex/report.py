@@ -77,64 +77,70 @@ def _from(title: str, about: str, needed: Sequence[Table], build: Callable[..., 
 NO_ROWS = "No rows yet."
 
 
+def _fetch(figure: DataFrame) -> pd.DataFrame:
+    """driver-side: one analysis figure's rows (aggregates: a few per hour, date, campaign,
+    exchange or reason), drawn and tabled on the driver."""
+    return figure.toPandas()
+
+
 def _traffic(title: str, about: str, hourly: DataFrame, daily: DataFrame) -> Section:
-    by_hour = A.traffic_by_hour(hourly).toPandas()
+    by_hour = _fetch(A.traffic_by_hour(hourly))
     if by_hour.empty:
         return Section(title, about, note=NO_ROWS)
-    by_day = A.traffic_by_day(daily).toPandas()
+    by_day = _fetch(A.traffic_by_day(daily))
     return Section(title, about, figures=(charts.traffic(by_hour, "hour", "Per UTC hour"),
                                           charts.traffic(by_day, "event_date", "Per UTC date")))
 
 
 def _campaigns(title: str, about: str, daily: DataFrame) -> Section:
-    top = A.top_campaigns(daily).toPandas()
+    top = _fetch(A.top_campaigns(daily))
     if top.empty:
         return Section(title, about, note=NO_ROWS)
-    spend = A.spend_by_day(daily).toPandas()
+    spend = _fetch(A.spend_by_day(daily))
     return Section(title, about, figures=(charts.top_campaigns(top), charts.spend(spend)),
                    tables=(("Top campaigns by spend", top),))
 
 
 def _attribution(title: str, about: str, daily: DataFrame, clicks: DataFrame) -> Section:
-    funnel = A.attribution_funnel(daily).toPandas()
+    funnel = _fetch(A.attribution_funnel(daily))
     if funnel.empty:
         return Section(title, about, note=NO_ROWS)
-    delays = A.attribution_delay(clicks).toPandas()
+    delays = _fetch(A.attribution_delay(clicks))
     figures = (charts.funnel(funnel), *(() if delays.empty else (charts.delays(delays, "Time from impression to click"),)))
     return Section(title, about, figures=figures)
 
 
 def _bids(title: str, about: str, bid_daily: DataFrame, bid_requests: DataFrame) -> Section:
-    rates = A.win_rate_by_exchange(bid_daily).toPandas()
+    rates = _fetch(A.win_rate_by_exchange(bid_daily))
     if rates.empty:
         return Section(title, about, note=NO_ROWS)
-    prices = A.bid_prices_by_exchange(bid_requests).toPandas()
+    prices = _fetch(A.bid_prices_by_exchange(bid_requests))
     return Section(title, about, figures=(charts.win_rate(rates), charts.bid_prices(prices)))
 
 
 def _quarantine(title: str, about: str, quarantine: DataFrame) -> Section:
-    by_reason = A.quarantine_by_reason(quarantine).toPandas()
+    by_reason = _fetch(A.quarantine_by_reason(quarantine))
     if by_reason.empty:
         return Section(title, about, note="Nothing quarantined: every record received was valid.")
     return Section(title, about, figures=(charts.quarantine(by_reason),))
 
 
 def _quality(title: str, about: str, results: DataFrame) -> Section:
-    summary = A.quality_summary(results).toPandas()
+    summary = _fetch(A.quality_summary(results))
     if summary.empty:
         return Section(title, about, note="No quality results yet: run `advertisex run quality`.")
-    failing = A.failing_checks(results).toPandas()
+    failing = _fetch(A.failing_checks(results))
     if failing.empty:
         return Section(title, about, figures=(charts.quality(summary),), note="Every check passes.")
     return Section(title, about, figures=(charts.quality(summary),), tables=(("Open findings", failing),))
 
 
 def _anomalies(title: str, about: str, anomalies: DataFrame) -> Section:
-    by_rule = A.anomalies_by_rule(anomalies).toPandas()
+    by_rule = _fetch(A.anomalies_by_rule(anomalies))
     if by_rule.empty:
         return Section(title, about, note="No anomaly findings: every rule stayed silent (the `anomaly` job's "
                                           "summary says why, e.g. too little history).")
-    found = A.open_anomalies(anomalies).toPandas()
+    found = _fetch(A.open_anomalies(anomalies))
     if found.empty:
         return Section(title, about, figures=(charts.anomalies(by_rule),), note="None open: every finding resolved.")
     return Section(title, about, figures=(charts.anomalies(by_rule),), tables=(("Open findings", found),))
@@ -143,7 +149,7 @@ def _anomalies(title: str, about: str, anomalies: DataFrame) -> Section:
 def _freshness(spark: SparkSession, cfg: Config) -> Section:
     title = "Freshness"
     about = "When each table last got a commit, and how long ago: a table no job writes to any more goes stale."
-    fresh = A.freshness(spark, cfg).toPandas()
+    fresh = _fetch(A.freshness(spark, cfg))
     if fresh.empty:
         return Section(title, about, note=f"The lake holds no tables yet (lake.root {cfg.lake.root}). Run the "
                                           "pipeline (`advertisex pipeline --once`) and write the report again.")
@@ -262,14 +268,14 @@ def console_summary(spark: SparkSession, cfg: Config) -> str:
     if daily is None:
         parts.append(f"  {_missing(cfg, [tables.GOLD_CAMPAIGN_DAILY])}")
     else:
-        top = A.top_campaigns(daily).toPandas()[["campaign_id", "campaign_name", "impressions", "clicks", "ctr",
+        top = _fetch(A.top_campaigns(daily))[["campaign_id", "campaign_name", "impressions", "clicks", "ctr",
                                                  "conversions", "cvr", "spend"]]
         parts.append(top.to_string(index=False, float_format=_number, na_rep=""))  # a campaign without a name
     parts.append("\nQuarantined records by source and reason (quarantine)")
     if quarantine is None:
         parts.append("  none: nothing was quarantined, or the pipeline has not run")
     else:
-        counts = A.quarantine_by_reason(quarantine).toPandas().groupby(["source", "reason"], as_index=False)[
+        counts = _fetch(A.quarantine_by_reason(quarantine)).groupby(["source", "reason"], as_index=False)[
             "records"].sum()
         parts.append(counts.to_string(index=False) if len(counts) else "  none")
     return "\n".join(parts)
