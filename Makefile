@@ -50,6 +50,9 @@ test-unit: setup ## the fast tier: tests/unit (no services; pure code and small 
 test-lake: setup ## jobs and table I/O on real Delta tables in a temporary folder (no services)
 	$(PY) -m pytest tests/lake $(PYTEST_ARGS)
 
+test-crash: setup ## kill every job at every crash point (ADVERTISEX_CRASH_AT), rerun, compare with the truth
+	$(PY) -m pytest -m crash_matrix tests/lake $(PYTEST_ARGS)
+
 package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files (with conf/base.yaml and the GX project gx/)
 	@mkdir -p dist && rm -f dist/advertisex.zip
 	@cd src && ../$(PY) -m zipfile -c ../dist/advertisex.zip advertisex
@@ -67,4 +70,4 @@ lint: $(STAMP) ## ruff
 clean: stack-down ## stop the stack, remove .run/, .deps/ and .venv/
 	rm -rf .run .deps $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache spark-warehouse
 
-.PHONY: help setup system-packages deps lock stack-up stack-down demo test test-unit test-lake package notebook lint clean
+.PHONY: help setup system-packages deps lock stack-up stack-down demo test test-unit test-lake test-crash package notebook lint clean

@@ -14,6 +14,7 @@ import pyspark.sql.functions as F
 from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.faults import crash_point
 from advertisex.io.checkpoints import query_of
 from advertisex.io.lake import append_batch
 from advertisex.monitoring import metrics as M
@@ -43,30 +44,34 @@ def write_bronze(parsed: DataFrame, cfg: Config, *, table: Table, source: str, a
         observe=(F.count(F.lit(1)).alias("rows"), *(F.count_if(reason == r).alias(r) for r in C.REASONS)),
     )
     replay = seen is None  # a replay's write runs nothing, so nothing is counted
+    job, query = query_of(app_id)
+    crash_point("bronze_commit", job)
     if not replay:
-        job, query = query_of(app_id)
         M.tally(f"{job}.{query}", records=seen["rows"], quarantined=sum(seen[r] for r in C.REASONS))
         if cfg.monitoring.enabled:
             _count(source, seen)
         if not any(seen[r] for r in C.REASONS):
             return
-    quarantine_batch(parsed.sparkSession, cfg, table=table, source=source, app_id=app_id, batch_id=batch_id,
-                     maybe_empty=replay)
+    if quarantine_batch(parsed.sparkSession, cfg, table=table, source=source, app_id=app_id, batch_id=batch_id,
+                        maybe_empty=replay):
+        crash_point("quarantine_write", job)
 
 
 def quarantine_batch(spark: SparkSession, cfg: Config, *, table: Table, source: str, app_id: str,
-                     batch_id: int, maybe_empty: bool = True) -> None:
+                     batch_id: int, maybe_empty: bool = True) -> bool:
     """Append the bad rows bronze holds for batch ``{app_id}/{batch_id}`` to quarantine, once
     (skipped when that quarantine commit exists; without ``maybe_empty``, the caller knows the
-    batch has bad rows, and no commit is written for a batch without any)."""
+    batch has bad rows, and no commit is written for a batch without any). Returns whether
+    there were bad rows to append."""
     bad = T.to_quarantine(
         spark.read.format("delta").load(cfg.table_path(table))
         .where((F.col("ingest_batch") == f"{app_id}/{batch_id}") & F.col("quarantine_reason").isNotNull()),
         source=source,
     )
     if maybe_empty and bad.isEmpty():
-        return
+        return False
     append_batch(bad, cfg, tables.QUARANTINE, app_id=app_id, version=batch_id)
+    return True
 
 
 def _count(source: str, seen: dict[str, int]) -> None:

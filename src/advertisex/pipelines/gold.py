@@ -38,6 +38,7 @@ import pyspark.sql.functions as F
 
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.faults import crash_point
 from advertisex.io.dirty_dates import (
     STAGE_ANOMALY,
     STAGE_GOLD_BID,
@@ -138,7 +139,7 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     published = {table: set(dates) - withheld[STAGE_OF[table]] for table, (_, dates) in staged.items()}
     # The tables' writes are independent: they run together.
     writes: list[Callable[[], None]] = [
-        partial(replace_partitions, df.where(dates_in("event_date", published[table])), cfg, table, published[table])
+        partial(_publish, df.where(dates_in("event_date", published[table])), cfg, table, published[table])
         for table, (df, _) in staged.items() if published[table]
     ]
     handed = published.get(tables.GOLD_CAMPAIGN_HOURLY, set())
@@ -160,6 +161,12 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
         "warned": {t: sorted(str(d) for d in ds) for t, ds in verdict[K.WARNING].items()},
         "audit_seconds": {k: round(v, 2) for k, v in verdict["seconds"].items()},
     }
+
+
+def _publish(df: DataFrame, cfg: Config, table: Table, dates: set[dt.date]) -> None:
+    crash_point("gold_replace_before", JOB)
+    replace_partitions(df, cfg, table, dates)
+    crash_point("gold_replace_after", JOB)
 
 
 def _note_freshness(newest: dict[str, float | None], published: dict[Table, set[dt.date]],

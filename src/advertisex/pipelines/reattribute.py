@@ -27,6 +27,7 @@ import pyspark.sql.functions as F
 
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.faults import crash_point
 from advertisex.io import lake
 from advertisex.io.dirty_dates import (
     STAGE_ATTRIBUTION,
@@ -199,6 +200,7 @@ def _reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     impressions = read_or_empty(spark, cfg, tables.SILVER_IMPRESSIONS).select(*IMPRESSION_KEYS)
     summary: dict[str, Any] = {}
     changed_click_dates = _reattribute_clicks(spark, cfg, marks, new, impressions, summary)
+    crash_point("reattribution", "silver")
     # Conversions: new ones, those sharing keys with new impressions (post-view) or with
     # changed clicks (post-click), marked by the click step just now.
     conv_marks = take_dirty(spark, cfg, [STAGE_CONVERSION_ATTRIBUTION])

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from advertisex import tables
 from advertisex.config import Config
+from advertisex.faults import crash_point
 from advertisex.io.delta import commit_metadata, is_delta
 from advertisex.io.fs import hadoop_path, require_path
 from advertisex.tables import Table
@@ -85,9 +86,10 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
     """Refresh both SCD-2 dimensions from the reference CSVs."""
     require_path(spark, cfg.reference.campaigns, "reference.campaigns")
     require_path(spark, cfg.reference.users, "reference.users")
-    return {
-        "dim_campaigns": refresh_dimension(spark, cfg, tables.DIM_CAMPAIGNS, cfg.reference.campaigns,
-                                           "reference.campaigns", D.reference_campaigns, "campaign_id"),
-        "dim_users": refresh_dimension(spark, cfg, tables.DIM_USERS, cfg.reference.users, "reference.users",
-                                       D.reference_users, "user_id"),
-    }
+    campaigns = refresh_dimension(spark, cfg, tables.DIM_CAMPAIGNS, cfg.reference.campaigns, "reference.campaigns",
+                                  D.reference_campaigns, "campaign_id")
+    if campaigns != "unchanged":
+        crash_point("reference_merge", "reference")
+    users = refresh_dimension(spark, cfg, tables.DIM_USERS, cfg.reference.users, "reference.users",
+                              D.reference_users, "user_id")
+    return {"dim_campaigns": campaigns, "dim_users": users}

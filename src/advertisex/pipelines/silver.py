@@ -29,6 +29,7 @@ from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import InputPathError
+from advertisex.faults import crash_point
 from advertisex.io import lake
 from advertisex.io.delta import is_delta
 from advertisex.io.dirty_dates import STAGE_ATTRIBUTION, STAGE_GOLD_BID, record_dirty
@@ -147,6 +148,7 @@ def impressions_batch(cfg: Config, app_id: str) -> BatchFn:
             tables.SILVER_IMPRESSIONS.conform(_silver_rows(batch, cfg, S.silver_impressions, "impression_id")),
             cfg, tables.SILVER_IMPRESSIONS, "impression_id", app_id=app_id, version=batch_id, small=small,
             key_values=ids, observe=() if small else (F.collect_set("event_date").alias("dates"),))
+        crash_point("silver_insert", JOB)
         marked_keys = {}
         if small:
             dates = {r.event_date for r in rows if r.event_date is not None}
@@ -189,6 +191,7 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
                 # received again as a conversion keeps the click).
                 insert_new(table.conform(rows), cfg, table, "event_id", app_id=app_id, version=batch_id,
                            small=small, also_in=(other,))
+                crash_point("silver_insert", JOB)
         dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
         dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
@@ -205,6 +208,7 @@ def bid_requests_batch(cfg: Config, app_id: str) -> BatchFn:
                                                                    "bid_request_id")),
                    cfg, tables.SILVER_BID_REQUESTS, "bid_request_id", app_id=app_id, version=batch_id,
                    small=is_small(batch))
+        crash_point("silver_insert", JOB)
         keys = _silver_keys(batch, S.silver_bid_requests, "event_date")
         dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(keys)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)

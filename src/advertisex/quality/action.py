@@ -14,52 +14,24 @@ behind the validated frame) is bound to the loaded checkpoint's action for one r
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from great_expectations.checkpoint import ValidationAction
 from great_expectations.compatibility.pydantic import PrivateAttr
 
-from advertisex import tables
-from advertisex.config import Config
 from advertisex.io.alerts import Alert, post_alerts
 from advertisex.monitoring.metrics import QUALITY_FAILURES
 from advertisex.quality import checks as K
-from advertisex.quality.profile import NULL_PARTITION, PARTITION, Profile
+from advertisex.quality.profile import NULL_PARTITION, PARTITION
+from advertisex.quality.results import store_results
 
 if TYPE_CHECKING:
     from great_expectations.checkpoint.checkpoint import CheckpointResult
-    from pyspark.sql import SparkSession
+
+    from advertisex.quality.validation import Audit
 
 log = logging.getLogger(__name__)
-RESULTS = tables.QUALITY_RESULTS
-
-
-@dataclass
-class Audit:
-    """One validation run of one profile, as the action sees it.
-
-    ``rows``: the result rows the action stored (one per partition and expectation), for
-    the caller to act on (e.g. gold's write-audit-publish). ``tables``: for profiles whose
-    partitions belong to several tables (reconciliation: one bronze table per source).
-    ``sink``: when set, the rows are collected there for the caller to store with others in
-    one commit (:func:`store_results`) instead of being written at once.
-    """
-
-    spark: SparkSession
-    cfg: Config
-    run_id: str
-    profile: Profile
-    table_version: int | None = None
-    checked_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    tables: dict[str, str] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    sink: list[dict[str, Any]] | None = None
-
-    def table_of(self, partition: str) -> str:
-        return self.tables.get(partition, self.profile.suite.table)
 
 
 class QualityAction(ValidationAction):
@@ -148,15 +120,6 @@ def result_rows(audit: Audit, vr: Any) -> list[dict[str, Any]]:
                 "_event_date": p if prof.suite.partition == "event_date" and p != NULL_PARTITION else "",
             })
     return rows
-
-
-def store_results(spark: SparkSession, cfg: Config, rows: list[dict[str, Any]]) -> None:
-    """Append ``rows`` to ``quality/results`` in one commit (nothing for no rows)."""
-    if not rows:
-        return
-    data = [tuple(r[c] for c in RESULTS.columns) for r in rows]
-    (spark.createDataFrame(data, RESULTS.struct()).write.format("delta").mode("append")
-     .options(**RESULTS.write_options).save(cfg.table_path(RESULTS)))
 
 
 def set_failure_gauges(rows: list[dict[str, Any]]) -> None:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from advertisex.config import Config, project_root
-from advertisex.quality import action as A
 from advertisex.quality import checks as K
 from advertisex.quality.profile import PARTITION
 
@@ -147,6 +146,8 @@ def context(cfg: Config) -> FileDataContext:
     import great_expectations as gx
     from great_expectations.data_context.data_context.context_factory import set_context
 
+    from advertisex.quality import action  # noqa: F401 - its action type, known before the checkpoints load
+
     root = gx_dir(cfg)
     env = runtime_environment(cfg)
     key = (str(root), env["advertisex_validations_dir"], env["advertisex_data_docs_dir"])
@@ -212,6 +213,8 @@ def write_project(root: Path) -> None:
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
 
+    from advertisex.quality.action import QualityAction
+
     root.mkdir(parents=True, exist_ok=True)
     (root / "great_expectations.yml").write_text(_keep_datasources(root / "great_expectations.yml"))
     (root / ".gitignore").write_text("uncommitted/\n")
@@ -235,7 +238,7 @@ def write_project(root: Path) -> None:
         old_cp = _get(lambda s=suite: ctx.checkpoints.get(s.name))
         ctx.checkpoints.add_or_update(gx.Checkpoint(
             name=suite.name, id=old_cp.id if old_cp else None, validation_definitions=[definition],
-            actions=[A.QualityAction(), UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])],
+            actions=[QualityAction(), UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])],
             result_format=RESULT_FORMAT))
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.rmtree(root / "uncommitted", ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Reading ``quality/results``: what was validated, and which findings are still open.
+"""``quality/results``: storing the validations' rows; what was validated, and which findings
+are still open.
 
 A finding is a ``(table, partition, expectation)``; it is open while its latest result
 failed. A gold partition withheld by a critical failure stays open until a later gold run
@@ -21,6 +22,15 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 RESULTS = tables.QUALITY_RESULTS
+
+
+def store_results(spark: SparkSession, cfg: Config, rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` to ``quality/results`` in one commit (nothing for no rows)."""
+    if not rows:
+        return
+    data = [tuple(r[c] for c in RESULTS.columns) for r in rows]
+    (spark.createDataFrame(data, RESULTS.struct()).write.format("delta").mode("append")
+     .options(**RESULTS.write_options).save(cfg.table_path(RESULTS)))
 
 
 def latest(results: DataFrame) -> DataFrame:

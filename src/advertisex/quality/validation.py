@@ -12,18 +12,43 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from advertisex.config import Config
 from advertisex.quality import checks as K
 from advertisex.quality import project
-from advertisex.quality.action import Audit, QualityAction
 from advertisex.quality.profile import Profile
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Audit:
+    """One validation run of one profile, as the action sees it.
+
+    ``rows``: the result rows the action stored (one per partition and expectation), for
+    the caller to act on (e.g. gold's write-audit-publish). ``tables``: for profiles whose
+    partitions belong to several tables (reconciliation: one bronze table per source).
+    ``sink``: when set, the rows are collected there for the caller to store with others in
+    one commit (:func:`store_results`) instead of being written at once.
+    """
+
+    spark: SparkSession
+    cfg: Config
+    run_id: str
+    profile: Profile
+    table_version: int | None = None
+    checked_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    tables: dict[str, str] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    sink: list[dict[str, Any]] | None = None
+
+    def table_of(self, partition: str) -> str:
+        return self.tables.get(partition, self.profile.suite.table)
 
 
 def new_run_id(job: str, now: dt.datetime | None = None) -> str:
@@ -53,6 +78,8 @@ def validate(spark: SparkSession, cfg: Config, prof: Profile, *, run_id: str, ta
         ``_description`` and ``_event_date``).
     """
     from great_expectations.core.run_identifier import RunIdentifier
+
+    from advertisex.quality.action import QualityAction  # GX's own import: only where a suite runs
 
     if not prof.values:
         return []

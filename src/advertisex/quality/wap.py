@@ -20,8 +20,8 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.lake import read_table
 from advertisex.quality import checks as K
-from advertisex.quality.action import store_results
 from advertisex.quality.profile import NULL_PARTITION, profile
+from advertisex.quality.results import store_results
 from advertisex.quality.validation import failed, validate
 from advertisex.tables import Table
 
