@@ -149,6 +149,15 @@ def last_commit(spark: SparkSession, path: str) -> Row:
     return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
 
 
+def latest_version(spark: SparkSession, path: str) -> int | None:
+    """The table's newest version, from the names in its log (no snapshot is read); None
+    without a commit."""
+    from advertisex.io.fs import list_files
+
+    names = (p.rsplit("/", 1)[-1].removesuffix(".json") for p in list_files(spark, _log_dir(path), ".json"))
+    return max((int(n) for n in names if n.isdigit()), default=None)
+
+
 def commit_metadata(spark: SparkSession, path: str, prefix: str) -> str | None:
     """The ``userMetadata`` of the table's latest commit after ``prefix``; None when that commit
     carries no such metadata."""

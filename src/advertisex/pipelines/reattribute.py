@@ -29,6 +29,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.faults import crash_point
 from advertisex.io import lake
+from advertisex.io.delta import latest_version
 from advertisex.io.dirty_dates import (
     STAGE_ATTRIBUTION,
     STAGE_CONVERSION_ATTRIBUTION,
@@ -181,13 +182,28 @@ class NewImpressions:
 # fail the rewrite's commit (or, read before it, be lost from it). In one driver the two
 # take turns on this lock; the pipeline runs one driver per lake.
 ATTRIBUTED_TABLES = threading.Lock()
+# The two tables' versions as the last re-attribution in this process left them (table path
+# → version): every row attributed. Between re-attributions, the click stream appends rows
+# not attributed yet (always on); the quality job validates these versions, not theirs.
+_settled: dict[str, int] = {}
 
 
 def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Re-attribute the clicks and conversions that new events can change, and mark for gold
     the dates whose silver rows changed (see the module's docstring)."""
     with ATTRIBUTED_TABLES:
-        return _reattribute(spark, cfg)
+        summary = _reattribute(spark, cfg)
+        for table in (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS):
+            version = latest_version(spark, cfg.table_path(table))
+            if version is not None:
+                _settled[cfg.table_path(table)] = version
+        return summary
+
+
+def settled_version(cfg: Config, table: Table) -> int | None:
+    """The version of ``silver/clicks`` or ``silver/conversions`` at which the last
+    re-attribution in this process left every row attributed; None before one ran here."""
+    return _settled.get(cfg.table_path(table))
 
 
 def _reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:

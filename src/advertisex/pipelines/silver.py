@@ -192,9 +192,11 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
                 insert_new(table.conform(rows), cfg, table, "event_id", app_id=app_id, version=batch_id,
                            small=small, also_in=(other,))
                 crash_point("silver_insert", JOB)
-        dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
-        dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
-        record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
+            # Marked before re-attribution can run again: it would otherwise take the tables as
+            # settled (every row attributed) with these rows in them.
+            dirty = [(STAGE_ATTRIBUTION, "clicks", d) for d in distinct_dates(clicks)]
+            dirty += [(STAGE_ATTRIBUTION, "conversions", d) for d in distinct_dates(conversions)]
+            record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
 
     return fn
 

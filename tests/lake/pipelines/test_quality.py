@@ -14,11 +14,15 @@ from pathlib import Path
 import pyspark.sql.functions as F
 import pytest
 
+from advertisex import contract as C
 from advertisex import tables
 from advertisex.errors import DataQualityError
 from advertisex.generate import GenerateParams, Rates, generate
+from advertisex.io.delta import latest_version
 from advertisex.io.dirty_dates import STAGE_ANOMALY, STAGE_GOLD_CAMPAIGN, clear_dirty, record_dirty, take_dirty
-from advertisex.pipelines import backfill_impressions, gold, quality, silver
+from advertisex.io.streaming import run_stream
+from advertisex.pipelines import backfill_impressions, gold, ingest_clicks, quality, silver
+from advertisex.pipelines.reattribute import reattribute, settled_version
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.quality import checks as K
 from conftest import make_cfg
@@ -203,6 +207,33 @@ def test_a_warning_publishes_and_is_stored(spark, lake):
         f"NOT success AND table = 'gold/campaign_daily' AND partition = '{day}' AND expectation = 'campaign_id_known'")
     assert warned.first().severity == K.WARNING
     assert summary["quality"]["open_critical"] == 0
+
+
+def test_clicks_appended_after_the_last_reattribution_are_validated_once_attributed(spark, lake):
+    """Always on, the click stream appends rows that the next refresh's re-attribution
+    attributes: until then the quality job validates silver/clicks as re-attribution left
+    it, so rows not attributed yet are no critical finding."""
+    cfg, _ = lake
+    day = START + dt.timedelta(days=1)
+    rows = [f"late-click-{i},click,{day.isoformat()}T11:00:0{i}Z,u-late,cmp-0001,cr,,," for i in range(3)]
+    write_file(Path(cfg.landing.clicks) / "late-clicks.csv", C.CLICK_CSV_HEADER + "\n" + "\n".join(rows) + "\n")
+    ingest_clicks.run(spark, cfg, once=True)
+    (clicks,) = [s for s in silver.streams(spark, cfg) if s.query == "click_events"]
+    run_stream(clicks, cfg, once=True)  # silver's click query alone: no re-attribution after it
+    appended = read_table(spark, cfg, tables.SILVER_CLICKS)
+    assert appended.where("event_id LIKE 'late-click-%' AND attribution_kind IS NULL").count() == 3
+
+    summary = quality.run(spark, cfg)  # no DataQualityError
+    assert summary["open_critical"] == 0
+    settled = settled_version(cfg, tables.SILVER_CLICKS)
+    assert settled is not None and settled < latest_version(spark, cfg.table_path(tables.SILVER_CLICKS))
+
+    reattribute(spark, cfg)
+    summary = quality.run(spark, cfg)
+    latest = latest_version(spark, cfg.table_path(tables.SILVER_CLICKS))
+    assert settled_version(cfg, tables.SILVER_CLICKS) == latest
+    assert summary[tables.SILVER_CLICKS.name] == f"1 partition(s) of version {latest}"
+    assert summary["open_critical"] == 0
 
 
 def test_only_the_partitions_that_changed_are_validated_again(spark, lake_cfg):
