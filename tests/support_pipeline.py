@@ -4,13 +4,15 @@ lake that the end-to-end test judges and that the report and the notebooks are r
 ``pipeline --once`` runs three times: with the last-arriving files held back, after they land
 (every batch treated as big, as silver does past ``SMALL_BATCH_ROWS`` rows, so both of its
 paths are compared with the truth), and again with no new input. What the assertions need
-from the runs in between is recorded in :class:`GeneratedLake`.
+from the runs in between is recorded in :class:`GeneratedLake`. And :class:`Running`: the
+always-on pipeline in a thread of the test's driver.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from advertisex.generate import GenerateParams, compute_truth, generate, load_ma
 from advertisex.generate.producer import produce
 from advertisex.generate.truth import Windows
 from advertisex.io import lake
+from advertisex.pipelines.always_on import AlwaysOn
 from advertisex.pipelines.runner import run_pipeline
 
 GOLD = (tables.GOLD_CAMPAIGN_DAILY, tables.GOLD_BID_DAILY)
@@ -99,3 +102,26 @@ def build(spark, cfg: Config, tmp: Path) -> GeneratedLake:
         run_pipeline(spark, cfg)
     return GeneratedLake(cfg=cfg, truth=out / "truth", late=landed, before_late=before_late, versions=versions,
                          before_rerun=before_rerun, after_rerun=snapshot(spark, cfg))
+
+
+class Running:
+    """An :class:`AlwaysOn` in a thread of its own; ``stop()`` ends it and returns its outcome."""
+
+    def __init__(self, pipeline: AlwaysOn) -> None:
+        self.pipeline, self.outcome, self.error = pipeline, None, None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.outcome = self.pipeline.run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            self.error = exc
+
+    def stop(self, timeout: float = 120) -> dict:
+        self.pipeline.stop.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the pipeline did not stop"
+        if self.error is not None:
+            raise self.error
+        return self.outcome

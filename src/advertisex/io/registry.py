@@ -8,16 +8,18 @@ Schema ids are immutable in a Confluent-compatible registry, so an id, once fetc
 never needs fetching again; only the subject's list of versions and its newest version
 are asked each batch. An id the registry did not know (404) is asked again once its answer
 is older than ``recheck_s``: registries hand out ids in sequence, so an id a message
-claimed before it existed can be registered later.
+claimed before it existed can be registered later. While the registry is down (restarting,
+say), the batches go on with the schemas already known; only an id never seen needs it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from advertisex.config import SchemaRegistryConfig
 from advertisex.errors import ServiceUnavailableError
@@ -25,6 +27,9 @@ from advertisex.io.security import registry_settings
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def registry_client(url: str, timeout_s: float = 10.0, *, retries: int | None = None,
@@ -80,9 +85,14 @@ def registry_errors(url: str, problem: str) -> Iterator[None]:
     try:
         yield
     except SchemaRegistryError as exc:
-        raise ServiceUnavailableError(f"schema registry at {url}: {problem} ({exc})") from None
+        error = RegistryDownError if (exc.http_status_code or 0) >= 500 else ServiceUnavailableError
+        raise error(f"schema registry at {url}: {problem} ({exc})") from None
     except transport_errors() as exc:
-        raise ServiceUnavailableError(f"schema registry not reachable at {url} ({exc})") from None
+        raise RegistryDownError(f"schema registry not reachable at {url} ({exc})") from None
+
+
+class RegistryDownError(ServiceUnavailableError):
+    """The registry did not answer, or answered with a server error: it may be restarting."""
 
 
 class SchemaCache:
@@ -97,6 +107,8 @@ class SchemaCache:
         self._by_id: dict[int, str] = {}
         self._missing: dict[int, float] = {}  # id → when the registry answered 404 for it
         self._version_ids: dict[tuple[str, int], int] = {}
+        self._latest: dict[str, Registered] = {}
+        self._down_since: float | None = None  # when the registry stopped answering
 
     @property
     def missing(self) -> frozenset[int]:
@@ -137,25 +149,57 @@ class SchemaCache:
         """Schema id → JSON of every version registered under ``subject``.
 
         One request lists the versions; a version not seen before costs one more, once.
+        While the registry is down, the versions this process knows (see :meth:`_or_known`).
         """
-        with registry_errors(self.url, f"cannot list subject {subject!r}"):
-            versions = self._client.get_versions(subject)
-            for version in versions:
-                if (subject, version) not in self._version_ids:
-                    registered = self._client.get_version(subject, version)
-                    self._by_id[registered.schema_id] = registered.schema.schema_str
-                    self._version_ids[(subject, version)] = registered.schema_id
-        ids = (self._version_ids[(subject, version)] for version in versions)
+
+        def ask() -> list[int]:
+            with registry_errors(self.url, f"cannot list subject {subject!r}"):
+                versions = self._client.get_versions(subject)
+                for version in versions:
+                    if (subject, version) not in self._version_ids:
+                        registered = self._client.get_version(subject, version)
+                        self._by_id[registered.schema_id] = registered.schema.schema_str
+                        self._version_ids[(subject, version)] = registered.schema_id
+            return versions
+
+        known = [v for (s, v) in self._version_ids if s == subject]
+        ids = (self._version_ids[(subject, version)] for version in self._or_known(ask, known or None))
         return {schema_id: self._by_id[schema_id] for schema_id in ids}
 
     def latest(self, subject: str) -> Registered:
         """The newest version registered under ``subject``, asked anew each time (the client's
         own ``get_latest_version`` keeps its first answer for the life of the process, which
-        would hide a version registered while a stream runs)."""
-        with registry_errors(self.url, f"no schema under subject {subject!r}"):
-            registered = self._client.get_version(subject, max(self._client.get_versions(subject)))
-        self._by_id[registered.schema_id] = registered.schema.schema_str
-        return Registered(subject, registered.version, registered.schema_id, registered.schema.schema_str)
+        would hide a version registered while a stream runs). While the registry is down, the
+        newest this process was told (see :meth:`_or_known`)."""
+
+        def ask() -> Registered:
+            with registry_errors(self.url, f"no schema under subject {subject!r}"):
+                registered = self._client.get_version(subject, max(self._client.get_versions(subject)))
+            self._by_id[registered.schema_id] = registered.schema.schema_str
+            return Registered(subject, registered.version, registered.schema_id, registered.schema.schema_str)
+
+        self._latest[subject] = self._or_known(ask, self._latest.get(subject))
+        return self._latest[subject]
+
+    def _or_known(self, ask: Callable[[], T], known: T | None) -> T:
+        """``ask()``; while the registry is down (no answer, or a server error: restarting,
+        say), ``known`` instead, the answer this process had before: no version can be
+        registered meanwhile, so the batches go on with the schemas known. Without one, or for
+        an id never seen (:meth:`writer_schemas`), the error is raised. The outage and its end
+        are logged once each."""
+        try:
+            answer = ask()
+        except RegistryDownError as exc:
+            if known is None:
+                raise
+            if self._down_since is None:
+                self._down_since = self._clock()
+                log.warning("%s; going on with the schemas known until it answers", exc)
+            return known
+        if self._down_since is not None:
+            log.warning("schema registry at %s answers again, after %.0f s", self.url, self._clock() - self._down_since)
+            self._down_since = None
+        return answer
 
 
 class Registered(NamedTuple):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from advertisex.monitoring import metrics as M
 from advertisex.pipelines.always_on import AlwaysOn
 from conftest import make_cfg
 from support import read_table
+from support_pipeline import Running
 
 FAST = ("kafka.enabled=false", "streaming.trigger_interval_seconds=1", "pipeline.refresh_seconds=2",
         "pipeline.restart_backoff_seconds=0.2")
@@ -33,29 +33,6 @@ def _cfg(tmp_path: Path, *extra: str) -> Config:
     Path(cfg.landing.clicks).mkdir(parents=True, exist_ok=True)
     Path(cfg.landing.impressions).mkdir(parents=True, exist_ok=True)
     return cfg
-
-
-class Running:
-    """An :class:`AlwaysOn` in a thread of its own; ``stop()`` ends it and returns its outcome."""
-
-    def __init__(self, pipeline: AlwaysOn) -> None:
-        self.pipeline, self.outcome, self.error = pipeline, None, None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.outcome = self.pipeline.run()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            self.error = exc
-
-    def stop(self, timeout: float = 120) -> dict:
-        self.pipeline.stop.set()
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the pipeline did not stop"
-        if self.error is not None:
-            raise self.error
-        return self.outcome
 
 
 def _wait(condition, what: str, timeout: float = 300) -> None:
