@@ -51,7 +51,7 @@ test-lake: setup ## jobs and table I/O on real Delta tables in a temporary folde
 	$(PY) -m pytest tests/lake $(PYTEST_ARGS)
 
 test-crash: setup ## kill every job at every crash point (ADVERTISEX_CRASH_AT), rerun, compare with the truth
-	$(PY) -m pytest -m crash_matrix tests/lake $(PYTEST_ARGS)
+	$(PY) -m pytest -m crash_matrix $(PYTEST_ARGS)
 
 package: $(STAMP) ## build dist/advertisex.zip for spark-submit --py-files (with conf/base.yaml and the GX project gx/)
 	@mkdir -p dist && rm -f dist/advertisex.zip

@@ -20,18 +20,10 @@ from advertisex.pipelines.always_on import AlwaysOn
 from advertisex.stack import process
 from advertisex.stack import registry as stack_registry
 from support import isolated_cfg, read_table
+from support_monitoring import wait_until
 from support_pipeline import Running
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
-
-
-def _wait(condition, what: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_broker_and_registry_restarted_mid_stream_every_message_once(spark, stack_cfg, tmp_path):
@@ -55,8 +47,8 @@ def test_broker_and_registry_restarted_mid_stream_every_message_once(spark, stac
     streams = [*ingest_impressions.streams(spark, cfg), *ingest_bids.streams(spark, cfg)]
     running = Running(AlwaysOn(spark, cfg, ingest=streams))
     try:
-        _wait(lambda: is_delta(spark, bids_path) and held(tables.BRONZE_BID_REQUESTS).count() > 0,
-              "the first bid batch")
+        wait_until(lambda: is_delta(spark, bids_path) and held(tables.BRONZE_BID_REQUESTS).count() > 0, 300,
+                   "the first bid batch")
         stack.down(stack_cfg)
         assert held(tables.BRONZE_BID_REQUESTS).count() < sent["bid_requests"]  # mid-stream
         time.sleep(3)  # the queries meet the outage
@@ -66,11 +58,12 @@ def test_broker_and_registry_restarted_mid_stream_every_message_once(spark, stac
         process.stop(reg.pid_file, reg.marker, what="the schema registry", timeout=30)
         landed = held(tables.BRONZE_BID_REQUESTS).count()
         assert landed < sent["bid_requests"]  # mid-stream
-        _wait(lambda: held(tables.BRONZE_BID_REQUESTS).count() > landed, "bid requests while the registry is down",
-              timeout=60)
+        wait_until(lambda: held(tables.BRONZE_BID_REQUESTS).count() > landed, 60,
+                   "bid requests while the registry is down")
         stack.up(stack_cfg)
-        _wait(lambda: held(tables.BRONZE_BID_REQUESTS).count() >= sent["bid_requests"]
-              and held(tables.BRONZE_IMPRESSIONS).count() >= sent["impressions"], "every message after the restarts")
+        wait_until(lambda: held(tables.BRONZE_BID_REQUESTS).count() >= sent["bid_requests"]
+                   and held(tables.BRONZE_IMPRESSIONS).count() >= sent["impressions"], 300,
+                   "every message after the restarts")
     finally:
         try:
             summary = running.stop()
