@@ -274,6 +274,12 @@ def with_confluent_header(df: DataFrame) -> DataFrame:
     return df.withColumn("magic_byte", magic).withColumn("schema_id", schema_id)
 
 
+def well_framed() -> Column:
+    """Whether a message (with :func:`with_confluent_header`'s columns) opens with the
+    Confluent magic byte and a schema id: only then does its id mean anything."""
+    return (F.col("magic_byte") == C.CONFLUENT_MAGIC_BYTE) & F.col("schema_id").isNotNull()
+
+
 # Long for its docstring, which pins how ids are classified; the code is one expression per rule.
 # The bid request's top-level fields of the contract (§1.3); a newer schema may add more.
 BID_FIELDS = ("bid_request_id", "event_time", "user", "auction", "targeting")
@@ -343,7 +349,7 @@ def decode_bid_requests(
         # No known schema in this batch: decode nothing, but keep the reader's shape.
         decoded = F.when(F.lit(False), from_avro(body, reader_schema, options))
     known = F.col("schema_id").isin(*writer_schemas) if writer_schemas else F.lit(False)
-    valid_frame = (F.col("magic_byte") == C.CONFLUENT_MAGIC_BYTE) & F.col("schema_id").isNotNull()
+    valid_frame = well_framed()
     out = df.withColumn("_d", F.when(valid_frame & known, decoded)).withColumn(
         "raw", F.base64(F.col("value"))
     )
