@@ -65,15 +65,22 @@ def snapshot(spark, cfg: Config) -> dict:
     return {t: sorted(map(str, table(spark, cfg, t).collect())) for t in LAKE_TABLES}
 
 
-def build(spark, cfg: Config, tmp: Path) -> GeneratedLake:
-    out = tmp / "generated"
-    params = GenerateParams(seed=11, start_date=dt.date(2026, 11, 16), days=3, impressions_per_day=1500,
-                            users=250, campaigns=8)
+def generate_traffic(cfg: Config, params: GenerateParams, out: Path) -> dict[str, Any]:
+    """``params``' traffic into ``cfg``'s landing folders and reference files, its truth (both
+    Kafka feeds included, ``cfg``'s attribution windows) in ``out/truth``; returns the manifest
+    (for :func:`~advertisex.generate.producer.produce`)."""
     generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
              campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=out, workers=1)
     manifest = load_manifest(out)
     write_truth(compute_truth(manifest, include_kafka=True, windows=Windows.from_config(cfg.attribution)),
                 out / "truth")
+    return manifest
+
+
+def build(spark, cfg: Config, tmp: Path) -> GeneratedLake:
+    out = tmp / "generated"
+    manifest = generate_traffic(cfg, GenerateParams(seed=11, start_date=dt.date(2026, 11, 16), days=3,
+                                                    impressions_per_day=1500, users=250, campaigns=8), out)
     assert produce(cfg, manifest, progress=None).failed == 0
 
     # Hold back the files that arrive last (late events for earlier days) for the second run.

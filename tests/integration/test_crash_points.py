@@ -19,12 +19,12 @@ from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import folder_overrides
 from advertisex.faults import ENV, POINTS
-from advertisex.generate import GenerateParams, compute_truth, generate, load_manifest, write_truth
+from advertisex.generate import GenerateParams
 from advertisex.generate.producer import produce
-from advertisex.generate.truth import Windows
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.pipelines.runner import JOBS, PIPELINE_STAGES, run_pipeline
 from support import assert_gold_equals_truth, cli, cli_env, isolated_cfg, read_table
+from support_pipeline import generate_traffic
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -55,13 +55,8 @@ def test_every_point_is_killed_somewhere():
 def test_a_kill_at_every_commit_then_a_rerun_loses_and_doubles_nothing(spark, stack_cfg, tmp_path):
     cfg = isolated_cfg(stack_cfg, tmp_path, *SETTINGS)
     out = tmp_path / "generated"
-    params = GenerateParams(seed=7, start_date=dt.date(2026, 11, 16), days=2, impressions_per_day=300, users=50,
-                            campaigns=4)
-    generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
-             campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=out, workers=1)
-    manifest = load_manifest(out)
-    write_truth(compute_truth(manifest, include_kafka=True, windows=Windows.from_config(cfg.attribution)),
-                out / "truth")
+    manifest = generate_traffic(cfg, GenerateParams(seed=7, start_date=dt.date(2026, 11, 16), days=2,
+                                                    impressions_per_day=300, users=50, campaigns=4), out)
     assert produce(cfg, manifest, progress=None).failed == 0
     settings = [a for kv in (*folder_overrides(tmp_path), f"streaming.txn_app_id={cfg.streaming.txn_app_id}",
                              f"kafka.topics.impressions={cfg.kafka.topics.impressions}",

@@ -26,13 +26,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from advertisex import tables
 from advertisex.config import Config
-from advertisex.generate import GenerateParams, compute_truth, generate, load_manifest, write_truth
+from advertisex.generate import GenerateParams, load_manifest
 from advertisex.generate.producer import produce
-from advertisex.generate.truth import Windows
 from advertisex.io.delta import is_delta
 from advertisex.monitoring.queries import all_queries
 from support import cli, cli_env, isolated_cfg, read_table
 from support_monitoring import Webhook, promql, wait_until
+from support_pipeline import generate_traffic
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -119,13 +119,8 @@ def running(stack_cfg: Config, mon_cfg: Config, tmp_path_factory, spark) -> Iter
     tmp = tmp_path_factory.mktemp("always_on")
     cfg = isolated_cfg(stack_cfg, tmp, *FAST)
     out = tmp / "generated"
-    params = GenerateParams(seed=13, start_date=dt.date(2026, 11, 16), days=2, impressions_per_day=1200, users=150,
-                            campaigns=5)
-    generate(params, landing_impressions=cfg.landing.impressions, landing_clicks=cfg.landing.clicks,
-             campaigns_csv=cfg.reference.campaigns, users_csv=cfg.reference.users, out_dir=out, workers=1)
-    manifest = load_manifest(out)
-    write_truth(compute_truth(manifest, include_kafka=True, windows=Windows.from_config(cfg.attribution)),
-                out / "truth")
+    manifest = generate_traffic(cfg, GenerateParams(seed=13, start_date=dt.date(2026, 11, 16), days=2,
+                                                    impressions_per_day=1200, users=150, campaigns=5), out)
     held = tmp / "held"
     held.mkdir()
     clicks = sorted(Path(cfg.landing.clicks).iterdir())
