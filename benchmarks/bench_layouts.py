@@ -11,6 +11,11 @@ for each layout times, in the same run:
   * DuckDB computing the same gold table (benchmarks/duckdb_gold.py);
 and checks ``gold/campaign_daily`` against the generator's truth.
 
+With ``--profile`` each pipeline run also reports where its CPU went: the driver JVM's CPU
+seconds by kind of thread (executor tasks, the C2 and C1 JIT compilers, GC, py4j, streaming;
+sampled from ``/proc`` every second, Linux only) and, from Spark's event log, how many Spark
+jobs ran and their tasks' wall and CPU seconds.
+
 Layouts: (a) ~70 mid-size plain files (about what the generator writes), (b) 4 plain files
 of the whole, (c) one gzip per event day, (d) ~3,000 small gzip files. Click and conversion
 CSV files stay as generated. Results go in docs/BENCHMARKS.md.
@@ -19,14 +24,17 @@ CSV files stay as generated. Results go in docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +97,63 @@ def lay_out(generated: Path, work: Path, layout: str) -> Path:
     return folder
 
 
+class JvmThreadCpu:
+    """CPU seconds of the Spark driver JVMs that run while it samples, by kind of thread, from
+    ``/proc``: a thread's name as the kernel keeps it (its first 15 characters, e.g. ``Executor
+    task l``), without a trailing number (``GC Thread#1`` and ``GC Thread#0`` are one kind)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[int, int], tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> JvmThreadCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        while not self._stop.wait(1.0):
+            for proc in Path("/proc").glob("[0-9]*"):
+                try:
+                    if b"org.apache.spark.deploy.SparkSubmit" not in (proc / "cmdline").read_bytes():
+                        continue
+                    for task in (proc / "task").iterdir():
+                        stat = (task / "stat").read_text()
+                        fields = stat[stat.rindex(")") + 2:].split()
+                        name = stat[stat.index("(") + 1:stat.rindex(")")]
+                        self._last[(int(proc.name), int(task.name))] = (
+                            name, (int(fields[11]) + int(fields[12])) / tick)
+                except OSError:  # a process or thread that ended meanwhile
+                    continue
+
+    def by_kind(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, seconds in self._last.values():
+            kind = re.sub(r"[\s\-#]*\d+$", "", name) or name
+            out[kind] = out.get(kind, 0.0) + seconds
+        return {k: round(v, 1) for k, v in sorted(out.items(), key=lambda kv: -kv[1]) if v >= 0.05}
+
+
+def event_log_summary(folder: Path) -> dict[str, float]:
+    """Spark jobs, and their tasks' wall and CPU seconds, from the (uncompressed) event log in ``folder``."""
+    jobs, wall, cpu = 0, 0.0, 0.0
+    for events in sorted(folder.glob("*/events_*")) or sorted(p for p in folder.glob("*") if p.is_file()):
+        for line in events.open():
+            event = json.loads(line)
+            if event["Event"] == "SparkListenerJobStart":
+                jobs += 1
+            elif event["Event"] == "SparkListenerTaskEnd":
+                info, metrics = event["Task Info"], event.get("Task Metrics") or {}
+                wall += (info["Finish Time"] - info["Launch Time"]) / 1000
+                cpu += metrics.get("Executor CPU Time", 0) / 1e9
+    return {"spark_jobs": jobs, "task_seconds": round(wall, 1), "task_cpu_seconds": round(cpu, 1)}
+
+
 def run_json(cmd: list[str]) -> tuple[float, dict]:
     t0 = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -132,6 +197,8 @@ def main() -> int:
     ap.add_argument("--campaigns", type=int, default=200)
     ap.add_argument("--layouts", default="a,b,c,d")
     ap.add_argument("--workdir", default=None, help="default: a temporary folder (removed at the end)")
+    ap.add_argument("--profile", action="store_true", help="also report each pipeline run's CPU by JVM thread kind "
+                    "and its Spark jobs (event log)")
     ap.add_argument("--floor", help=argparse.SUPPRESS)  # internal: one layout's floor and check
     ap.add_argument("--truth", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -168,8 +235,15 @@ def main() -> int:
         sets = [*folder_overrides(root), f"landing.impressions={imp}", f"landing.clicks={root / 'clicks'}",
                 f"reference.campaigns={base.reference.campaigns}", f"reference.users={base.reference.users}",
                 "kafka.enabled=false", "monitoring.enabled=false", "alerting.alertmanager_url=null"]
-        seconds, result = run_json([str(ROOT / ".venv" / "bin" / "advertisex"), "pipeline", "--once", "--quiet",
-                                    "--output", "json", *(f"--set={s}" for s in sets)])
+        event_log = root / "eventlog"
+        if args.profile:
+            event_log.mkdir(parents=True, exist_ok=True)
+            sets += ["spark.conf.spark.eventLog.enabled=true", f"spark.conf.spark.eventLog.dir={event_log.as_uri()}",
+                     "spark.conf.spark.eventLog.compress=false"]
+        sampler = JvmThreadCpu()
+        with sampler if args.profile else contextlib.nullcontext():
+            seconds, result = run_json([str(ROOT / ".venv" / "bin" / "advertisex"), "pipeline", "--once", "--quiet",
+                                        "--output", "json", *(f"--set={s}" for s in sets)])
         jobs = {name: s.get("seconds") for name, s in result.get("jobs", {}).items() if isinstance(s, dict)}
         _, checked = run_json([sys.executable, __file__, "--floor", str(root), "--truth", str(truth)])
         _, st = duckdb_gold.run(str(imp), str(root / "clicks"), str(base.reference.campaigns),
@@ -178,6 +252,9 @@ def main() -> int:
                "pipeline_s": round(seconds, 1), "jobs": jobs, "floor_s": checked["floor_seconds"],
                "ratio": round(seconds / checked["floor_seconds"], 2),
                "duckdb_s": round(st["load_s"] + st["compute_s"], 1), "gold_equal": checked["gold_equal"]}
+        if args.profile:
+            row["jvm_cpu_s"] = sampler.by_kind()
+            row.update(event_log_summary(event_log))
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(f"\n{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {args.impressions:,} impressions over {args.days} days")
@@ -188,6 +265,14 @@ def main() -> int:
         slow = ", ".join(f"{k} {v}" for k, v in sorted(r["jobs"].items(), key=lambda kv: -(kv[1] or 0))[:4])
         print(f"| {r['layout']}: {r['what']} | {r['files']} | {r['mb']} | {r['pipeline_s']} s | {r['floor_s']} s | "
               f"{r['ratio']}x | {r['duckdb_s']} s | {'yes' if r['gold_equal'] else 'NO'} | {slow} |")
+    if args.profile:
+        print("\n| layout | JVM CPU s | tasks | C2 | C1 | GC | py4j (Thread) | Spark jobs | task s (CPU s) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            cpu = r["jvm_cpu_s"]
+            print(f"| {r['layout']} | {sum(cpu.values()):.1f} | {cpu.get('Executor task l', 0)} | "
+                  f"{cpu.get('C2 CompilerThre', 0)} | {cpu.get('C1 CompilerThre', 0)} | {cpu.get('GC Thread', 0)} | "
+                  f"{cpu.get('Thread', 0)} | {r['spark_jobs']} | {r['task_seconds']} ({r['task_cpu_seconds']}) |")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if all(r["gold_equal"] for r in rows) else 1
