@@ -13,8 +13,8 @@ and checks ``gold/campaign_daily`` against the generator's truth.
 
 With ``--profile`` each pipeline run also reports where its CPU went: the driver JVM's CPU
 seconds by kind of thread (executor tasks, the C2 and C1 JIT compilers, GC, py4j, streaming;
-sampled from ``/proc`` every second, Linux only) and, from Spark's event log, how many Spark
-jobs ran and their tasks' wall and CPU seconds.
+sampled every second with psutil, named from ``/proc``: Linux only) and, from Spark's event
+log, how many Spark jobs ran and their tasks' wall and CPU seconds.
 
 Layouts: (a) ~70 mid-size plain files (about what the generator writes), (b) 4 plain files
 of the whole, (c) one gzip per event day, (d) ~3,000 small gzip files. Click and conversion
@@ -28,7 +28,6 @@ import contextlib
 import datetime as dt
 import gzip
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -38,6 +37,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -98,9 +99,10 @@ def lay_out(generated: Path, work: Path, layout: str) -> Path:
 
 
 class JvmThreadCpu:
-    """CPU seconds of the Spark driver JVMs that run while it samples, by kind of thread, from
-    ``/proc``: a thread's name as the kernel keeps it (its first 15 characters, e.g. ``Executor
-    task l``), without a trailing number (``GC Thread#1`` and ``GC Thread#0`` are one kind)."""
+    """CPU seconds of the Spark driver JVMs that run while it samples, by kind of thread (the
+    times from psutil, the names from ``/proc``): a thread's name as the kernel keeps it (its
+    first 15 characters, e.g. ``Executor task l``), without a trailing number (``GC Thread#1``
+    and ``GC Thread#0`` are one kind)."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[int, int], tuple[str, float]] = {}
@@ -116,19 +118,15 @@ class JvmThreadCpu:
         self._thread.join()
 
     def _run(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(1.0):
-            for proc in Path("/proc").glob("[0-9]*"):
+            for proc in psutil.process_iter(["cmdline"]):
+                if "org.apache.spark.deploy.SparkSubmit" not in (proc.info["cmdline"] or ()):
+                    continue
                 try:
-                    if b"org.apache.spark.deploy.SparkSubmit" not in (proc / "cmdline").read_bytes():
-                        continue
-                    for task in (proc / "task").iterdir():
-                        stat = (task / "stat").read_text()
-                        fields = stat[stat.rindex(")") + 2:].split()
-                        name = stat[stat.index("(") + 1:stat.rindex(")")]
-                        self._last[(int(proc.name), int(task.name))] = (
-                            name, (int(fields[11]) + int(fields[12])) / tick)
-                except OSError:  # a process or thread that ended meanwhile
+                    for thread in proc.threads():  # psutil has the times; the name only /proc has
+                        name = Path(f"/proc/{proc.pid}/task/{thread.id}/comm").read_text().strip()
+                        self._last[(proc.pid, thread.id)] = (name, thread.user_time + thread.system_time)
+                except (psutil.Error, OSError):  # a process or thread that ended meanwhile
                     continue
 
     def by_kind(self) -> dict[str, float]:
