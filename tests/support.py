@@ -32,6 +32,12 @@ def write_references(cfg: Any, campaigns: int = 1) -> None:
     write_file(Path(cfg.reference.users), ",".join(C.USER_CSV_COLUMNS) + "\nu1,25-34,f,FR,2026-01-01,x\n")
 
 
+def executed_plan(df: Any) -> str:
+    """The plan ``df`` ran with, after adaptive execution re-planned it."""
+    df.collect()
+    return df._jdf.queryExecution().executedPlan().toString().split("== Initial Plan ==")[0]
+
+
 def read_table(spark: Any, cfg: Any, table: Any) -> Any:
     """The Delta table ``table`` of ``cfg``'s lake."""
     return spark.read.format("delta").load(cfg.table_path(table))

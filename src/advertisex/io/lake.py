@@ -60,19 +60,29 @@ def replace_partitions(df: DataFrame, cfg: Config, table: Table, dates: Iterable
     )
 
 
-# A batch up to this many rows counts as small for :func:`insert_new` (its ids are broadcast).
+# A batch up to this many rows counts as small: its keys may be collected to the driver.
 SMALL_BATCH_ROWS = 100_000
+# Up to this many rows, :func:`insert_new` broadcasts a batch's ids and probes the table's key
+# column with them (one scan of it), instead of shuffling that whole column with the batch: a
+# streaming batch stays in this range while the table grows with every batch.
+PROBE_BATCH_ROWS = 1_000_000
 
 
-def count_up_to_small(df: DataFrame) -> int:
-    """driver-side: the rows of ``df``, counted up to :data:`SMALL_BATCH_ROWS` + 1 (each task
-    stops reading one row past that)."""
-    return df.select(F.lit(1)).limit(SMALL_BATCH_ROWS + 1).count()
+def count_up_to(df: DataFrame, limit: int | None = None) -> int:
+    """driver-side: the rows of ``df``, counted up to ``limit`` + 1 (default
+    :data:`SMALL_BATCH_ROWS`; each task stops reading one row past it)."""
+    limit = SMALL_BATCH_ROWS if limit is None else limit
+    return df.select(F.lit(1)).limit(limit + 1).count()
 
 
 def is_small(df: DataFrame) -> bool:
     """driver-side: whether ``df`` has at most :data:`SMALL_BATCH_ROWS` rows."""
-    return count_up_to_small(df) <= SMALL_BATCH_ROWS
+    return count_up_to(df) <= SMALL_BATCH_ROWS
+
+
+def can_probe(df: DataFrame) -> bool:
+    """driver-side: whether ``df`` has at most :data:`PROBE_BATCH_ROWS` rows (see :func:`insert_new`)."""
+    return count_up_to(df, PROBE_BATCH_ROWS) <= PROBE_BATCH_ROWS
 
 
 def append_batch(df: DataFrame, cfg: Config, table: Table, *, app_id: str, version: int,
@@ -125,25 +135,17 @@ def _write_metrics(table: Table) -> tuple[Column, ...]:
 
 
 def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: str, version: int,
-               small: bool = False, key_values: IdKeys | None = None, also_in: Sequence[Table] = (),
+               probe: bool = False, key_values: IdKeys | None = None, also_in: Sequence[Table] = (),
                observe: Sequence[Column] = ()) -> dict[str, Any] | None:
     """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (nor in the tables
     ``also_in``, which share its ids), once per ``(app_id, version)``.
 
-    An anti-join against the table's keys and an idempotent append: a replayed batch is
-    skipped by Delta's ``txnAppId``/``txnVersion``, and an id already in silver (from
-    another file, batch or restart) is not inserted again. This assumes one writer per
-    silver table (its silver stream); unlike a MERGE, two writers inserting the same new
-    id at once would not conflict. An append also commits in a fraction of a MERGE's time
-    (no touched-file bookkeeping), which is most of a small late batch's cost.
-
-    ``small`` (the caller knows ``df`` is small, :func:`is_small`): the batch's ids are
-    broadcast and the table's key column is probed with them in one scan, and only the ids
-    found there are anti-joined. Otherwise Spark joins the whole key column of the table
-    with the batch, which for a big table means a broadcast or a shuffle of all its ids.
-    ``key_values`` (a small batch's keys, when the caller holds them): up to
-    :data:`~advertisex.transforms.keys.LITERAL_KEYS` of them filter the table's scan as
-    literals instead.
+    An anti-join against the table's keys (:func:`not_in`) and an idempotent append: a
+    replayed batch is skipped by Delta's ``txnAppId``/``txnVersion``, and an id already in
+    silver (from another file, batch or restart) is not inserted again. This assumes one
+    writer per silver table (its silver stream); unlike a MERGE, two writers inserting the
+    same new id at once would not conflict. An append also commits in a fraction of a
+    MERGE's time (no touched-file bookkeeping), which is most of a small late batch's cost.
 
     ``observe``: aggregate columns (e.g. ``F.collect_set("event_date")``) over the rows
     actually appended, returned by name; None for a replay.
@@ -152,12 +154,27 @@ def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: st
     held = [p for p in (cfg.table_path(t) for t in (table, *also_in)) if is_delta(spark, p)]
     if held:
         existing = reduce(DataFrame.unionByName, (spark.read.format("delta").load(p).select(key) for p in held))
-        if few_enough(key_values):
-            existing = existing.where(in_ids(key, key_values))
-            df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
-        elif small:
-            existing = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
-            df = df.join(F.broadcast(existing), key, "left_anti").select(*df.columns)
-        else:
-            df = df.join(existing, key, "left_anti").select(*df.columns)
+        df = not_in(df, existing, key, probe=probe, key_values=key_values)
     return append_batch(df, cfg, table, app_id=app_id, version=version, observe=observe)
+
+
+def not_in(df: DataFrame, existing: DataFrame, key: str, *, probe: bool = False,
+           key_values: IdKeys | None = None) -> DataFrame:
+    """The rows of ``df`` whose ``key`` is not among ``existing``'s (a table's key column).
+
+    ``probe`` (the caller knows ``df`` has at most :data:`PROBE_BATCH_ROWS` rows): the
+    batch's ids are broadcast and ``existing`` is probed with them in one scan, and only
+    the ids found there are anti-joined. Otherwise ``existing`` is shuffled with the batch
+    (sort-merge, never broadcast: a table's compressed files make Spark's estimate of it far
+    smaller than its ids are in memory, and it grows with every batch). ``key_values`` (a
+    small batch's keys, when the caller holds them): up to
+    :data:`~advertisex.transforms.keys.LITERAL_KEYS` of them filter the scan as literals
+    instead.
+    """
+    if few_enough(key_values):
+        found = existing.where(in_ids(key, key_values))
+    elif probe:
+        found = existing.join(F.broadcast(df.select(key).distinct()), key, "left_semi")
+    else:
+        return df.join(existing.hint("merge"), key, "left_anti").select(*df.columns)
+    return df.join(F.broadcast(found), key, "left_anti").select(*df.columns)

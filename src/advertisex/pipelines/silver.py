@@ -33,7 +33,7 @@ from advertisex.faults import crash_point
 from advertisex.io import lake
 from advertisex.io.delta import is_delta
 from advertisex.io.dirty_dates import STAGE_ATTRIBUTION, STAGE_GOLD_BID, record_dirty
-from advertisex.io.lake import count_up_to_small, distinct_dates, insert_new, is_small, read_table
+from advertisex.io.lake import can_probe, count_up_to, distinct_dates, insert_new, read_table
 from advertisex.io.streaming import BatchFn, Stream, delta_source, run_stream
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.pipelines.reattribute import ATTRIBUTED_TABLES, reattribute
@@ -120,7 +120,7 @@ def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
     elif small:
         named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
     else:
-        count = count_up_to_small(waiting)
+        count = count_up_to(waiting)
         if count == 0:
             return set()
         if count <= lake.SMALL_BATCH_ROWS:
@@ -138,7 +138,8 @@ def impressions_batch(cfg: Config, app_id: str) -> BatchFn:
 
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        small = is_small(batch)
+        size = count_up_to(batch, lake.PROBE_BATCH_ROWS)
+        small, probe = size <= lake.SMALL_BATCH_ROWS, size <= lake.PROBE_BATCH_ROWS
         keys = _silver_keys(batch, S.silver_impressions, *IMPRESSION_KEY_COLUMNS)
         # A small batch's keys: the insert probes silver with its ids, attribution narrows its work to them.
         rows = keys.collect() if small else []  # driver-side: ≤ SMALL_BATCH_ROWS short rows
@@ -146,7 +147,7 @@ def impressions_batch(cfg: Config, app_id: str) -> BatchFn:
         # A big batch's dates are observed on the rows it inserts (a small one collected its keys).
         observed = insert_new(
             tables.SILVER_IMPRESSIONS.conform(_silver_rows(batch, cfg, S.silver_impressions, "impression_id")),
-            cfg, tables.SILVER_IMPRESSIONS, "impression_id", app_id=app_id, version=batch_id, small=small,
+            cfg, tables.SILVER_IMPRESSIONS, "impression_id", app_id=app_id, version=batch_id, probe=probe,
             key_values=ids, observe=() if small else (F.collect_set("event_date").alias("dates"),))
         crash_point("silver_insert", JOB)
         marked_keys = {}
@@ -168,7 +169,7 @@ def impressions_batch(cfg: Config, app_id: str) -> BatchFn:
         # bid_daily counts impressions on their bid request's date.
         bids = read_table(spark, cfg, tables.SILVER_BID_REQUESTS)
         if bids is not None:
-            touched = DT.bid_dates_of_impressions(keys.where(F.col("bid_request_id").isNotNull()), bids)
+            touched = DT.bid_dates_of_impressions(keys, bids, broadcast=probe)
             dirty += [(STAGE_GOLD_BID, "impressions", d) for d in distinct_dates(touched)]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id, keys=marked_keys)
 
@@ -182,7 +183,6 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
         spark = batch.sparkSession
         events = _silver_rows(batch, cfg, S.silver_click_events, "event_id").localCheckpoint()  # small; read twice
         clicks, conversions = S.split_clicks_conversions(events)
-        small = is_small(events)
         with ATTRIBUTED_TABLES:  # not while re-attribution rewrites these tables' partitions
             for table, rows, other in ((tables.SILVER_CLICKS, clicks, tables.SILVER_CONVERSIONS),
                                        (tables.SILVER_CONVERSIONS, conversions, tables.SILVER_CLICKS)):
@@ -190,7 +190,7 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
                 # An event id counts once, whatever its type (an id stored as a click and
                 # received again as a conversion keeps the click).
                 insert_new(table.conform(rows), cfg, table, "event_id", app_id=app_id, version=batch_id,
-                           small=small, also_in=(other,))
+                           probe=can_probe(events), also_in=(other,))
                 crash_point("silver_insert", JOB)
             # Marked before re-attribution can run again: it would otherwise take the tables as
             # settled (every row attributed) with these rows in them.
@@ -209,7 +209,7 @@ def bid_requests_batch(cfg: Config, app_id: str) -> BatchFn:
         insert_new(tables.SILVER_BID_REQUESTS.conform(_silver_rows(batch, cfg, S.silver_bid_requests,
                                                                    "bid_request_id")),
                    cfg, tables.SILVER_BID_REQUESTS, "bid_request_id", app_id=app_id, version=batch_id,
-                   small=is_small(batch))
+                   probe=can_probe(batch))
         crash_point("silver_insert", JOB)
         keys = _silver_keys(batch, S.silver_bid_requests, "event_date")
         dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(keys)]

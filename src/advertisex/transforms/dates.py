@@ -32,12 +32,15 @@ from pyspark.sql import DataFrame
 from advertisex.transforms import normalize as N
 
 
-def bid_dates_of_impressions(impressions: DataFrame, bid_requests: DataFrame) -> DataFrame:
+def bid_dates_of_impressions(impressions: DataFrame, bid_requests: DataFrame, *, broadcast: bool = True) -> DataFrame:
     """The ``bid_daily`` dates that (new) impressions touch: their bid requests' dates.
 
     Args:
         impressions: impressions with ``bid_request_id`` (e.g. one batch of new rows).
         bid_requests: silver bid requests.
+        broadcast: broadcast the impressions' ids (a batch of bounded size); otherwise the
+            two are shuffled. The table is never broadcast: its compressed files make
+            Spark's estimate of it far smaller than it is in memory.
 
     Returns:
         One column ``event_date`` (date), distinct.
@@ -45,13 +48,9 @@ def bid_dates_of_impressions(impressions: DataFrame, bid_requests: DataFrame) ->
     ids = impressions.where(F.col("bid_request_id").isNotNull()).select(
         F.col("bid_request_id").alias("_id")
     ).distinct()
-    return (
-        bid_requests.join(ids, F.col("bid_request_id") == F.col("_id"), "inner")
-        .select(N.event_date(F.col("event_time")).alias("event_date"))
-        .distinct()
-    )
-
-
+    joined = (bid_requests.join(F.broadcast(ids), F.col("bid_request_id") == F.col("_id"), "inner") if broadcast
+              else bid_requests.hint("merge").join(ids, F.col("bid_request_id") == F.col("_id"), "inner"))
+    return joined.select(N.event_date(F.col("event_time")).alias("event_date")).distinct()
 
 
 def _days_reach(window: dt.timedelta) -> int:

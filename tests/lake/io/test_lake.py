@@ -8,23 +8,24 @@ import pyspark.sql.functions as F
 import pytest
 from chispa import assert_df_equality
 
-from advertisex.io.lake import SMALL_BATCH_ROWS, insert_new, is_small
+from advertisex.io.lake import PROBE_BATCH_ROWS, SMALL_BATCH_ROWS, can_probe, insert_new, is_small, not_in
 from advertisex.tables import Table
+from support import executed_plan
 
 SCHEMA = "event_id string, value long, event_date date"
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
 
 
-@pytest.mark.parametrize(("small", "literal"), [(False, False), (True, False), (True, True)],
-                         ids=["anti-join", "small-batch-probe", "small-batch-literal-keys"])
-def test_insert_new_adds_new_ids_once_per_batch(spark, lake_cfg, small, literal):
-    table = Table(f"silver/insert_test_{small}_{literal}", "silver", SCHEMA, "a test table")
+@pytest.mark.parametrize(("probe", "literal"), [(False, False), (True, False), (True, True)],
+                         ids=["anti-join", "probe", "literal-keys"])
+def test_insert_new_adds_new_ids_once_per_batch(spark, lake_cfg, probe, literal):
+    table = Table(f"silver/insert_test_{probe}_{literal}", "silver", SCHEMA, "a test table")
     app = "test.silver.insert_test"
 
     def insert(rows, version):
         values = {r[0] for r in rows} if literal else None
         insert_new(spark.createDataFrame(rows, SCHEMA), lake_cfg, table, "event_id", app_id=app, version=version,
-                   small=small, key_values=values)
+                   probe=probe, key_values=values)
 
     insert([("a", 1, D1), ("b", 2, D2)], 0)
     # The same batch id again (a restart replaying it), even with other rows: nothing is written.
@@ -38,9 +39,53 @@ def test_insert_new_adds_new_ids_once_per_batch(spark, lake_cfg, small, literal)
     assert spark.sql(f"DESCRIBE DETAIL delta.`{lake_cfg.table_path(table)}`").first().partitionColumns == ["event_date"]
 
 
-def test_is_small_counts_up_to_the_threshold(spark):
+def test_is_small_and_can_probe_count_up_to_their_thresholds(spark):
     assert is_small(spark.range(SMALL_BATCH_ROWS))
     assert not is_small(spark.range(SMALL_BATCH_ROWS + 1))
+    assert can_probe(spark.range(PROBE_BATCH_ROWS))
+    assert not can_probe(spark.range(PROBE_BATCH_ROWS + 1))
+
+
+def broadcast_scans(plan: str) -> list[str]:
+    """The file scans a broadcast is built from directly (through nodes of one child only)."""
+    nodes = [(len(line) - len(line.lstrip(" :+-")), line.strip(" :+-")) for line in plan.splitlines() if line.strip()]
+
+    def children(i: int) -> list[int]:
+        depth, out = nodes[i][0], []
+        for j in range(i + 1, len(nodes)):
+            if nodes[j][0] <= depth:
+                break
+            if not out or nodes[j][0] == nodes[out[0]][0]:
+                out.append(j)
+        return out
+
+    found = []
+    for i, (_, name) in enumerate(nodes):
+        if name.startswith("BroadcastExchange"):
+            below = children(i)
+            while len(below) == 1:
+                if "Scan parquet" in nodes[below[0]][1]:
+                    found.append(nodes[below[0]][1])
+                below = children(below[0])
+    return found
+
+
+@pytest.mark.parametrize("probe", [False, True], ids=["anti-join", "probe"])
+def test_not_in_never_broadcasts_the_table(spark, tmp_path, probe):
+    # A table of a few files on disk, as small as Spark broadcasts by its file size: its scan
+    # must still not be broadcast (in memory a growing table's ids outgrow the driver; silver's
+    # queries failed on it under sustained load). The probe broadcasts the batch's ids.
+    path = str(tmp_path / "table")
+    spark.createDataFrame([(f"e{i}", i, D1) for i in range(50)], SCHEMA).write.format("delta").save(path)
+    existing = spark.read.format("delta").load(path).select("event_id")
+    batch = spark.createDataFrame([("e1", 1, D1), ("new", 2, D2)], SCHEMA)
+    new = not_in(batch, existing, "event_id", probe=probe)
+    plan = executed_plan(new)
+    assert [r.event_id for r in new.collect()] == ["new"]
+    assert not broadcast_scans(plan), plan
+    assert ("BroadcastExchange" in plan) == probe, plan
+    # The check itself: Spark's own choice for such a table is to broadcast its scan.
+    assert broadcast_scans(executed_plan(batch.join(existing, "event_id", "left_anti"))), "not a broadcast-sized table"
 
 
 def test_insert_new_observes_the_rows_it_appends_and_nothing_on_a_replay(spark, lake_cfg):

@@ -19,6 +19,7 @@ from advertisex.transforms.gold import (
     campaign_daily_from_hourly,
     campaign_hourly,
 )
+from support import executed_plan
 
 UTC = dt.UTC
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
@@ -196,10 +197,13 @@ def test_bid_daily_hand_computed(spark) -> None:
     assert tuple(actual.columns) == tables.GOLD_BID_DAILY.columns
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
-    touched = bid_dates_of_impressions(impressions.where(F.col("impression_id") == "i2"), bids)
-    assert_df_equality(
-        touched, spark.createDataFrame([(D1,)], "event_date date"), ignore_nullable=True
-    )
+    for broadcast in (True, False):
+        touched = bid_dates_of_impressions(impressions.where(F.col("impression_id") == "i2"), bids,
+                                           broadcast=broadcast)
+        assert_df_equality(touched, spark.createDataFrame([(D1,)], "event_date date"), ignore_nullable=True)
+        # A big batch's ids are shuffled with the table, which is never broadcast (Spark
+        # would broadcast this small one).
+        assert ("BroadcastExchange" in executed_plan(touched)) == broadcast
 
 
 def test_campaign_daily_from_hourly_equals_campaign_daily(spark) -> None:
