@@ -7,15 +7,18 @@ In one driver (docs/CONTRACT.md §5, always on):
   false) and the landing-folder ones, which pick new files up as they land;
 * silver's three queries run the same way, each started as soon as its bronze table exists;
 * every ``pipeline.refresh_seconds`` a refresh runs in a thread of its own: the reference
-  dimensions (nothing is read while their files are untouched), re-attribution, gold, the
-  anomaly checks and the quality checks, all for the dates silver changed since the last
-  refresh;
+  dimensions (nothing is read while their files are untouched), re-attribution and gold
+  (with its audit), for the dates silver changed since the last refresh;
+* after a refresh, the anomaly and quality checks run in a thread of their own, unless the
+  previous ones still run (then they start again when those end, covering both refreshes):
+  under load they take longer than a refresh, and gold does not wait for them;
 * a query that fails is started again after ``pipeline.restart_backoff_seconds`` (doubled
   at each failure in a row) up to ``pipeline.max_restarts`` times; past that every query is
   stopped and the run ends with one line naming the query and the cause;
 * SIGINT or SIGTERM stops every query once its current batch is done (one still busy
   after ``pipeline.stop_timeout_seconds`` is stopped anyway, and its batch is replayed on
-  the next start, writing nothing twice), lets the refresh finish its step, and returns.
+  the next start, writing nothing twice), lets the refresh and the checks finish their
+  step, and returns.
 
 A restart continues where the checkpoints stopped.
 """
@@ -90,6 +93,8 @@ REFRESH: tuple[RefreshStep, ...] = (
     RefreshStep("reference", reference.run),
     RefreshStep("reattribute", lambda spark, cfg: reattribute.reattribute(spark, cfg)),
     RefreshStep("gold", gold.run),
+)
+CHECKS: tuple[RefreshStep, ...] = (
     RefreshStep("anomaly", anomaly.run),
     RefreshStep("quality", quality.run),
 )
@@ -106,6 +111,8 @@ class AlwaysOn:
     queries: dict[str, Supervised] = field(default_factory=dict)
     refreshes: int = 0
     _refresher: threading.Thread | None = None
+    _checker: threading.Thread | None = None
+    _checks_due: threading.Event = field(default_factory=threading.Event)
     _next_refresh: float = 0.0
     _next_discovery: float = 0.0
 
@@ -123,6 +130,7 @@ class AlwaysOn:
                 self._discover_silver()
                 self._supervise()
                 self._maybe_refresh()
+                self._maybe_check()
                 self.stop.wait(POLL_SECONDS)
         finally:
             self._stop_all()
@@ -185,7 +193,8 @@ class AlwaysOn:
                     self.cfg.pipeline.max_restarts)
 
     def _stop_all(self) -> None:
-        """Stop every query after its current batch (bounded), then wait for the refresh."""
+        """Stop every query after its current batch (bounded), then wait for the refresh and
+        the checks."""
         deadline = time.monotonic() + self.cfg.pipeline.stop_timeout_seconds
         for name, q in self.queries.items():
             if q.handle is None:
@@ -195,8 +204,9 @@ class AlwaysOn:
             q.handle.stop()
             release_checkpoint(q.stream, self.cfg)
             log.info("stopped %s", name)
-        if self._refresher is not None:
-            self._refresher.join()
+        for thread in (self._refresher, self._checker):
+            if thread is not None:
+                thread.join()
 
     # ----------------------------------------------------------------------- refresh
 
@@ -211,25 +221,38 @@ class AlwaysOn:
         self._refresher.start()
 
     def _refresh(self) -> None:
-        """One refresh; a failing step is logged and the next refresh tries again (every step
-        repeats safely), so the pipeline keeps ingesting meanwhile."""
+        """One refresh of gold; the checks are due after it."""
         started = time.monotonic()
         if self.refreshes == 0:
             self._known_freshness()
-        for step in REFRESH:
+        if self._run_steps(REFRESH):
+            M.GOLD_REFRESH_DURATION.observe(time.monotonic() - started)
+            self.refreshes += 1
+            self._checks_due.set()
+
+    def _maybe_check(self) -> None:
+        if not self._checks_due.is_set() or (self._checker is not None and self._checker.is_alive()):
+            return
+        self._checks_due.clear()
+        self._checker = threading.Thread(target=self._run_steps, args=(CHECKS,), name="advertisex-checks",
+                                         daemon=True)
+        self._checker.start()
+
+    def _run_steps(self, steps: tuple[RefreshStep, ...]) -> bool:
+        """Run ``steps`` in turn; whether all ran. A failing step is logged and the next round
+        tries again (every step repeats safely), so the pipeline keeps ingesting meanwhile."""
+        for step in steps:
             if self.stop.is_set():
-                return
+                return False
             try:
                 step.run(self.spark, self.cfg)
             except DataQualityError as exc:
                 log.warning("refresh: %s", exc)  # gold stays published; the quality metrics tell
             except Exception as exc:  # noqa: BLE001 - kept running; the stale-refresh alert tells
                 log.error("refresh: %s failed, retrying at the next refresh: %s", step.job, first_line(exc))
-                return
+                return False
             M.LAST_SUCCESS.labels(job=step.job).set(time.time())
-        M.GOLD_REFRESH_DURATION.observe(time.monotonic() - started)
-        self.refreshes += 1
-
+        return True
 
     def _known_freshness(self) -> None:
         """Freshness from the tables themselves for those no batch has written yet (after a

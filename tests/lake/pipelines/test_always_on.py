@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from advertisex.generate.truth import Windows
 from advertisex.io.delta import is_delta
 from advertisex.io.streaming import Stream, StreamFailedError
 from advertisex.monitoring import metrics as M
+from advertisex.pipelines import always_on
 from advertisex.pipelines.always_on import AlwaysOn
 from conftest import make_cfg
 from support import read_table
@@ -162,3 +164,24 @@ def test_a_query_failing_past_max_restarts_ends_the_run_naming_it(spark, tmp_pat
         pipeline.run()
     assert len(calls) == 3
     assert not spark.streams.active
+
+
+def test_gold_refreshes_while_the_checks_are_still_running(spark, tmp_path, monkeypatch):
+    # The checks grow with the day's data (under load they take minutes); gold must not wait
+    # for them, and they are not started twice at once.
+    cfg = _cfg(tmp_path)
+    _references(cfg)
+    release, runs = threading.Event(), []
+
+    def slow_check(_spark, _cfg):
+        runs.append(time.monotonic())
+        release.wait(120)
+
+    monkeypatch.setattr(always_on, "CHECKS", (always_on.RefreshStep("slow", slow_check),))
+    running = Running(AlwaysOn(spark, cfg, ingest=[]))
+    _wait(lambda: running.pipeline.refreshes >= 3, "gold refreshes while the first check runs", timeout=120)
+    assert len(runs) == 1
+    release.set()
+    _wait(lambda: len(runs) >= 2, "the checks again, after the first ended", timeout=60)
+    summary = running.stop()
+    assert summary["refreshes"] >= 3
