@@ -13,7 +13,9 @@ seconds. Every second the bench reads the tables' Delta logs (no Spark of its ow
   statistics), and now minus the produce time of the N-th record when silver holds N;
 * produce → gold: now minus the produce time of the N-th impression when gold counts N;
 * lag: records produced minus records in bronze, sampled over the run (growing or not);
-* the pipeline's processes: peak resident memory, and CPU seconds per million records.
+* the pipeline's processes: peak resident memory, and CPU seconds per million records;
+* every process's CPU over the run, by role (pipeline, broker, registry, producers,
+  monitoring), and the pipeline JVM's CPU by kind of thread (tasks, JIT, GC, ...).
 
 Prints percentiles and the figures for docs/BENCHMARKS.md.
 """
@@ -21,6 +23,7 @@ Prints percentiles and the figures for docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import multiprocessing as mp
@@ -34,10 +37,14 @@ import tempfile
 import time
 import uuid
 from bisect import bisect_left
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from bench_layouts import JvmThreadCpu  # noqa: E402
 
 from advertisex.config import Config, folder_overrides, load_config  # noqa: E402
 
@@ -246,6 +253,55 @@ def _tree(pid: int) -> list:
         return []
 
 
+# Every process's role, by a piece of its command line (the first that matches).
+ROLES = (("org.apache.spark.deploy.SparkSubmit", "pipeline (driver JVM)"), ("advertisex.cli", "pipeline (Python)"),
+         ("pyspark.daemon", "pipeline (Python workers)"), ("kafka.Kafka", "Kafka broker"), ("apicurio", "schema registry"), ("produce_loop", "producers"),
+         ("multiprocessing", "producers"), ("prometheus", "monitoring"), ("alertmanager", "monitoring"),
+         ("bench_always_on", "this bench"))
+
+
+class CpuByRole:
+    """CPU seconds every process used since the first :meth:`sample`, summed by role; a process
+    that ends between samples (a producer) counts up to its last sample."""
+
+    def __init__(self) -> None:
+        self._first: dict[int, float] | None = None
+        self._last: dict[int, tuple[str, float]] = {}
+
+    def sample(self) -> None:
+        import psutil
+
+        for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+            cmd, times = " ".join(proc.info["cmdline"] or ()), proc.info["cpu_times"]
+            if times is not None:
+                role = next((r for key, r in ROLES if key in cmd), "other")
+                self._last[proc.pid] = (role, times.user + times.system)
+        if self._first is None:
+            self._first = {pid: cpu for pid, (_, cpu) in self._last.items()}
+
+    def used(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, (role, cpu) in self._last.items():
+            out[role] = out.get(role, 0.0) + cpu - (self._first or {}).get(pid, 0.0)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _tree_sum(pid: int, read: Callable[[Any], float]) -> float:
+    """``read(process)`` summed over ``pid`` and its children (a Python worker may end meanwhile)."""
+    import psutil
+
+    total = 0.0
+    for proc in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += read(proc)
+    return total
+
+
+def _cpu(proc: Any) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
@@ -286,7 +342,9 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     while not (Path(cfg.table_path("silver/dim_users")) / "_delta_log").is_dir() and time.monotonic() < deadline:
         time.sleep(1)
     time.sleep(2 * args.trigger)
-    cpu0 = sum(p.cpu_times().user + p.cpu_times().system for p in _tree(pipeline.pid))
+    cpu0 = _tree_sum(pipeline.pid, _cpu)
+    roles, jvm = CpuByRole(), JvmThreadCpu().__enter__()
+    roles.sample()
 
     ctx = mp.get_context("spawn")
     timelines = {kind: work / f"timeline-{kind}.txt" for kind in ("impressions", "bids")}
@@ -324,11 +382,12 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
             samples["bids_newest"].append((now_ms - bids_newest) / 1000)
         elapsed = time.monotonic() - t_start
         lag.append((elapsed, produced - n_bronze))
-        peak_rss = max(peak_rss, sum(p.memory_info().rss for p in _tree(pipeline.pid)))
+        peak_rss = max(peak_rss, _tree_sum(pipeline.pid, lambda p: p.memory_info().rss))
         if time.monotonic() >= next_click and produced:
             _click_file(cfg, clicked, produced, args.clicks_per_file)
             clicked, next_click = produced, next_click + args.click_every
         if int(elapsed) % 10 == 0:
+            roles.sample()
             s_age = f"{samples['silver_newest'][-1]:.1f}" if samples["silver_newest"] else "-"
             g_age = f"{samples['gold_count'][-1]:.1f}" if samples["gold_count"] else "-"
             print(f"{elapsed:6.0f} {produced:10,} {n_bronze:10,} {n_silver:10,} {n_gold:10,} {s_age:>10} {g_age:>9}",
@@ -336,7 +395,9 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
         if pipeline.poll() is not None:
             print(f"the pipeline ended ({pipeline.returncode}); see {work / 'pipeline.log'}", flush=True)
             break
-    cpu1 = sum(p.cpu_times().user + p.cpu_times().system for p in _tree(pipeline.pid))
+    cpu1 = _tree_sum(pipeline.pid, _cpu)
+    roles.sample()
+    jvm.__exit__()
     tl = {k: read_timeline(v) for k, v in timelines.items()}
     total = tl["impressions"][1][-1] + tl["bids"][1][-1]
     pipeline.send_signal(signal.SIGTERM)
@@ -358,6 +419,9 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     print(f"  lag (produced − bronze impressions): middle third {early:,.0f}, last third {late:,.0f}")
     print(f"  pipeline processes: peak RSS {peak_rss / 2**20:,.0f} MiB; CPU {cpu1 - cpu0:,.0f}s for {total:,} records "
           f"= {(cpu1 - cpu0) / max(total, 1) * 1e6:,.1f} CPU-s per million; SIGTERM exit {code}")
+    print(f"  CPU seconds over the run, by role (2 cores = {2 * elapsed:,.0f}): "
+          + ", ".join(f"{role} {sec:,.0f}" for role, sec in roles.used().items() if sec >= 1))
+    print(f"  the driver JVM since its start, by thread: {jvm.by_kind()}")
     print(f"  log: {work / 'pipeline.log'}")
     return 0
 
