@@ -9,6 +9,7 @@ reconciliation batch until a re-check balances.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 RESULTS = tables.QUALITY_RESULTS
+# Always on, gold's audit and the quality job store results from two threads of one driver:
+# the first commits to a table not created yet conflict in Delta (a concurrent protocol
+# change), so this process's appends take turns.
+_APPENDS = threading.Lock()
 
 
 def store_results(spark: SparkSession, cfg: Config, rows: list[dict[str, Any]]) -> None:
@@ -29,8 +34,9 @@ def store_results(spark: SparkSession, cfg: Config, rows: list[dict[str, Any]]) 
     if not rows:
         return
     data = [tuple(r[c] for c in RESULTS.columns) for r in rows]
-    (spark.createDataFrame(data, RESULTS.struct()).write.format("delta").mode("append")
-     .options(**RESULTS.write_options).save(cfg.table_path(RESULTS)))
+    with _APPENDS:
+        (spark.createDataFrame(data, RESULTS.struct()).write.format("delta").mode("append")
+         .options(**RESULTS.write_options).save(cfg.table_path(RESULTS)))
 
 
 def latest(results: DataFrame) -> DataFrame:
