@@ -183,6 +183,7 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
         spark = batch.sparkSession
         events = _silver_rows(batch, cfg, S.silver_click_events, "event_id").localCheckpoint()  # small; read twice
         clicks, conversions = S.split_clicks_conversions(events)
+        probe = can_probe(events)
         with ATTRIBUTED_TABLES:  # not while re-attribution rewrites these tables' partitions
             for table, rows, other in ((tables.SILVER_CLICKS, clicks, tables.SILVER_CONVERSIONS),
                                        (tables.SILVER_CONVERSIONS, conversions, tables.SILVER_CLICKS)):
@@ -190,7 +191,7 @@ def click_events_batch(cfg: Config, app_id: str) -> BatchFn:
                 # An event id counts once, whatever its type (an id stored as a click and
                 # received again as a conversion keeps the click).
                 insert_new(table.conform(rows), cfg, table, "event_id", app_id=app_id, version=batch_id,
-                           probe=can_probe(events), also_in=(other,))
+                           probe=probe, also_in=(other,))
                 crash_point("silver_insert", JOB)
             # Marked before re-attribution can run again: it would otherwise take the tables as
             # settled (every row attributed) with these rows in them.

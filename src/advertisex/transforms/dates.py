@@ -48,9 +48,12 @@ def bid_dates_of_impressions(impressions: DataFrame, bid_requests: DataFrame, *,
     ids = impressions.where(F.col("bid_request_id").isNotNull()).select(
         F.col("bid_request_id").alias("_id")
     ).distinct()
-    joined = (bid_requests.join(F.broadcast(ids), F.col("bid_request_id") == F.col("_id"), "inner") if broadcast
-              else bid_requests.hint("merge").join(ids, F.col("bid_request_id") == F.col("_id"), "inner"))
-    return joined.select(N.event_date(F.col("event_time")).alias("event_date")).distinct()
+    bids, ids = (bid_requests, F.broadcast(ids)) if broadcast else (bid_requests.hint("merge"), ids)
+    return (
+        bids.join(ids, F.col("bid_request_id") == F.col("_id"), "inner")
+        .select(N.event_date(F.col("event_time")).alias("event_date"))
+        .distinct()
+    )
 
 
 def _days_reach(window: dt.timedelta) -> int:
