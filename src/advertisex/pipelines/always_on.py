@@ -59,6 +59,7 @@ from advertisex.pipelines import (
     reference,
     silver,
 )
+from advertisex.quality import project
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -122,6 +123,7 @@ class AlwaysOn:
         Raises:
             StreamFailedError: a query failed more than ``pipeline.max_restarts`` times in a row.
         """
+        project.warm_up(self.cfg)  # the first refresh's audit finds Great Expectations loaded
         reference.run(self.spark, self.cfg)  # silver needs the dimensions before its first batch
         for stream in self._ingest_streams() if self.ingest is None else self.ingest:
             self.queries[stream.name] = Supervised(stream)

@@ -27,6 +27,7 @@ from advertisex.pipelines import (
     silver,
 )
 from advertisex.pipelines.parallel import run_concurrently
+from advertisex.quality import project
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -131,6 +132,7 @@ def run_pipeline(spark: SparkSession, cfg: Config, *,
     """
     tell = on_job or (lambda _name, _summary: None)
     results: dict[str, dict[str, Any]] = {}
+    project.warm_up(cfg)  # gold's audit is the first validation; ingestion and silver come before it
     stop = threading.Event()  # set by Ctrl-C: a lane starts no further job
 
     def run_lane(names: tuple[str, ...]) -> None:

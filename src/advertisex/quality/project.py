@@ -161,6 +161,23 @@ def context(cfg: Config) -> FileDataContext:
         return _contexts[key]
 
 
+def warm_up(cfg: Config) -> threading.Thread:
+    """Open the Data Context (importing Great Expectations, seconds of one core) in a
+    background thread, while the jobs before the first validation wait on Spark; the first
+    validation then finds it open. A failure is only logged here: the validation that needs
+    the context meets it again and raises."""
+
+    def load() -> None:
+        try:
+            context(cfg)
+        except Exception as e:  # noqa: BLE001 - reported where the context is used
+            log.debug("Great Expectations not warmed up: %s", e)
+
+    thread = threading.Thread(target=load, name="gx-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _suite_pages(ctx: FileDataContext, cfg: Config) -> None:
     """Render the Data Docs page of every suite that has none yet, so the site's index names
     every suite from the start (a checkpoint's ``UpdateDataDocsAction`` renders its own)."""

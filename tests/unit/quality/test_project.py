@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from advertisex.quality import checks as K
 from advertisex.quality import project
 from support import ROOT
@@ -48,3 +50,21 @@ def test_gx_loads_the_project_without_progress_bars(lake_cfg):
     assert ctx.variables.progress_bars == {"globally": False, "metric_calculations": False}
     assert sorted(s.name for s in ctx.suites.all()) == sorted(s.name for s in K.ALL_SUITES)
     assert ctx.checkpoints.get("gold_campaign_daily").actions[0].type == "advertisex_quality"
+
+
+def test_warm_up_opens_the_context_the_validations_then_use(lake_cfg):
+    before = set(project._contexts)
+    project.warm_up(lake_cfg).join(timeout=120)
+    opened = set(project._contexts) - before
+    assert len(opened) == 1
+    assert project.context(lake_cfg) is project._contexts[opened.pop()]
+
+
+def test_a_failed_warm_up_leaves_the_error_to_the_validation(lake_cfg, tmp_path):
+    cfg = lake_cfg.model_copy(update={"quality": lake_cfg.quality.model_copy(
+        update={"gx_dir": str(tmp_path / "no-gx")})})
+    thread = project.warm_up(cfg)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    with pytest.raises(FileNotFoundError):
+        project.context(cfg)
