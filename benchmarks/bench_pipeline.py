@@ -151,14 +151,15 @@ def hold_back_last_arrival(cfg, held: Path) -> tuple[list[Path], str]:
 
 def validation_share(results: dict) -> str:
     """Data-quality time against the jobs it belongs to (issue 22: GX on gold <= 10 % of the
-    gold job, on silver <= 20 % of the silver job): gold's audit (profiling + GX checkpoints,
-    inside the gold job), the quality job's silver suites and its reconciliation."""
+    gold job, on silver <= 20 % of the silver job): gold's audit (profiling, GX checkpoints and
+    storing their results, inside the gold job), the quality job's silver suites and its reconciliation."""
     gold, silver, quality = results.get("gold", {}), results.get("silver", {}), results.get("quality", {})
     audit = gold.get("audit_seconds", {})
     suites = quality.get("silver_seconds", {})
     g, a = gold.get("seconds", 0) or 0, sum(audit.values())
     s, v = silver.get("seconds", 0) or 0, sum(suites.values())
-    return (f"validation: gold audit {a:.1f}s (profile {audit.get('profile', 0)}s, GX {audit.get('gx', 0)}s) = "
+    return (f"validation: gold audit {a:.1f}s (profile {audit.get('profile', 0)}s, GX {audit.get('gx', 0)}s, "
+            f"storing the results {audit.get('store', 0)}s) = "
             f"{100 * a / g if g else 0:.1f}% of the gold job ({g}s); silver suites {v:.1f}s (profile "
             f"{suites.get('profile', 0)}s, GX {suites.get('gx', 0)}s) = {100 * v / s if s else 0:.1f}% of the silver "
             f"job ({s}s); reconciliation {quality.get('reconciliation_seconds', 0)}s; quality job "

@@ -120,7 +120,7 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     Returns:
         ``campaign_dates``, ``bid_dates`` (recomputed), ``withheld`` (``{table: [dates]}``
         not published because of a critical failure), ``warned`` (published with warnings)
-        and ``audit_seconds`` (profiling, GX checkpoints).
+        and ``audit_seconds`` (profiling, GX checkpoints, storing the results).
     """
     marks = take_dirty(spark, cfg, [STAGE_GOLD_CAMPAIGN, STAGE_GOLD_BID])
     campaign_dates, bid_dates = _dates(marks, STAGE_GOLD_CAMPAIGN), _dates(marks, STAGE_GOLD_BID)
@@ -129,7 +129,7 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     newest = {t.name: M.newest_of(t.name) for t in (tables.SILVER_IMPRESSIONS, tables.SILVER_BID_REQUESTS)}
     staged = stage(spark, cfg, campaign_dates, bid_dates)
     verdict = audit(spark, cfg, staged, run_id=new_run_id(JOB), now=now) if staged else {
-        K.CRITICAL: {}, K.WARNING: {}, "seconds": {"profile": 0.0, "gx": 0.0}}
+        K.CRITICAL: {}, K.WARNING: {}, "seconds": {"profile": 0.0, "gx": 0.0, "store": 0.0}}
     bad = verdict[K.CRITICAL]
     withheld = {
         STAGE_GOLD_CAMPAIGN: bad.get(tables.GOLD_CAMPAIGN_DAILY.name, set())
