@@ -162,7 +162,8 @@ def validation_share(results: dict) -> str:
             f"storing the results {audit.get('store', 0)}s) = "
             f"{100 * a / g if g else 0:.1f}% of the gold job ({g}s); silver suites {v:.1f}s (profile "
             f"{suites.get('profile', 0)}s, GX {suites.get('gx', 0)}s) = {100 * v / s if s else 0:.1f}% of the silver "
-            f"job ({s}s); reconciliation {quality.get('reconciliation_seconds', 0)}s; quality job "
+            f"job ({s}s); reconciliation {quality.get('reconciliation_seconds', 0)}s; storing the quality job's "
+            f"results {quality.get('store_seconds', 0)}s; quality job "
             f"{quality.get('seconds', 0)}s; silver checked: "
             + "; ".join(f"{k} {v}" for k, v in quality.items() if k.startswith("silver/")))
 

@@ -6,7 +6,7 @@ since the version last validated (the Delta log's commits: a compaction changes 
 profiles them in one Spark pass and validates the profile with the table's Great
 Expectations checkpoint (:mod:`advertisex.quality`). Then it reconciles each source's new
 bronze batches with silver and quarantine (:mod:`advertisex.quality.reconcile`). Every
-result goes to ``quality/results``, failures to Alertmanager and
+result goes to ``quality/results`` (the run's in one commit), failures to Alertmanager and
 ``advertisex_quality_failures``.
 
 Finally it looks at the open findings (a finding's latest result failed): they are posted
@@ -39,7 +39,7 @@ from advertisex.pipelines.reattribute import settled_version
 from advertisex.quality import checks as K
 from advertisex.quality import reconcile as R
 from advertisex.quality.profile import NULL_PARTITION, profile
-from advertisex.quality.results import open_findings, validated_versions
+from advertisex.quality.results import open_findings, store_results, validated_versions
 from advertisex.quality.validation import new_run_id, validate
 from advertisex.quality.wap import known_campaigns
 
@@ -64,11 +64,12 @@ def changed_dates(spark: SparkSession, cfg: Config, path: str, since: int | None
 
 
 def validate_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: int | None, run_id: str,
-                    known: list[str] | None, now: dt.datetime | None,
-                    seconds: dict[str, float]) -> tuple[str, list[dict[str, Any]]]:
+                    known: list[str] | None, now: dt.datetime | None, seconds: dict[str, float],
+                    sink: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     """Validate the partitions of ``suite``'s table changed since version ``since``, up to its
     latest version (for the attributed tables, the one the last re-attribution left); the
-    time spent profiling and in GX is added to ``seconds``.
+    time spent profiling and in GX is added to ``seconds``, the result rows to ``sink`` (for
+    the caller to store).
 
     Returns:
         ``(what was done, result rows)``.
@@ -91,16 +92,17 @@ def validate_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: 
     t0 = time.monotonic()
     prof = profile(df, suite, dates, known_campaigns=known, now=now, freshness_hours=cfg.quality.freshness_hours)
     t1 = time.monotonic()
-    rows = validate(spark, cfg, prof, run_id=run_id, table_version=version)
+    rows = validate(spark, cfg, prof, run_id=run_id, table_version=version, sink=sink)
     seconds["profile"] += t1 - t0
     seconds["gx"] += time.monotonic() - t1
     return f"{len(prof.values)} partition(s) of version {version}", rows
 
 
-def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
-                      open_batches: set[tuple[str, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str, open_batches: set[tuple[str, str]],
+                      sink: list[dict[str, Any]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Reconcile each source's bronze batches silver has read since the last reconciled
-    version, and those that failed before.
+    version, and those that failed before; the result rows go to ``sink`` (for the caller
+    to store).
 
     Returns:
         ``({source: what was done}, result rows)``.
@@ -126,7 +128,7 @@ def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
             done[source.name] = "no new batch silver has read"
             continue
         rows += validate(spark, cfg, prof, run_id=run_id, table_version=last if last is not None else since,
-                         tables={tag: source.bronze.name for tag in prof.values})
+                         tables={tag: source.bronze.name for tag in prof.values}, sink=sink)
         done[source.name] = f"{len(prof.values)} batch(es)"
     return done, rows
 
@@ -141,7 +143,7 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
 
     Returns:
         What was checked per table and source, the time the silver suites took (profiling,
-        GX) and reconciliation, and the counts of open findings.
+        GX), reconciliation and storing the results, and the counts of open findings.
 
     Raises:
         DataQualityError: a critical finding is open (after every check ran and was stored).
@@ -152,17 +154,22 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     summary: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     seconds = {"profile": 0.0, "gx": 0.0}
+    stored: list[dict[str, Any]] = []  # the run's results in one commit (each a small Delta write otherwise)
     for suite in SILVER_SUITES:
         summary[suite.table], got = validate_silver(spark, cfg, suite, since=versions.get(suite.table),
-                                                    run_id=run_id, known=known, now=now, seconds=seconds)
+                                                    run_id=run_id, known=known, now=now, seconds=seconds, sink=stored)
         rows += got
     t0 = time.monotonic()
     before = open_findings(spark, cfg)
     open_batches = {(f["table"], f["partition"]) for f in before if f["suite"] == K.RECONCILIATION.name}
-    summary["reconciliation"], got = reconcile_sources(spark, cfg, run_id=run_id, open_batches=open_batches)
+    summary["reconciliation"], got = reconcile_sources(spark, cfg, run_id=run_id, open_batches=open_batches,
+                                                       sink=stored)
     rows += got
+    t1 = time.monotonic()
+    store_results(spark, cfg, stored)
     summary["silver_seconds"] = {k: round(v, 2) for k, v in seconds.items()}
-    summary["reconciliation_seconds"] = round(time.monotonic() - t0, 2)
+    summary["reconciliation_seconds"] = round(t1 - t0, 2)
+    summary["store_seconds"] = round(time.monotonic() - t1, 2)
     findings = open_findings(spark, cfg)
     fresh = {(r["table"], r["partition"], r["expectation"]) for r in rows}
     post_alerts(cfg, [_alert(f) for f in findings if (f["table"], f["partition"], f["expectation"]) not in fresh])

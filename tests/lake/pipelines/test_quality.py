@@ -66,6 +66,10 @@ def test_generated_traffic_passes_every_suite_and_reconciles(spark, lake):
     recon = results.where(F.col("suite") == K.RECONCILIATION.name)
     assert {r.table for r in recon.select("table").distinct().collect()} == {
         tables.BRONZE_IMPRESSIONS.name, tables.BRONZE_CLICK_EVENTS.name}  # no bid requests without Kafka
+    # One commit each: gold's audit (version 0) and the quality job's suites and reconciliation (1).
+    assert latest_version(spark, cfg.table_path(tables.QUALITY_RESULTS)) == 1
+    assert results.where(F.col("suite") != K.RECONCILIATION.name).where(F.col("table").startswith("silver/")).select(
+        "run_id").distinct().collect() == recon.select("run_id").distinct().collect()
 
 
 def test_a_rerun_on_unchanged_tables_validates_nothing_again(spark, lake):
