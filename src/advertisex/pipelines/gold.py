@@ -53,7 +53,7 @@ from advertisex.monitoring import metrics as M
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.quality import checks as K
 from advertisex.quality.validation import new_run_id
-from advertisex.quality.wap import audit
+from advertisex.quality.wap import audit, no_audit
 from advertisex.tables import Table
 from advertisex.transforms import dimensions as D
 from advertisex.transforms import gold as G
@@ -128,8 +128,7 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     # time known to this process when its reads begin (unknown to a lone gold run).
     newest = {t.name: M.newest_of(t.name) for t in (tables.SILVER_IMPRESSIONS, tables.SILVER_BID_REQUESTS)}
     staged = stage(spark, cfg, campaign_dates, bid_dates)
-    verdict = audit(spark, cfg, staged, run_id=new_run_id(JOB), now=now) if staged else {
-        K.CRITICAL: {}, K.WARNING: {}, "seconds": {"profile": 0.0, "gx": 0.0, "store": 0.0}}
+    verdict = audit(spark, cfg, staged, run_id=new_run_id(JOB), now=now) if staged else no_audit()
     bad = verdict[K.CRITICAL]
     withheld = {
         STAGE_GOLD_CAMPAIGN: bad.get(tables.GOLD_CAMPAIGN_DAILY.name, set())

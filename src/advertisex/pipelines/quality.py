@@ -64,15 +64,15 @@ def changed_dates(spark: SparkSession, cfg: Config, path: str, since: int | None
 
 
 def validate_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: int | None, run_id: str,
-                    known: list[str] | None, now: dt.datetime | None, seconds: dict[str, float],
-                    sink: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+                    known: list[str] | None, now: dt.datetime | None,
+                    seconds: dict[str, float]) -> tuple[str, list[dict[str, Any]]]:
     """Validate the partitions of ``suite``'s table changed since version ``since``, up to its
     latest version (for the attributed tables, the one the last re-attribution left); the
-    time spent profiling and in GX is added to ``seconds``, the result rows to ``sink`` (for
-    the caller to store).
+    time spent profiling and in GX is added to ``seconds``.
 
     Returns:
-        ``(what was done, result rows)``.
+        ``(what was done, result rows)``; the rows are not stored yet (the caller stores the
+        run's rows in one commit).
     """
     path = cfg.table_path(suite.table)
     if read_table(spark, cfg, suite.table) is None:
@@ -92,20 +92,21 @@ def validate_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: 
     t0 = time.monotonic()
     prof = profile(df, suite, dates, known_campaigns=known, now=now, freshness_hours=cfg.quality.freshness_hours)
     t1 = time.monotonic()
-    rows = validate(spark, cfg, prof, run_id=run_id, table_version=version, sink=sink)
+    rows: list[dict[str, Any]] = []
+    validate(spark, cfg, prof, run_id=run_id, table_version=version, sink=rows)
     seconds["profile"] += t1 - t0
     seconds["gx"] += time.monotonic() - t1
     return f"{len(prof.values)} partition(s) of version {version}", rows
 
 
-def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str, open_batches: set[tuple[str, str]],
-                      sink: list[dict[str, Any]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
+                      open_batches: set[tuple[str, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Reconcile each source's bronze batches silver has read since the last reconciled
-    version, and those that failed before; the result rows go to ``sink`` (for the caller
-    to store).
+    version, and those that failed before.
 
     Returns:
-        ``({source: what was done}, result rows)``.
+        ``({source: what was done}, result rows)``; the rows are not stored yet (as for
+        :func:`validate_silver`).
     """
     done: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
@@ -127,8 +128,8 @@ def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str, open_bat
         if prof is None or not prof.values:
             done[source.name] = "no new batch silver has read"
             continue
-        rows += validate(spark, cfg, prof, run_id=run_id, table_version=last if last is not None else since,
-                         tables={tag: source.bronze.name for tag in prof.values}, sink=sink)
+        validate(spark, cfg, prof, run_id=run_id, table_version=last if last is not None else since,
+                 tables={tag: source.bronze.name for tag in prof.values}, sink=rows)
         done[source.name] = f"{len(prof.values)} batch(es)"
     return done, rows
 
@@ -154,19 +155,17 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     summary: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     seconds = {"profile": 0.0, "gx": 0.0}
-    stored: list[dict[str, Any]] = []  # the run's results in one commit (each a small Delta write otherwise)
     for suite in SILVER_SUITES:
         summary[suite.table], got = validate_silver(spark, cfg, suite, since=versions.get(suite.table),
-                                                    run_id=run_id, known=known, now=now, seconds=seconds, sink=stored)
+                                                    run_id=run_id, known=known, now=now, seconds=seconds)
         rows += got
     t0 = time.monotonic()
     before = open_findings(spark, cfg)
     open_batches = {(f["table"], f["partition"]) for f in before if f["suite"] == K.RECONCILIATION.name}
-    summary["reconciliation"], got = reconcile_sources(spark, cfg, run_id=run_id, open_batches=open_batches,
-                                                       sink=stored)
+    summary["reconciliation"], got = reconcile_sources(spark, cfg, run_id=run_id, open_batches=open_batches)
     rows += got
     t1 = time.monotonic()
-    store_results(spark, cfg, stored)
+    store_results(spark, cfg, rows)  # the run's results in one commit (each a small Delta write otherwise)
     summary["silver_seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     summary["reconciliation_seconds"] = round(t1 - t0, 2)
     summary["store_seconds"] = round(time.monotonic() - t1, 2)
