@@ -91,6 +91,18 @@ data_docs_sites:
       base_directory: ${advertisex_data_docs_dir}
     site_index_builder:
       class_name: DefaultSiteIndexBuilder
+      view:
+        module_name: advertisex.quality.docs
+        class_name: IndexPageView
+    site_section_builders:
+      expectations:
+        view:
+          module_name: advertisex.quality.docs
+          class_name: PageView
+      validations:
+        view:
+          module_name: advertisex.quality.docs
+          class_name: PageView
 """
 
 _lock = threading.Lock()
@@ -162,14 +174,17 @@ def context(cfg: Config) -> FileDataContext:
 
 
 def warm_up(cfg: Config) -> threading.Thread:
-    """Open the Data Context (importing Great Expectations, seconds of one core) in a
-    background thread, while the jobs before the first validation wait on Spark; the first
-    validation then finds it open. A failure is only logged here: the validation that needs
-    the context meets it again and raises."""
+    """Open the Data Context (importing Great Expectations, seconds of one core) and compile
+    the Data Docs templates in a background thread, while the jobs before the first
+    validation wait on Spark; the first validation then finds both ready. A failure is only
+    logged here: the validation that needs the context meets it again and raises."""
 
     def load() -> None:
         try:
             context(cfg)
+            from advertisex.quality import docs  # imports GX's views: only once GX is loaded
+
+            docs.compile_templates()
         except Exception as e:  # noqa: BLE001 - reported where the context is used
             log.debug("Great Expectations not warmed up: %s", e)
 

@@ -58,6 +58,9 @@ def test_warm_up_opens_the_context_the_validations_then_use(lake_cfg):
     opened = set(project._contexts) - before
     assert len(opened) == 1
     assert project.context(lake_cfg) is project._contexts[opened.pop()]
+    from advertisex.quality import docs
+
+    assert len(docs.COMPILED._code) == len(docs.PageView().env.list_templates())  # the Data Docs templates too
 
 
 def test_a_failed_warm_up_leaves_the_error_to_the_validation(lake_cfg, tmp_path):
