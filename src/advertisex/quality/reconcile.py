@@ -74,6 +74,9 @@ SOURCES = (
            ("event_time", "user", "auction", "targeting")),
 )
 RECEIVED, QUARANTINE_EXACT, DUPLICATES_AGREE = (c.name for c in K.RECONCILIATION.checks)
+# Duplicates up to this many (with their contents, a few hundred bytes each) are broadcast
+# for the comparison with the records kept.
+FEW_DUPLICATES = 100_000
 
 
 def silver_read_upto(spark: SparkSession, cfg: Config, query: str) -> int | None:
@@ -141,7 +144,8 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
         got.update(_count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), None))
     with_duplicates = sorted(tag for tag, r in got.items() if r["duplicates"])
     conflicts = _conflicts(spark, cfg, source, bronze, rows.where(F.col("ingest_batch").isin(with_duplicates)),
-                           dates) if with_duplicates else {}
+                           dates, few=sum(got[t]["duplicates"] for t in with_duplicates) <= FEW_DUPLICATES
+                           ) if with_duplicates else {}
     prof = Profile(K.RECONCILIATION, {}, {})
     for tag, r in got.items():
         found, samples = conflicts.get(tag, (0, []))
@@ -185,12 +189,15 @@ def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, wh
 
 
 def _conflicts(spark: SparkSession, cfg: Config, source: Source, bronze: DataFrame, rows: DataFrame,
-               dates: set[dt.date]) -> dict[str, tuple[int, list[str]]]:
+               dates: set[dt.date], *, few: bool = False) -> dict[str, tuple[int, list[str]]]:
     """driver-side: per batch of ``rows``, the duplicates whose kept record (looked for on
     ``dates``, the batches' event dates) has other contents, and up to 3 samples (the id and
-    both origins)."""
+    both origins). ``few``: the duplicates are few (:data:`FEW_DUPLICATES`), so they are
+    broadcast to the bronze rows they are compared with instead of both being shuffled."""
     ids = _silver_ids(spark, cfg, source, dates_in("event_date", dates) if dates else None)
     dups = rows.where(~F.col("_bad")).join(ids, "_id").where(F.col("origin") != F.col("_kept_origin"))
+    if few:
+        dups = F.broadcast(dups)
     kept = bronze.where(dates_in("event_date", dates) if dates else F.lit(True)).select(
         F.col("origin").alias("_kept_origin"), F.struct(*source.contents).alias("_kept_contents"))
     differ = dups.join(kept, "_kept_origin").where(~F.col("_contents").eqNullSafe(F.col("_kept_contents")))

@@ -25,6 +25,7 @@ from advertisex.pipelines import backfill_impressions, gold, ingest_clicks, qual
 from advertisex.pipelines.reattribute import reattribute, settled_version
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.quality import checks as K
+from advertisex.quality import reconcile as R
 from conftest import make_cfg
 from support import read_table, write_file
 from support_quality import clean, frame
@@ -120,10 +121,11 @@ def test_reconciliation_catches_a_record_dropped_between_bronze_and_silver(spark
     gold.run(spark, cfg, now=NOW)
 
 
-def test_a_duplicate_with_other_contents_is_a_warning_naming_both_records(spark, lake):
+def test_a_duplicate_with_other_contents_is_a_warning_naming_both_records(spark, lake, monkeypatch):
     """The same file delivered again under another name (copies: no conflict), then, in a
     later batch, the same ids with another campaign: silver keeps the first, and the conflict
-    is a warning (that batch's only) whose sample names the id and both origins."""
+    is a warning (that batch's only) whose sample names the id and both origins. Many
+    duplicates (shuffled with the records kept, not broadcast) find the same."""
     cfg, _ = lake
     ids = _late_impressions(cfg, START, 2, "dup-first")
     _late_impressions(cfg, START, 2, "dup-first-again")  # the same ids and contents
@@ -143,6 +145,13 @@ def test_a_duplicate_with_other_contents_is_a_warning_naming_both_records(spark,
     assert all(k in (f"file:{first}:{n}", f"file:{again}:{n}") for n, (_, _, k) in enumerate(samples, 1))
     kept = read_table(spark, cfg, tables.SILVER_IMPRESSIONS).where(F.col("impression_id").isin(ids))
     assert {r.campaign_id for r in kept.collect()} == {"cmp-0001"}
+    source = R.SOURCES[0]
+    batches, _ = R.new_batches(spark, cfg, source, None, None)
+    few = R.reconcile(spark, cfg, source, batches)
+    monkeypatch.setattr(R, "FEW_DUPLICATES", 0)
+    many = R.reconcile(spark, cfg, source, batches)
+    assert many.values == few.values and sum(v[R.DUPLICATES_AGREE] for v in few.values.values()) == 2
+    assert {k: sorted(v) for k, v in many.given_samples.items()} == {k: sorted(v) for k, v in few.given_samples.items()}
 
 
 def _gold_rows(spark, cfg, day: dt.date) -> list:
