@@ -85,6 +85,10 @@ def main() -> int:
     for name, summary in results.items():
         print(f"  {name:<22} {summary.get('seconds', '')}s  {_short(summary)}")
     print(validation_share(results), flush=True)
+    alone = silver_suites_alone(spark, cfg)
+    print(f"silver suites alone (the same versions again, nothing else running): {sum(alone.values()):.1f}s "
+          f"(profile {alone['profile']:.2f}s, GX {alone['gx']:.2f}s) = "
+          f"{100 * sum(alone.values()) / results['silver']['seconds']:.1f}% of the silver job", flush=True)
     rows = spark.read.format("delta").load(cfg.table_path("silver/impressions")).count()
     print(f"pipeline --once (warm): {total:.1f}s for {per_day * args.days:,} impressions "
           f"({rows:,} valid distinct in silver) -> {rows / total:,.0f} impressions/s", flush=True)
@@ -166,6 +170,21 @@ def validation_share(results: dict) -> str:
             f"results {quality.get('store_seconds', 0)}s; quality job "
             f"{quality.get('seconds', 0)}s; silver checked: "
             + "; ".join(f"{k} {v}" for k, v in quality.items() if k.startswith("silver/")))
+
+
+def silver_suites_alone(spark, cfg) -> dict[str, float]:
+    """The quality job's silver suites once more on the table versions it validated, with the
+    cores to themselves (in ``pipeline --once`` the anomaly job runs beside them), results not
+    stored: seconds profiling and in GX."""
+    from advertisex.pipelines import quality
+    from advertisex.quality.validation import new_run_id
+    from advertisex.quality.wap import known_campaigns
+
+    seconds = {"profile": 0.0, "gx": 0.0}
+    known, run_id = known_campaigns(spark, cfg), new_run_id("bench")
+    for suite in quality.SILVER_SUITES:
+        quality.validate_silver(spark, cfg, suite, since=None, run_id=run_id, known=known, now=None, seconds=seconds)
+    return seconds
 
 
 def _short(summary: dict) -> str:
