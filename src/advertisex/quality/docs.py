@@ -38,20 +38,22 @@ class _Compiled(BytecodeCache):
 COMPILED = _Compiled()
 
 
-class PageView(DefaultJinjaPageView):
+class _SharedTemplates:
+    """A GX Jinja view whose environment uses :data:`COMPILED`."""
+
+    env: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.env.bytecode_cache = COMPILED
+
+
+class PageView(_SharedTemplates, DefaultJinjaPageView):
     """GX's page view (suite and validation pages) on the shared compiled templates."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.env.bytecode_cache = COMPILED
 
-
-class IndexPageView(DefaultJinjaIndexPageView):
+class IndexPageView(_SharedTemplates, DefaultJinjaIndexPageView):
     """GX's index page view on the shared compiled templates."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.env.bytecode_cache = COMPILED
 
 
 def compile_templates() -> None:
