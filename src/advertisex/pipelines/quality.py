@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from advertisex.config import Config
@@ -35,10 +36,11 @@ from advertisex.io.alerts import Alert, post_alerts
 from advertisex.io.delta import commits_since, last_commit
 from advertisex.io.lake import distinct_dates, read_table
 from advertisex.monitoring import metrics as M
+from advertisex.pipelines.parallel import run_concurrently
 from advertisex.pipelines.reattribute import settled_version
 from advertisex.quality import checks as K
 from advertisex.quality import reconcile as R
-from advertisex.quality.profile import NULL_PARTITION, profile
+from advertisex.quality.profile import NULL_PARTITION, Profile, profile
 from advertisex.quality.results import open_findings, store_results, validated_versions
 from advertisex.quality.validation import new_run_id, validate
 from advertisex.quality.wap import known_campaigns
@@ -102,36 +104,47 @@ def validate_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: 
 def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
                       open_batches: set[tuple[str, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Reconcile each source's bronze batches silver has read since the last reconciled
-    version, and those that failed before.
+    version, and those that failed before. The sources' Spark work runs at once (a small
+    batch's is mostly driver-side latency); their validations then run in turn (one GX
+    checkpoint, bound to one run at a time).
 
     Returns:
         ``({source: what was done}, result rows)``; the rows are not stored yet (as for
         :func:`validate_silver`).
     """
+    versions = validated_versions(spark, cfg, [K.RECONCILIATION.name])
+    measured = run_concurrently(spark, *[
+        partial(_reconcile_source, spark, cfg, source, versions.get(source.bronze.name), open_batches)
+        for source in R.SOURCES])
     done: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
-    versions = validated_versions(spark, cfg, [K.RECONCILIATION.name])
-    for source in R.SOURCES:
-        if read_table(spark, cfg, source.bronze) is None:
-            done[source.name] = "cannot run: no bronze table yet"
+    for source, (why_not, prof, version) in zip(R.SOURCES, measured, strict=True):
+        if prof is None:
+            done[source.name] = why_not
             continue
-        upto = R.silver_read_upto(spark, cfg, source.name)
-        if upto is None:
-            done[source.name] = "cannot run: silver has not read this source yet"
-            continue
-        since = versions.get(source.bronze.name)
-        batches, last = R.new_batches(spark, cfg, source, since, upto)
-        for table, tag in open_batches:
-            if table == source.bronze.name:
-                batches.setdefault(tag, set())
-        prof = R.reconcile(spark, cfg, source, batches)
-        if prof is None or not prof.values:
-            done[source.name] = "no new batch silver has read"
-            continue
-        validate(spark, cfg, prof, run_id=run_id, table_version=last if last is not None else since,
+        validate(spark, cfg, prof, run_id=run_id, table_version=version,
                  tables={tag: source.bronze.name for tag in prof.values}, sink=rows)
         done[source.name] = f"{len(prof.values)} batch(es)"
     return done, rows
+
+
+def _reconcile_source(spark: SparkSession, cfg: Config, source: R.Source, since: int | None,
+                      open_batches: set[tuple[str, str]]) -> tuple[str, Profile | None, int | None]:
+    """driver-side: ``source``'s reconciliation profile of its batches after bronze version
+    ``since`` and its open ones, with the bronze version it goes up to; or why there is none."""
+    if read_table(spark, cfg, source.bronze) is None:
+        return "cannot run: no bronze table yet", None, None
+    upto = R.silver_read_upto(spark, cfg, source.name)
+    if upto is None:
+        return "cannot run: silver has not read this source yet", None, None
+    batches, last = R.new_batches(spark, cfg, source, since, upto)
+    for table, tag in open_batches:
+        if table == source.bronze.name:
+            batches.setdefault(tag, set())
+    prof = R.reconcile(spark, cfg, source, batches)
+    if prof is None or not prof.values:
+        return "no new batch silver has read", None, None
+    return "", prof, last if last is not None else since
 
 
 def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_: Any) -> dict[str, Any]:
