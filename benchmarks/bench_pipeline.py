@@ -182,8 +182,7 @@ def silver_suites_alone(spark, cfg) -> dict[str, float]:
 
     seconds = {"profile": 0.0, "gx": 0.0}
     known, run_id = known_campaigns(spark, cfg), new_run_id("bench")
-    for suite in quality.SILVER_SUITES:
-        quality.validate_silver(spark, cfg, suite, since=None, run_id=run_id, known=known, now=None, seconds=seconds)
+    quality.validate_silver(spark, cfg, since={}, run_id=run_id, known=known, now=None, seconds=seconds)
     return seconds
 
 

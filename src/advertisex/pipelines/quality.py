@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -65,40 +66,56 @@ def changed_dates(spark: SparkSession, cfg: Config, path: str, since: int | None
             for c in commits if c["version"] <= version for a in c["adds"] + c["removes"]}
 
 
-def validate_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: int | None, run_id: str,
+def validate_silver(spark: SparkSession, cfg: Config, *, since: Mapping[str, int], run_id: str,
                     known: list[str] | None, now: dt.datetime | None,
-                    seconds: dict[str, float]) -> tuple[str, list[dict[str, Any]]]:
-    """Validate the partitions of ``suite``'s table changed since version ``since``, up to its
-    latest version (for the attributed tables, the one the last re-attribution left); the
-    time spent profiling and in GX is added to ``seconds``.
+                    seconds: dict[str, float]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Validate the partitions of each silver table changed since its version in ``since``
+    (none: all), up to its latest version (for the attributed tables, the one the last
+    re-attribution left). The tables are profiled at once (a small table's profile is mostly
+    driver-side latency), then validated in turn; the time spent profiling and in GX is added
+    to ``seconds``.
 
     Returns:
-        ``(what was done, result rows)``; the rows are not stored yet (the caller stores the
-        run's rows in one commit).
+        ``({table: what was done}, result rows)``; the rows are not stored yet (the caller
+        stores the run's rows in one commit).
     """
+    t0 = time.monotonic()
+    profiled = run_concurrently(spark, *[
+        partial(_profile_silver, spark, cfg, suite, since=since.get(suite.table), known=known, now=now)
+        for suite in SILVER_SUITES])
+    t1 = time.monotonic()
+    done: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    for suite, (what, prof, version) in zip(SILVER_SUITES, profiled, strict=True):
+        done[suite.table] = what
+        if prof is not None:
+            validate(spark, cfg, prof, run_id=run_id, table_version=version, sink=rows)
+    seconds["profile"] += t1 - t0
+    seconds["gx"] += time.monotonic() - t1
+    return done, rows
+
+
+def _profile_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: int | None,
+                    known: list[str] | None, now: dt.datetime | None) -> tuple[str, Profile | None, int | None]:
+    """driver-side: the profile of ``suite``'s partitions to validate (:func:`validate_silver`)
+    and the table version it was taken of, or none; and what was done, in words."""
     path = cfg.table_path(suite.table)
     if read_table(spark, cfg, suite.table) is None:
-        return "cannot run: the table does not exist yet", []
+        return "cannot run: the table does not exist yet", None, None
     version = int(last_commit(spark, path).version)
     settled = settled_version(cfg, suite.table)
     if settled is not None:
         version = min(version, settled)  # rows appended since are not attributed yet
     if since == version:
-        return f"version {version} validated before", []
+        return f"version {version} validated before", None, version
     df = spark.read.format("delta").option("versionAsOf", version).load(path)
     dates = changed_dates(spark, cfg, path, since, version)
     if dates is None:
         dates = {*distinct_dates(df), None}
     if not dates:
-        return f"no data changed up to version {version}", []
-    t0 = time.monotonic()
+        return f"no data changed up to version {version}", None, version
     prof = profile(df, suite, dates, known_campaigns=known, now=now, freshness_hours=cfg.quality.freshness_hours)
-    t1 = time.monotonic()
-    rows: list[dict[str, Any]] = []
-    validate(spark, cfg, prof, run_id=run_id, table_version=version, sink=rows)
-    seconds["profile"] += t1 - t0
-    seconds["gx"] += time.monotonic() - t1
-    return f"{len(prof.values)} partition(s) of version {version}", rows
+    return f"{len(prof.values)} partition(s) of version {version}", prof, version
 
 
 def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
@@ -166,12 +183,9 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     known = known_campaigns(spark, cfg)
     versions = validated_versions(spark, cfg, [s.name for s in SILVER_SUITES])
     summary: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
     seconds = {"profile": 0.0, "gx": 0.0}
-    for suite in SILVER_SUITES:
-        summary[suite.table], got = validate_silver(spark, cfg, suite, since=versions.get(suite.table),
-                                                    run_id=run_id, known=known, now=now, seconds=seconds)
-        rows += got
+    silver, rows = validate_silver(spark, cfg, since=versions, run_id=run_id, known=known, now=now, seconds=seconds)
+    summary.update(silver)
     t0 = time.monotonic()
     before = open_findings(spark, cfg)
     open_batches = {(f["table"], f["partition"]) for f in before if f["suite"] == K.RECONCILIATION.name}
