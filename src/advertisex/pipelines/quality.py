@@ -107,21 +107,21 @@ def _profile_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: 
     if settled is not None:
         version = min(version, settled)  # rows appended since are not attributed yet
     if since == version:
-        return f"version {version} validated before", None, version
+        return f"version {version} validated before", None, None
     df = spark.read.format("delta").option("versionAsOf", version).load(path)
     dates = changed_dates(spark, cfg, path, since, version)
     if dates is None:
         dates = {*distinct_dates(df), None}
     if not dates:
-        return f"no data changed up to version {version}", None, version
+        return f"no data changed up to version {version}", None, None
     prof = profile(df, suite, dates, known_campaigns=known, now=now, freshness_hours=cfg.quality.freshness_hours)
     return f"{len(prof.values)} partition(s) of version {version}", prof, version
 
 
-def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
+def reconcile_sources(spark: SparkSession, cfg: Config, *, since: Mapping[str, int], run_id: str,
                       open_batches: set[tuple[str, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Reconcile each source's bronze batches silver has read since the last reconciled
-    version, and those that failed before. The sources' Spark work runs at once (a small
+    version in ``since`` (by bronze table), and those that failed before. The sources' Spark work runs at once (a small
     batch's is mostly driver-side latency); their validations then run in turn (one GX
     checkpoint, bound to one run at a time).
 
@@ -129,9 +129,8 @@ def reconcile_sources(spark: SparkSession, cfg: Config, *, run_id: str,
         ``({source: what was done}, result rows)``; the rows are not stored yet (as for
         :func:`validate_silver`).
     """
-    versions = validated_versions(spark, cfg, [K.RECONCILIATION.name])
     measured = run_concurrently(spark, *[
-        partial(_reconcile_source, spark, cfg, source, versions.get(source.bronze.name), open_batches)
+        partial(_reconcile_source, spark, cfg, source, since.get(source.bronze.name), open_batches)
         for source in R.SOURCES])
     done: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
@@ -181,7 +180,8 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     """
     run_id = new_run_id(JOB)
     known = known_campaigns(spark, cfg)
-    versions = validated_versions(spark, cfg, [s.name for s in SILVER_SUITES])
+    # Silver's and the bronze tables' last validated versions in one read (no result is stored before the end).
+    versions = validated_versions(spark, cfg, [*(s.name for s in SILVER_SUITES), K.RECONCILIATION.name])
     summary: dict[str, Any] = {}
     seconds = {"profile": 0.0, "gx": 0.0}
     silver, rows = validate_silver(spark, cfg, since=versions, run_id=run_id, known=known, now=now, seconds=seconds)
@@ -189,7 +189,8 @@ def run(spark: SparkSession, cfg: Config, *, now: dt.datetime | None = None, **_
     t0 = time.monotonic()
     before = open_findings(spark, cfg)
     open_batches = {(f["table"], f["partition"]) for f in before if f["suite"] == K.RECONCILIATION.name}
-    summary["reconciliation"], got = reconcile_sources(spark, cfg, run_id=run_id, open_batches=open_batches)
+    summary["reconciliation"], got = reconcile_sources(spark, cfg, since=versions, run_id=run_id,
+                                                       open_batches=open_batches)
     rows += got
     t1 = time.monotonic()
     store_results(spark, cfg, rows)  # the run's results in one commit (each a small Delta write otherwise)
