@@ -11,15 +11,18 @@ before are checked again, so a repaired one closes.
 One Spark pass per source: the batches' bronze rows (file skipping on ``ingest_batch``),
 left-joined with the silver ids of their dates and with the source's quarantine rows by
 ``origin``, aggregated per batch: received, invalid, valid ones found in silver,
-quarantine rows, duplicates (valid, in silver from another record). A batch whose valid
-records are not all found in those dates (a duplicate whose first copy had another date) is
-looked up once more in all of silver.
+quarantine rows, duplicates (valid, in silver from another record). The same pass hands
+back the duplicates themselves (id, origin, the kept record's origin), so they are not
+joined with silver a second time. A batch whose valid records are not all found in those
+dates (a duplicate whose first copy had another date) is looked up once more in all of
+silver.
 
 Duplicates (a producer's retry, the same file delivered twice) should be copies. When a
 batch has any, their contents as received (:attr:`Source.contents`) are compared with the
-bronze record silver kept (found by its origin, in its date's partition): each one that
-differs is a conflict — silver keeps the first record ingested, deterministically, and the
-conflict is a warning with the id and both origins as samples.
+bronze record silver kept: one scan of bronze's contents (the batches' dates) picks both
+records of each pair by origin, and each pair that differs is a conflict — silver keeps the
+first record ingested, deterministically, and the conflict is a warning with the id and
+both origins as samples.
 """
 
 from __future__ import annotations
@@ -137,14 +140,16 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
     dates = {dt.date.fromisoformat(d) for ds in batches.values() for d in ds}
     rows = bronze.where(F.col("ingest_batch").isin(sorted(batches))).select(
         "ingest_batch", "origin", N.clean_id(F.col(source.id_column)).alias("_id"),
-        F.col("quarantine_reason").isNotNull().alias("_bad"), F.struct(*source.contents).alias("_contents"))
-    got = _count(spark, cfg, source, rows, dates_in("event_date", dates) if dates else None)
+        F.col("quarantine_reason").isNotNull().alias("_bad"))
+    got, dups = _count(spark, cfg, source, rows, dates_in("event_date", dates) if dates else None)
     short = [tag for tag, r in got.items() if r["received"] != r["in_silver"] + r["quarantined"]]
     if short:  # a duplicate's first copy may sit on another date: look in all of silver
-        got.update(_count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), None))
+        more, more_dups = _count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), None)
+        got.update(more)
+        dups = dups.where(~F.col("ingest_batch").isin(short)).unionByName(more_dups)
     with_duplicates = sorted(tag for tag, r in got.items() if r["duplicates"])
-    conflicts = _conflicts(spark, cfg, source, bronze, rows.where(F.col("ingest_batch").isin(with_duplicates)),
-                           dates, few=sum(got[t]["duplicates"] for t in with_duplicates) <= FEW_DUPLICATES
+    conflicts = _conflicts(source, bronze, dups.where(F.col("ingest_batch").isin(with_duplicates)), dates,
+                           with_duplicates, few=sum(got[t]["duplicates"] for t in with_duplicates) <= FEW_DUPLICATES
                            ) if with_duplicates else {}
     prof = Profile(K.RECONCILIATION, {}, {})
     for tag, r in got.items():
@@ -162,48 +167,63 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
     return prof
 
 
-def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, where: str | None) -> dict[str, dict]:
+def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame,
+           where: str | None) -> tuple[dict[str, dict], DataFrame]:
     """driver-side: per batch of ``rows``: received, invalid, valid found in silver (restricted
-    to ``where``), quarantine rows of their origins, and up to 3 missing ids."""
+    to ``where``), duplicates, quarantine rows of their origins, and up to 3 missing ids; and the
+    duplicates themselves (``ingest_batch``, ``_id``, ``origin``, ``_kept_origin``, ``_n``: rows).
+
+    One pass over the join: it is grouped by batch and, for a duplicate, by the duplicate too,
+    so the duplicates come out of the same pass as the counts (the grouped rows are kept for
+    both: the batches' rows plus one per duplicate).
+    """
     ids = _silver_ids(spark, cfg, source, where)
     quarantine = read_table(spark, cfg, tables.QUARANTINE)
-    joined = rows.withColumn("_in_silver", F.lit(None).cast("boolean")) if ids is None else rows.join(
-        ids, "_id", "left")
+    joined = rows.withColumn("_in_silver", F.lit(None).cast("boolean")).withColumn(
+        "_kept_origin", F.lit(None).cast("string")) if ids is None else rows.join(ids, "_id", "left")
     if quarantine is not None:
         q = quarantine.where(F.col("source") == source.name).groupBy("origin").agg(F.count(F.lit(1)).alias("_q"))
         joined = joined.join(q, "origin", "left")
     else:
         joined = joined.withColumn("_q", F.lit(0))
+    valid_in_silver = ~F.col("_bad") & F.col("_in_silver")
+    duplicate = valid_in_silver & (F.col("origin") != F.col("_kept_origin"))
     missing = ~F.col("_bad") & F.col("_in_silver").isNull()
-    if ids is None:
-        joined = joined.withColumn("_kept_origin", F.lit(None).cast("string"))
-    got = joined.groupBy("ingest_batch").agg(
+    grouped = joined.groupBy(
+        "ingest_batch", F.when(duplicate, F.struct("_id", "origin", "_kept_origin")).alias("_duplicate")).agg(
         F.count(F.lit(1)).alias("received"), F.count_if("_bad").alias("invalid"),
-        F.count_if(~F.col("_bad") & F.col("_in_silver")).alias("in_silver"),
-        F.count_if(~F.col("_bad") & F.col("_in_silver") & (F.col("origin") != F.col("_kept_origin")))
-        .alias("duplicates"),
-        F.coalesce(F.sum("_q"), F.lit(0)).alias("quarantined"),
+        F.count_if(valid_in_silver).alias("in_silver"), F.coalesce(F.sum("_q"), F.lit(0)).alias("quarantined"),
+        F.count_if(duplicate).alias("duplicates"),
         F.slice(F.collect_list(F.when(missing, F.coalesce("_id", "origin"))), 1, 3).alias("missing"),
+    ).localCheckpoint()
+    got = grouped.groupBy("ingest_batch").agg(
+        *(F.sum(c).alias(c) for c in ("received", "invalid", "in_silver", "quarantined", "duplicates")),
+        F.slice(F.flatten(F.collect_list("missing")), 1, 3).alias("missing"),
     ).collect()  # driver-side: one row per batch
-    return {r.ingest_batch: r.asDict() for r in got}
+    dups = grouped.where(F.col("_duplicate").isNotNull()).select("ingest_batch", "_duplicate.*",
+                                                                  F.col("duplicates").alias("_n"))
+    return {r.ingest_batch: r.asDict() for r in got}, dups
 
 
-def _conflicts(spark: SparkSession, cfg: Config, source: Source, bronze: DataFrame, rows: DataFrame,
-               dates: set[dt.date], *, few: bool = False) -> dict[str, tuple[int, list[str]]]:
-    """driver-side: per batch of ``rows``, the duplicates whose kept record (looked for on
-    ``dates``, the batches' event dates) has other contents, and up to 3 samples (the id and
-    both origins). ``few``: the duplicates are few (:data:`FEW_DUPLICATES`), so they are
-    broadcast to the bronze rows they are compared with instead of both being shuffled."""
-    ids = _silver_ids(spark, cfg, source, dates_in("event_date", dates) if dates else None)
-    dups = rows.where(~F.col("_bad")).join(ids, "_id").where(F.col("origin") != F.col("_kept_origin"))
-    if few:
-        dups = F.broadcast(dups)
-    kept = bronze.where(dates_in("event_date", dates) if dates else F.lit(True)).select(
-        F.col("origin").alias("_kept_origin"), F.struct(*source.contents).alias("_kept_contents"))
-    differ = dups.join(kept, "_kept_origin").where(~F.col("_contents").eqNullSafe(F.col("_kept_contents")))
+def _conflicts(source: Source, bronze: DataFrame, dups: DataFrame, dates: set[dt.date], batches: list[str], *,
+               few: bool = False) -> dict[str, tuple[int, list[str]]]:
+    """driver-side: per batch, the duplicates ``dups`` (:func:`_count`) of ``batches`` whose kept
+    record (looked for on ``dates``, the batches' event dates) has other contents, and up to 3
+    samples (the id and both origins). Both records' contents come from one scan of bronze's
+    ``origin`` and contents columns, joined with the origins wanted; ``few``: the duplicates are
+    few (:data:`FEW_DUPLICATES`), so those origins are broadcast instead of shuffled with bronze."""
+    wanted = dups.select(F.col("origin").alias("_o")).union(dups.select(F.col("_kept_origin").alias("_o"))).distinct()
+    scanned = bronze.where(F.expr(dates_in("event_date", dates)) | F.col("ingest_batch").isin(batches)) if dates else (
+        bronze)
+    contents = scanned.select(F.col("origin").alias("_o"), F.struct(*source.contents).alias("_c")).join(
+        F.broadcast(wanted) if few else wanted, "_o").localCheckpoint()
+    mine = contents.select(F.col("_o").alias("origin"), F.col("_c").alias("_contents"))
+    kept = contents.select(F.col("_o").alias("_kept_origin"), F.col("_c").alias("_kept_contents"))
+    differ = dups.join(mine, "origin").join(kept, "_kept_origin").where(
+        ~F.col("_contents").eqNullSafe(F.col("_kept_contents")))
     sample = F.to_json(F.struct(F.col("_id").alias("id"), F.col("origin").alias("origin"),
                                 F.col("_kept_origin").alias("kept")))
     # driver-side: one row per batch with conflicts
-    got = differ.groupBy("ingest_batch").agg(F.count(F.lit(1)).alias("n"),
+    got = differ.groupBy("ingest_batch").agg(F.sum("_n").alias("n"),
                                             F.slice(F.collect_list(sample), 1, 3).alias("samples")).collect()
     return {r.ingest_batch: (r.n, list(r.samples)) for r in got}
