@@ -138,13 +138,14 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
     if bronze is None or not batches:
         return None
     dates = {dt.date.fromisoformat(d) for ds in batches.values() for d in ds}
-    rows = bronze.where(F.col("ingest_batch").isin(sorted(batches))).select(
-        "ingest_batch", "origin", N.clean_id(F.col(source.id_column)).alias("_id"),
-        F.col("quarantine_reason").isNotNull().alias("_bad"))
-    got, dups = _count(spark, cfg, source, rows, dates_in("event_date", dates) if dates else None)
+    batched = bronze.where(F.col("ingest_batch").isin(sorted(batches)))
+    rows = batched.select("ingest_batch", "origin", N.clean_id(F.col(source.id_column)).alias("_id"),
+                          F.col("quarantine_reason").isNotNull().alias("_bad"))
+    quarantined = _quarantined(spark, cfg, source, batched)
+    got, dups = _count(spark, cfg, source, rows, quarantined, dates_in("event_date", dates) if dates else None)
     short = [tag for tag, r in got.items() if r["received"] != r["in_silver"] + r["quarantined"]]
     if short:  # a duplicate's first copy may sit on another date: look in all of silver
-        more, more_dups = _count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), None)
+        more, more_dups = _count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), quarantined, None)
         got.update(more)
         dups = dups.where(~F.col("ingest_batch").isin(short)).unionByName(more_dups)
     with_duplicates = sorted(tag for tag, r in got.items() if r["duplicates"])
@@ -167,10 +168,32 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
     return prof
 
 
-def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame,
+def _quarantined(spark: SparkSession, cfg: Config, source: Source, batch_rows: DataFrame) -> DataFrame | None:
+    """driver-side: ``source``'s quarantine rows per ``origin`` (``_q``) written by the batches
+    of ``batch_rows`` (their bronze rows); None without a quarantine table or rows.
+
+    A quarantine row carries its bronze row's ``ingested_at``, so only the batches' span of
+    ingestion is read (its ``ingest_date`` partitions, files skipped on ``ingested_at``), not
+    the whole quarantine, which grows with every batch a running pipeline ingests.
+    """
+    quarantine = read_table(spark, cfg, tables.QUARANTINE)
+    if quarantine is None:
+        return None
+    micros = F.unix_micros("ingested_at")
+    first, last = batch_rows.agg(F.min(micros), F.max(micros)).first()  # driver-side: two values
+    if first is None:
+        return None
+    since, until = F.timestamp_micros(F.lit(first)), F.timestamp_micros(F.lit(last))
+    return quarantine.where(
+        (F.col("source") == source.name) & F.col("ingest_date").between(F.to_date(since), F.to_date(until))
+        & F.col("ingested_at").between(since, until)).groupBy("origin").agg(F.count(F.lit(1)).alias("_q"))
+
+
+def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, quarantined: DataFrame | None,
            where: str | None) -> tuple[dict[str, dict], DataFrame]:
     """driver-side: per batch of ``rows``: received, invalid, valid found in silver (restricted
-    to ``where``), duplicates, quarantine rows of their origins, and up to 3 missing ids; and the
+    to ``where``), duplicates, quarantine rows of their origins (``quarantined``:
+    :func:`_quarantined`), and up to 3 missing ids; and the
     duplicates themselves (``ingest_batch``, ``_id``, ``origin``, ``_kept_origin``, ``_n``: rows).
 
     One pass over the join: it is grouped by batch and, for a duplicate, by the duplicate too,
@@ -178,12 +201,10 @@ def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame,
     both: the batches' rows plus one per duplicate).
     """
     ids = _silver_ids(spark, cfg, source, where)
-    quarantine = read_table(spark, cfg, tables.QUARANTINE)
     joined = rows.withColumn("_in_silver", F.lit(None).cast("boolean")).withColumn(
         "_kept_origin", F.lit(None).cast("string")) if ids is None else rows.join(ids, "_id", "left")
-    if quarantine is not None:
-        q = quarantine.where(F.col("source") == source.name).groupBy("origin").agg(F.count(F.lit(1)).alias("_q"))
-        joined = joined.join(q, "origin", "left")
+    if quarantined is not None:
+        joined = joined.join(quarantined, "origin", "left")
     else:
         joined = joined.withColumn("_q", F.lit(0))
     valid_in_silver = ~F.col("_bad") & F.col("_in_silver")

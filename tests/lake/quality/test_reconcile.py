@@ -5,7 +5,8 @@ fields over several lines,
 values too wide for silver, times far in the past or in the future, duplicates) through
 ``pipeline --once``, killed in the middle of silver's re-attribution (advertisex.faults) and
 run again: bronze holds every record, received = silver + quarantine (+ the duplicates
-silver keeps once), the reasons are the truth's, and gold equals the truth."""
+silver keeps once), the reasons are the truth's, and gold equals the truth. A batch counts the
+quarantine rows of its own ingestion only."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import random
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
@@ -25,8 +27,11 @@ from advertisex import tables
 from advertisex.config import folder_overrides
 from advertisex.faults import ENV
 from advertisex.generate import compute_truth, write_truth
+from advertisex.pipelines import backfill_impressions, reference
+from advertisex.pipelines import silver as silver_job
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.quality import checks as K
+from advertisex.quality import reconcile as R
 from conftest import make_cfg
 from support import assert_gold_equals_truth, cli, cli_env, read_table, write_references
 
@@ -164,3 +169,32 @@ def test_ten_thousand_hostile_records_reconcile_and_gold_equals_the_truth(spark,
     # Ids reused with other contents: the conflicts are warnings (silver kept the first).
     assert recon.where("NOT success AND expectation = 'duplicates_agree_with_the_record_kept'").count() > 0
     assert_gold_equals_truth(spark, cfg, tmp_path / "truth", bids=False)
+
+
+def test_a_batch_counts_only_the_quarantine_rows_of_its_own_ingestion(spark, tmp_path):
+    """Quarantine rows ingested at another time — here a copy of the batch's, a day earlier —
+    are neither read nor counted: only the batch's span of ingestion is (the quarantine of a
+    running pipeline grows with every batch)."""
+    cfg = make_cfg(tmp_path, "kafka.enabled=false")
+    write_references(cfg)
+    good = json.dumps({"impression_id": "imp-1", "event_time": "2026-11-18T10:00:00Z", "user_id": "U-1",
+                       "campaign_id": "c1", "ad_creative_id": "a1", "website": "https://www.example.com/x"})
+    landing = Path(cfg.landing.impressions)
+    landing.mkdir(parents=True)
+    (landing / "q.jsonl").write_text(f"{good}\nnot json\n")
+    backfill_impressions.run(spark, cfg)
+    reference.run(spark, cfg)
+    silver_job.run(spark, cfg)
+    path = cfg.table_path(tables.QUARANTINE)
+    spark.read.format("delta").load(path).withColumn("ingested_at", F.col("ingested_at") - F.expr("INTERVAL 1 DAY")).withColumn(
+        "ingest_date", F.to_date("ingested_at")).write.format("delta").mode("append").save(path)
+    source = R.SOURCES[0]
+    batches, _ = R.new_batches(spark, cfg, source, None, None)
+    (tag,) = batches
+    prof = R.reconcile(spark, cfg, source, batches)
+    assert prof.values[tag][R.RECEIVED] == 0 and prof.values[tag][R.QUARANTINE_EXACT] == 0
+    assert prof.notes[(R.QUARANTINE_EXACT, tag)] == "invalid 1, quarantine rows 1"
+    bronze = read_table(spark, cfg, tables.BRONZE_IMPRESSIONS)
+    (day,) = [r[0] for r in bronze.select(F.to_date("ingested_at")).distinct().collect()]
+    read = R._quarantined(spark, cfg, source, bronze).inputFiles()
+    assert read and all(f"ingest_date={day}" in f for f in read)
