@@ -174,8 +174,8 @@ def validation_share(results: dict) -> str:
 
 def silver_suites_alone(spark, cfg) -> dict[str, float]:
     """The quality job's silver suites once more on the table versions it validated, with the
-    cores to themselves (in ``pipeline --once`` the anomaly job runs beside them), results not
-    stored: seconds profiling and in GX."""
+    cores to themselves (a second reading of the pipeline's figure; until session 36 the
+    anomaly job ran beside them there), results not stored: seconds profiling and in GX."""
     from advertisex.pipelines import quality
     from advertisex.quality.validation import new_run_id
     from advertisex.quality.wap import known_campaigns

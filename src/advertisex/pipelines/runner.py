@@ -82,15 +82,16 @@ JOB_NAMES = tuple(j.name for j in JOBS)
 # writes only the dimensions, which silver reads. Gold audits its own partitions before it
 # publishes them (write-audit-publish). The anomaly checks (gold, bronze, table commits) and
 # the quality job (silver's changed partitions, reconciliation of bronze with silver and
-# quarantine, the open findings in quality/results) only read what the stages before wrote
-# and each writes a table of its own (quality/anomalies, quality/results), so they run beside
-# each other; in turn, the anomaly checks come first, so a critical quality failure (which
-# stops the run) does not keep them from running.
+# quarantine, the open findings in quality/results) only read what the stages before wrote,
+# but they run in turn, as the always-on refresh runs them: on two cores, side by side, they
+# took as long in all and each one's time was the other's too (docs/BENCHMARKS-HISTORY.md,
+# session 36). The anomaly checks come first, so a critical quality failure (which stops the
+# run) does not keep them from running.
 PIPELINE_STAGES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("ingest_impressions", "backfill_impressions"), ("ingest_bids",), ("ingest_clicks",), ("reference",)),
     (("silver",),),
     (("gold",),),
-    (("anomaly",), ("quality",)),
+    (("anomaly", "quality"),),
 )
 
 
