@@ -193,8 +193,8 @@ def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, qu
            where: str | None) -> tuple[dict[str, dict], DataFrame]:
     """driver-side: per batch of ``rows``: received, invalid, valid found in silver (restricted
     to ``where``), duplicates, quarantine rows of their origins (``quarantined``:
-    :func:`_quarantined`), and up to 3 missing ids; and the
-    duplicates themselves (``ingest_batch``, ``_id``, ``origin``, ``_kept_origin``, ``_n``: rows).
+    :func:`_quarantined`) and up to 3 missing ids; and the duplicates themselves
+    (``ingest_batch``, ``_id``, ``origin``, ``_kept_origin``, ``_n``: rows).
 
     One pass over the join: it is grouped by batch and, for a duplicate, by the duplicate too,
     so the duplicates come out of the same pass as the counts (the grouped rows are kept for
