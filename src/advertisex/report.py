@@ -80,7 +80,7 @@ NO_ROWS = "No rows yet."
 def _fetch(figure: DataFrame) -> pd.DataFrame:
     """driver-side: one analysis figure's rows (aggregates: a few per hour, date, campaign,
     exchange or reason), drawn and tabled on the driver."""
-    return figure.toPandas()
+    return figure.toPandas()  # driver-side: a figure's aggregated rows, drawn on the driver
 
 
 def _traffic(title: str, about: str, hourly: DataFrame, daily: DataFrame) -> Section:

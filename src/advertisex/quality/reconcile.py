@@ -149,8 +149,9 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
         got.update(more)
         dups = dups.where(~F.col("ingest_batch").isin(short)).unionByName(more_dups)
     with_duplicates = sorted(tag for tag, r in got.items() if r["duplicates"])
-    conflicts = _conflicts(source, bronze, dups.where(F.col("ingest_batch").isin(with_duplicates)), dates,
-                           with_duplicates, few=sum(got[t]["duplicates"] for t in with_duplicates) <= FEW_DUPLICATES
+    # dups holds rows of with_duplicates' batches only (one per duplicate).
+    conflicts = _conflicts(source, bronze, dups, dates, with_duplicates,
+                           few=sum(got[t]["duplicates"] for t in with_duplicates) <= FEW_DUPLICATES
                            ) if with_duplicates else {}
     prof = Profile(K.RECONCILIATION, {}, {})
     for tag, r in got.items():
@@ -228,7 +229,7 @@ def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, qu
 
 def _conflicts(source: Source, bronze: DataFrame, dups: DataFrame, dates: set[dt.date], batches: list[str], *,
                few: bool = False) -> dict[str, tuple[int, list[str]]]:
-    """driver-side: per batch, the duplicates ``dups`` (:func:`_count`) of ``batches`` whose kept
+    """driver-side: per batch, the duplicates ``dups`` (:func:`_count`; all of ``batches``) whose kept
     record (looked for on ``dates``, the batches' event dates) has other contents, and up to 3
     samples (the id and both origins). Both records' contents come from one scan of bronze's
     ``origin`` and contents columns, joined with the origins wanted; ``few``: the duplicates are
@@ -244,7 +245,7 @@ def _conflicts(source: Source, bronze: DataFrame, dups: DataFrame, dates: set[dt
         ~F.col("_contents").eqNullSafe(F.col("_kept_contents")))
     sample = F.to_json(F.struct(F.col("_id").alias("id"), F.col("origin").alias("origin"),
                                 F.col("_kept_origin").alias("kept")))
-    # driver-side: one row per batch with conflicts
-    got = differ.groupBy("ingest_batch").agg(F.sum("_n").alias("n"),
-                                            F.slice(F.collect_list(sample), 1, 3).alias("samples")).collect()
+    per_batch = differ.groupBy("ingest_batch").agg(F.sum("_n").alias("n"),
+                                                  F.slice(F.collect_list(sample), 1, 3).alias("samples"))
+    got = per_batch.collect()  # driver-side: one row per batch with conflicts
     return {r.ingest_batch: (r.n, list(r.samples)) for r in got}
