@@ -66,6 +66,11 @@ def spark_conf(app_name: str, cfg: Config, *, progress: bool = False) -> dict[st
         "spark.sql.warehouse.dir": f"{cfg.lake.root.rstrip('/')}/_warehouse",
         "spark.ui.showConsoleProgress": str(progress).lower(),
         "spark.sql.adaptive.enabled": "true",
+        # Spark keeps the classes it compiled for 100 distinct generated sources by default. An
+        # always-on driver runs a few hundred (seven queries, the refresh, the checks, Delta's log
+        # replays), so it compiled the same sources again and again, and the JIT started over on
+        # each copy (docs/BENCHMARKS-HISTORY.md, session 37).
+        "spark.sql.codegen.cache.maxEntries": "2000",
         # Delta small files: the scheduled `optimize` job compacts them (and Z-orders). Optimized
         # writes would add a full shuffle to every write (docs/BENCHMARKS-HISTORY.md, session 7)
         # and still leave a file per micro-batch; auto-compaction after every micro-batch doubles

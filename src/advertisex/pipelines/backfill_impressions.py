@@ -31,7 +31,8 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
     def fn(lines: DataFrame, batch_id: int) -> None:
         def write(bad: list[BadFile]) -> None:
-            records = L.records_of_lines(L.numbered_file_lines(lines, with_header=False), skip_header=False)
+            records = L.records_of_lines(T.with_ingested_at(L.numbered_lines(lines, with_header=False)),
+                                         skip_header=False)
             parsed = T.with_bad_files(T.parse_impressions(
                 records.withColumnRenamed("line", "raw").drop("header").withColumn("origin", L.file_origin())
             ), bad)

@@ -59,12 +59,9 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
     def fn(messages: DataFrame, batch_id: int) -> None:
         nonlocal looked_up
-        df = T.with_confluent_header(
-            messages.select(
-                "value", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp",
-                F.current_timestamp().alias("ingested_at"),
-            ).withColumn("origin", T.kafka_origin())
-        )
+        df = T.with_confluent_header(T.with_ingested_at(
+            messages.select("value", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
+        ).withColumn("origin", T.kafka_origin()))
         latest = cache.latest(subject)
         if latest.schema_id not in readable:  # a version registered while the stream runs
             require_readable(messages.sparkSession, cfg, latest)

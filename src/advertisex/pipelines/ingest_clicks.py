@@ -40,11 +40,10 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
             opened = [r.file_path for r in lines.where(L.opens_quoted_field(F.col("line")))
                       .select("file_path").distinct().collect()]
             is_opened = F.col("file_path").isin(*opened)
-            numbered = L.numbered_file_lines(lines.where(~is_opened), with_header=True)
+            numbered = L.numbered_lines(lines.where(~is_opened), with_header=True)
             if opened:
-                numbered = numbered.unionByName(
-                    L.csv_records(L.numbered_file_lines(lines.where(is_opened), with_header=True)))
-            records = L.records_of_lines(numbered, skip_header=True)
+                numbered = numbered.unionByName(L.csv_records(L.numbered_lines(lines.where(is_opened), with_header=True)))
+            records = L.records_of_lines(T.with_ingested_at(numbered), skip_header=True)
             parsed = T.with_bad_files(T.parse_click_events(records), bad)
             write_bronze(tables.BRONZE_CLICK_EVENTS.conform(parsed), cfg, table=tables.BRONZE_CLICK_EVENTS,
                          source=C.SOURCE_CLICK_EVENTS, app_id=app_id, batch_id=batch_id)

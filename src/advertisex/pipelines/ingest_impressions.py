@@ -30,15 +30,14 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
     """foreachBatch body: parse each message, write bronze and quarantine."""
 
     def fn(messages: DataFrame, batch_id: int) -> None:
-        df = messages.select(
+        df = T.with_ingested_at(messages.select(
             F.col("value").cast("string").alias("raw"),
             F.col("key").cast("string").alias("kafka_key"),
             "kafka_topic",
             "kafka_partition",
             "kafka_offset",
             "kafka_timestamp",
-            F.current_timestamp().alias("ingested_at"),
-        ).withColumn("origin", T.kafka_origin())
+        )).withColumn("origin", T.kafka_origin())
         parsed = tables.BRONZE_IMPRESSIONS.conform(T.parse_impressions(df))
         write_bronze(parsed, cfg, table=tables.BRONZE_IMPRESSIONS, source=C.SOURCE_IMPRESSIONS,
                      app_id=app_id, batch_id=batch_id)

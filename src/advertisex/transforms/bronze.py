@@ -12,6 +12,7 @@ a reason into the quarantine table. Silver reads only rows whose reason is null.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -168,6 +169,18 @@ def with_bad_files(parsed: DataFrame, files: Sequence[tuple[str, str]]) -> DataF
         F.current_timestamp().alias("ingested_at"),
     )
     return parsed.unionByName(rows, allowMissingColumns=True)
+
+
+def with_ingested_at(df: DataFrame) -> DataFrame:
+    """``df`` plus ``ingested_at``: now, one value for the whole batch.
+
+    Joined from a one-row table rather than taken from ``current_timestamp()``: Spark writes
+    a timestamp literal into the code it generates, so each micro-batch of a stream would
+    generate and compile its stages anew, and the JVM's JIT start over on them. A joined
+    value is data: every batch runs the code compiled for the first.
+    """
+    now = df.sparkSession.createDataFrame([(dt.datetime.now(dt.UTC),)], "ingested_at timestamp")
+    return df.crossJoin(F.broadcast(now))
 
 
 def kafka_origin() -> Column:

@@ -88,12 +88,6 @@ def numbered_lines(scan: DataFrame, *, with_header: bool) -> DataFrame:
     return out.select("line", "_too_large", "source_file", "source_line", *(["header"] if with_header else []))
 
 
-def numbered_file_lines(batch: DataFrame, *, with_header: bool) -> DataFrame:
-    """A file-source micro-batch (:func:`~advertisex.io.streaming.file_lines`) → ``line``,
-    ``source_file``, ``source_line``, ``ingested_at`` (and ``header``)."""
-    return numbered_lines(batch, with_header=with_header).withColumn("ingested_at", F.current_timestamp())
-
-
 def records_of_lines(df: DataFrame, *, skip_header: bool) -> DataFrame:
     """Numbered physical lines → one row per record.
 

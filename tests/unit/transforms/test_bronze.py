@@ -214,3 +214,35 @@ def test_a_newer_schema_may_add_fields_but_not_drop_or_retype_one():
                                          "tags[] was string, is int"]
     assert T.added_bid_fields(json.dumps({"type": "record", "name": "B", "fields": [
         {"name": n, "type": "string"} for n in (*T.BID_FIELDS, "channel")]})) == ["channel"]
+
+
+def test_ingested_at_is_one_time_per_batch_and_a_later_batch_compiles_no_code(spark):
+    # A stream parses every micro-batch with the same plan; a time written into the generated
+    # code (current_timestamp() is) would make each batch compile its stages again.
+    compilations = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    # Not a local relation: Spark would evaluate a projection of one on the driver, without code.
+    raws = spark.range(2).select(F.when(F.col("id") == 0, '{"impression_id":"i1","event_time":1795176000000}')
+                                 .otherwise("{not json").alias("raw"))
+
+    def batch():
+        before = dt.datetime.now()  # noqa: DTZ005 - collect() gives local times
+        parsed = T.parse_impressions(T.with_ingested_at(raws).withColumn("origin", F.lit("o")))
+        rows = parsed.select("ingested_at", "quarantine_reason").collect()
+        assert [r.quarantine_reason for r in rows] == [C.REASON_MISSING_FIELD, C.REASON_BAD_JSON]
+        times = {r.ingested_at for r in rows}
+        return before, times
+
+    generated = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
+    kept = {key: spark.conf.get(key) for key in generated}  # the test session runs interpreted
+    try:
+        for key, value in generated.items():
+            spark.conf.set(key, value)
+        batch()
+        compiled = compilations.getCount()
+        before, times = batch()
+        assert compilations.getCount() == compiled
+    finally:
+        for key, value in kept.items():
+            spark.conf.set(key, value)
+    (stamp,) = times
+    assert before - dt.timedelta(seconds=1) <= stamp <= dt.datetime.now()  # noqa: DTZ005
