@@ -162,12 +162,11 @@ def with_bad_files(parsed: DataFrame, files: Sequence[tuple[str, str]]) -> DataF
     if not files:
         return parsed
     df = parsed.sparkSession.createDataFrame(list(files), "source_file string, raw string")
-    rows = df.select(
+    rows = with_ingested_at(df.select(
         "raw",
         F.concat(F.lit("file:"), file_name(F.col("source_file"))).alias("origin"),
         F.lit(C.REASON_BAD_FILE).alias("quarantine_reason"),
-        F.current_timestamp().alias("ingested_at"),
-    )
+    ))
     return parsed.unionByName(rows, allowMissingColumns=True)
 
 
