@@ -106,9 +106,8 @@ def push(cfg: Config, run: str) -> bool:
     try:
         push_to_gateway(url, job=PUSH_JOB, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,
                         registry=_registry(_Only(lambda f: f.name != last_success)))
-        # driver-side: prometheus-client's registry, no Spark
-        for job in sorted({s.labels["job"] for f in M.REGISTRY.collect() if f.name == last_success
-                           for s in f.samples}):
+        families = M.REGISTRY.collect()  # driver-side: prometheus-client's registry, no Spark
+        for job in sorted({s.labels["job"] for f in families if f.name == last_success for s in f.samples}):
             push_to_gateway(url, job=job, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,
                             registry=_registry(_Only(lambda f: f.name == last_success,
                                                      lambda s, job=job: s.labels["job"] == job)))

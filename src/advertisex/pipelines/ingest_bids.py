@@ -88,8 +88,9 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
             log.warning("bid batch %d: schema id %d was new to this stream, so its first write stopped "
                         "uncommitted (USER_RAISED_EXCEPTION above); looking up the batch's ids, writing it again",
                         batch_id, first)
-        # driver-side: a few ids; a message with a wrong magic byte is quarantined whatever its "id"
-        ids = [r.schema_id for r in df.where(T.well_framed()).select("schema_id").distinct().collect()]
+        # A message with a wrong magic byte is quarantined whatever its "id".
+        framed = df.where(T.well_framed()).select("schema_id").distinct()
+        ids = [r.schema_id for r in framed.collect()]  # driver-side: a few ids
         met.update(cache.writer_schemas(ids))
         looked_up = True
         write({**cache.subject_schemas(subject), **met}, None)

@@ -34,11 +34,10 @@ def batch(cfg: Config, app_id: str) -> BatchFn:
 
     def fn(lines: DataFrame, batch_id: int) -> None:
         def write(bad: list[BadFile]) -> None:
-            # driver-side: the files with a record over several lines (one more look at the
-            # lines; only those with a quote are matched), whose lines alone are put in order.
-            # driver-side: one row per file with such a line (usually none)
-            opened = [r.file_path for r in lines.where(L.opens_quoted_field(F.col("line")))
-                      .select("file_path").distinct().collect()]
+            # The files with a record over several lines (one more look at the lines; only
+            # those with a quote are matched), whose lines alone are put in order.
+            quoted = lines.where(L.opens_quoted_field(F.col("line"))).select("file_path").distinct()
+            opened = [r.file_path for r in quoted.collect()]  # driver-side: a row per such file, usually none
             is_opened = F.col("file_path").isin(*opened)
             numbered = L.numbered_lines(lines.where(~is_opened), with_header=True)
             if opened:

@@ -102,14 +102,13 @@ def reset_stream(spark: SparkSession, cfg: Config, stream: Stream) -> dict[str, 
 def offsets_after(bronze: DataFrame, cfg: Config, topic: str) -> dict[str, int]:
     """driver-side: per partition of ``topic``, the offset after the last message ``bronze``
     holds of it; ``-2`` (earliest, in Spark's ``startingOffsets``) where it holds none."""
-    # driver-side: one row per partition of the topic
-    held = {r.p: r.o for r in bronze.where(F.col("kafka_topic") == topic)
-            .groupBy(F.col("kafka_partition").alias("p")).agg(F.max("kafka_offset").alias("o")).collect()}
+    last = (bronze.where(F.col("kafka_topic") == topic)
+            .groupBy(F.col("kafka_partition").alias("p")).agg(F.max("kafka_offset").alias("o")))
+    held = {r.p: r.o for r in last.collect()}  # driver-side: one row per partition of the topic
     return {str(p): held[p] + 1 if p in held else -2 for p in topic_partitions(cfg, topic)}
 
 
 def files_in(bronze: DataFrame) -> tuple[str, ...]:
     """driver-side: the landing files ``bronze`` holds records of (one row per file)."""
-    # driver-side: one row per landing file, kept in the reset's record
-    return tuple(sorted(r.f for r in bronze.where(F.col("source_file").isNotNull())
-                        .select(F.col("source_file").alias("f")).distinct().collect()))
+    files = bronze.where(F.col("source_file").isNotNull()).select(F.col("source_file").alias("f")).distinct()
+    return tuple(sorted(r.f for r in files.collect()))  # driver-side: one row per landing file, kept in the reset's record
