@@ -44,7 +44,7 @@ from advertisex.transforms import silver as S
 from advertisex.transforms.keys import IdKeys, few_enough, in_ids
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 JOB = "silver"
 ToSilver = Callable[["DataFrame"], "DataFrame"]
@@ -78,14 +78,18 @@ def _valid(batch: DataFrame, to_silver: ToSilver) -> DataFrame:
     return to_silver(batch.where(F.col("quarantine_reason").isNull()))
 
 
-def _silver_rows(batch: DataFrame, cfg: Config, to_silver: ToSilver, key: str) -> DataFrame:
+def _silver_rows(batch: DataFrame, cfg: Config, to_silver: ToSilver, key: str,
+                 counted: DataFrame | None = None) -> DataFrame:
     """A bronze batch's valid rows → silver rows: normalised, one per ``key``, enriched as of
     event time. Not materialised: the insert reads it once, and what the dirty-date scans
-    need comes from :func:`_silver_keys` (a few cheap columns read again from bronze)."""
+    need comes from :func:`_silver_keys` (a few cheap columns read again from bronze).
+    ``counted``: :func:`~advertisex.transforms.silver.copies` of the batch's keys, which
+    then ranks only the rows of ids it holds more than once
+    (:func:`~advertisex.transforms.silver.dedupe_few`)."""
     campaigns, users = dimensions(batch.sparkSession, cfg)
     return (
         _valid(batch, to_silver)
-        .transform(S.dedupe(key))
+        .transform(S.dedupe(key) if counted is None else S.dedupe_few(key, counted))
         .transform(lambda d: D.enrich_user(D.enrich_campaign(d, campaigns), users))
     )
 
@@ -94,6 +98,21 @@ def _silver_keys(batch: DataFrame, to_silver: ToSilver, *columns: str) -> DataFr
     """``columns`` (ids, ``event_date``) of a bronze batch's valid rows as silver has them;
     column pruning reads and normalises only those."""
     return _valid(batch, to_silver).select(*columns)
+
+
+def _insert(batch: DataFrame, cfg: Config, table: Table, to_silver: ToSilver, key: str, *, app_id: str,
+            version: int, probe: bool, key_values: IdKeys | None = None,
+            observe: tuple[Column, ...] = ()) -> dict[str, Any] | None:
+    """Insert a bronze batch's silver rows whose ``key`` ``table`` lacks (:func:`insert_new`).
+
+    A batch small enough to ``probe`` counts its keys once. That one aggregation serves the
+    de-duplication, which then ranks only the repeated ids, and the probe, which
+    broadcasts them all.
+    """
+    counted = S.copies(_silver_keys(batch, to_silver, key), key) if probe else None
+    return insert_new(table.conform(_silver_rows(batch, cfg, to_silver, key, counted)), cfg, table, key,
+                      app_id=app_id, version=version, probe=probe, key_values=key_values,
+                      distinct_keys=None if counted is None else S.counted_keys(counted, key), observe=observe)
 
 
 def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
@@ -145,10 +164,9 @@ def impressions_batch(cfg: Config, app_id: str) -> BatchFn:
         rows = keys.collect() if small else []  # driver-side: ≤ SMALL_BATCH_ROWS short rows
         ids = {r.impression_id for r in rows} if small else None
         # A big batch's dates are observed on the rows it inserts (a small one collected its keys).
-        observed = insert_new(
-            tables.SILVER_IMPRESSIONS.conform(_silver_rows(batch, cfg, S.silver_impressions, "impression_id")),
-            cfg, tables.SILVER_IMPRESSIONS, "impression_id", app_id=app_id, version=batch_id, probe=probe,
-            key_values=ids, observe=() if small else (F.collect_set("event_date").alias("dates"),))
+        observed = _insert(batch, cfg, tables.SILVER_IMPRESSIONS, S.silver_impressions, "impression_id",
+                           app_id=app_id, version=batch_id, probe=probe, key_values=ids,
+                           observe=() if small else (F.collect_set("event_date").alias("dates"),))
         crash_point("silver_insert", JOB)
         marked_keys = {}
         if small:
@@ -207,13 +225,15 @@ def bid_requests_batch(cfg: Config, app_id: str) -> BatchFn:
 
     def fn(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        insert_new(tables.SILVER_BID_REQUESTS.conform(_silver_rows(batch, cfg, S.silver_bid_requests,
-                                                                   "bid_request_id")),
-                   cfg, tables.SILVER_BID_REQUESTS, "bid_request_id", app_id=app_id, version=batch_id,
-                   probe=can_probe(batch))
+        observed = _insert(batch, cfg, tables.SILVER_BID_REQUESTS, S.silver_bid_requests, "bid_request_id",
+                           app_id=app_id, version=batch_id, probe=can_probe(batch),
+                           observe=(F.collect_set("event_date").alias("dates"),))
         crash_point("silver_insert", JOB)
-        keys = _silver_keys(batch, S.silver_bid_requests, "event_date")
-        dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in distinct_dates(keys)]
+        if observed is not None:
+            dates = set(observed["dates"])  # the new rows' dates (duplicates of silver rows change nothing)
+        else:  # a replayed batch: its write ran nothing to observe
+            dates = distinct_dates(_silver_keys(batch, S.silver_bid_requests, "event_date"))
+        dirty = [(STAGE_GOLD_BID, "bid_requests", d) for d in dates]
         record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id)
 
     return fn

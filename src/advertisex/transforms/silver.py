@@ -4,7 +4,8 @@ Pure DataFrame functions (no I/O, no actions). The silver pipeline composes them
 
     bronze (quarantine_reason is null)
       → silver_impressions / silver_click_events → split_clicks_conversions / silver_bid_requests
-      → dedupe(key)                     one row per event id (deterministic survivor)
+      → dedupe(key)                     one row per event id (deterministic survivor;
+                                        dedupe_few when nearly every id is unique)
       → enrich_campaign / enrich_user   SCD-2 dimension rows valid at the event time
       → attribution (see :mod:`advertisex.transforms.attribution`)
 
@@ -261,5 +262,47 @@ def dedupe(key: str | Sequence[str], order_by: Sequence[Column] | None = None) -
             has_null_key = has_null_key | F.col(k).isNull()
         ranked = df.withColumn("_dedupe_rank", F.row_number().over(w))
         return ranked.where((F.col("_dedupe_rank") == 1) | has_null_key).drop("_dedupe_rank")
+
+    return _dedupe
+
+
+def copies(df: DataFrame, key: str) -> DataFrame:
+    """One row per value of ``key`` in ``df`` (null too) with its number of rows, ``_copies``."""
+    return df.groupBy(key).agg(F.count(F.lit(1)).alias("_copies"))
+
+
+def counted_keys(counted: DataFrame, key: str) -> DataFrame:
+    """The keys of :func:`copies`, one row each.
+
+    The filter on ``_copies`` is always true. It keeps the count in the plan, so Spark runs
+    one aggregation for these keys and for :func:`dedupe_few`'s repeated ones. Selected
+    alone, the keys would let the optimizer drop the count and aggregate a second time.
+    """
+    return counted.where(F.col("_copies") > 0).select(key)
+
+
+def dedupe_few(key: str, counted: DataFrame, order_by: Sequence[Column] | None = None) -> Transform:
+    """:func:`dedupe` for rows whose keys are nearly all unique, as in a streaming batch.
+
+    The keys that occur more than once are taken from ``counted`` and broadcast. Only their
+    rows are shuffled and ranked; the others pass through where they are. :func:`dedupe`
+    shuffles and sorts every row, wide ones included. When no key repeats, the broadcast is
+    empty, and Spark's adaptive execution drops the ranked branch before it reads anything.
+    The survivors are the same as :func:`dedupe` keeps.
+
+    Args:
+        key: the event id column.
+        counted: :func:`copies` of the same rows. The caller can use its keys too
+            (:func:`counted_keys`), e.g. for a probe, and the aggregation runs once.
+        order_by: as for :func:`dedupe`.
+
+    Returns:
+        A transform for ``df.transform(...)`` keeping the input columns.
+    """
+    repeated = F.broadcast(counted.where(F.col("_copies") > 1).select(key))
+
+    def _dedupe(df: DataFrame) -> DataFrame:
+        once = df.join(repeated, key, "left_anti")  # a null key never matches: kept, as dedupe keeps it
+        return once.unionByName(df.join(repeated, key, "left_semi").transform(dedupe(key, order_by)))
 
     return _dedupe

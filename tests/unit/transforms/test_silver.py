@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pyspark.sql.functions as F
 from chispa import assert_df_equality
 
 from advertisex.transforms.silver import (
@@ -12,7 +13,10 @@ from advertisex.transforms.silver import (
     SILVER_CLICK_COLUMNS,
     SILVER_CONVERSION_COLUMNS,
     SILVER_IMPRESSION_COLUMNS,
+    copies,
+    counted_keys,
     dedupe,
+    dedupe_few,
     silver_bid_requests,
     silver_click_events,
     silver_impressions,
@@ -192,3 +196,42 @@ def test_dedupe_keeps_the_copy_that_arrived_first(spark) -> None:
         "impression_id string, origin string, ingested_at timestamp, note string",
     )
     assert_df_equality(df.transform(dedupe("impression_id")), expected, ignore_row_order=True)
+
+
+def test_dedupe_few_keeps_what_dedupe_keeps(spark) -> None:
+    """Repeated ids ranked as :func:`dedupe` ranks them; ids seen once and null ids pass."""
+    df = spark.createDataFrame(
+        [
+            ("i-1", "file:a:10", ING, "second"),
+            ("i-1", "file:a:9", ING, "first"),
+            ("i-2", "kafka:t/0/3", ING, "only"),
+            ("i-3", "kafka:t/0/4", ING, "only"),
+            (None, "x", ING, "null key 1"),
+            (None, "y", ING, "null key 2"),
+        ],
+        "impression_id string, origin string, ingested_at timestamp, note string",
+    )
+    few = df.transform(dedupe_few("impression_id", copies(df, "impression_id")))
+    assert_df_equality(few, df.transform(dedupe("impression_id")), ignore_row_order=True)
+    assert few.count() == 5
+
+
+def test_dedupe_few_without_repeats_keeps_every_row(spark) -> None:
+    df = spark.createDataFrame([("i-1", "o:1", ING), ("i-2", "o:2", ING), (None, "o:3", ING)],
+                               "impression_id string, origin string, ingested_at timestamp")
+    assert_df_equality(df.transform(dedupe_few("impression_id", copies(df, "impression_id"))), df,
+                       ignore_row_order=True)
+
+
+def test_counted_keys_share_the_aggregation_with_dedupe_few(spark) -> None:
+    """A probe of the batch's keys and the de-duplication run one aggregation: Spark reuses
+    its shuffle (selected without the count's filter, the keys would be aggregated again)."""
+    df = spark.createDataFrame([("i-1", "o:1", ING), ("i-1", "o:2", ING), ("i-2", "o:3", ING)],
+                               "impression_id string, origin string, ingested_at timestamp")
+    counted = copies(df, "impression_id")
+    rows = df.transform(dedupe_few("impression_id", counted)).join(
+        F.broadcast(counted_keys(counted, "impression_id")), "impression_id", "left_semi")
+    assert rows.count() == 2
+    plan = rows._jdf.queryExecution().executedPlan().toString()
+    assert "functions=[count(1)]" in plan
+    assert "functions=[]" not in plan  # no aggregation of the keys alone
