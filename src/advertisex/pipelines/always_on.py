@@ -243,9 +243,12 @@ class AlwaysOn:
     def _run_steps(self, steps: tuple[RefreshStep, ...]) -> bool:
         """Run ``steps`` in turn; whether all ran. A failing step is logged and the next round
         tries again (every step repeats safely), so the pipeline keeps ingesting meanwhile."""
+        context = self.spark.sparkContext
         for step in steps:
             if self.stop.is_set():
                 return False
+            # Names the step's Spark jobs in the UI, as a query's name does its batches' (per thread).
+            context.setJobDescription(f"{step.job} (refresh)")
             try:
                 step.run(self.spark, self.cfg)
             except DataQualityError as exc:
@@ -253,6 +256,8 @@ class AlwaysOn:
             except Exception as exc:  # noqa: BLE001 - kept running; the stale-refresh alert tells
                 log.error("refresh: %s failed, retrying at the next refresh: %s", step.job, first_line(exc))
                 return False
+            finally:
+                context.setJobDescription(None)  # type: ignore[arg-type]  # None clears it
             M.LAST_SUCCESS.labels(job=step.job).set(time.time())
         return True
 

@@ -171,16 +171,18 @@ def test_gold_refreshes_while_the_checks_are_still_running(spark, tmp_path, monk
     # for them, and they are not started twice at once.
     cfg = _cfg(tmp_path)
     _references(cfg)
-    release, runs = threading.Event(), []
+    release, runs, described = threading.Event(), [], []
 
-    def slow_check(_spark, _cfg):
+    def slow_check(spark_, _cfg):
         runs.append(time.monotonic())
+        described.append(spark_.sparkContext.getLocalProperty("spark.job.description"))
         release.wait(120)
 
     monkeypatch.setattr(always_on, "CHECKS", (always_on.RefreshStep("slow", slow_check),))
     running = Running(AlwaysOn(spark, cfg, ingest=[]))
     _wait(lambda: running.pipeline.refreshes >= 3, "gold refreshes while the first check runs", timeout=120)
     assert len(runs) == 1
+    assert described == ["slow (refresh)"]  # its Spark jobs are named in the UI
     release.set()
     _wait(lambda: len(runs) >= 2, "the checks again, after the first ended", timeout=60)
     summary = running.stop()
