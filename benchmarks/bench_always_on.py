@@ -15,7 +15,8 @@ seconds. Every second the bench reads the tables' Delta logs (no Spark of its ow
 * lag: records produced minus records in bronze, sampled over the run (growing or not);
 * the pipeline's processes: peak resident memory, and CPU seconds per million records;
 * every process's CPU over the run, by role (pipeline, broker, registry, producers,
-  monitoring), and the pipeline JVM's CPU by kind of thread (tasks, JIT, GC, ...).
+  monitoring), the pipeline JVM's CPU by kind of thread (tasks, JIT, GC, ...), and its
+  executors' CPU by query or refresh step (from the Spark UI's REST API).
 
 Prints percentiles and the figures for docs/BENCHMARKS.md.
 """
@@ -286,6 +287,56 @@ class CpuByRole:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+class CpuByQuery:
+    """Executor CPU seconds of the pipeline's Spark stages, summed by what ran them: a query
+    (``silver.bid_requests``) or a refresh step (``gold (refresh)``), from the description of
+    each stage's job, read through the driver's UI (its REST API). Polled often enough that
+    the UI still holds every stage (it keeps the last 1,000)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self._app = url, None
+        self._jobs: dict[int, dict] = {}
+        self._stages: dict[tuple[int, int], dict] = {}
+
+    def _get(self, path: str) -> Any:
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            return json.loads(r.read())
+
+    def sample(self) -> None:
+        try:
+            self._app = self._app or self._get("/api/v1/applications")[0]["id"]
+            for j in self._get(f"/api/v1/applications/{self._app}/jobs"):
+                self._jobs[j["jobId"]] = j
+            for s in self._get(f"/api/v1/applications/{self._app}/stages?status=complete"):
+                self._stages[(s["stageId"], s["attemptId"])] = s
+        except OSError:  # the UI is not up yet, or already down
+            pass
+
+    @staticmethod
+    def _owner(job: dict | None) -> str:
+        desc = ((job or {}).get("description") or "").split("<br/>")[0].split("\n")[0]
+        desc = desc.removeprefix("Delta: ").split(":")[0].strip()  # Delta's own jobs name their caller
+        return desc or "other"
+
+    def used(self) -> dict[str, float]:
+        job_of = {sid: j for j in self._jobs.values() for sid in j["stageIds"]}
+        out: dict[str, float] = {}
+        for (sid, _), s in self._stages.items():
+            owner = self._owner(job_of.get(sid))
+            out[owner] = out.get(owner, 0.0) + s["executorCpuTime"] / 1e9
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _tree_sum(pid: int, read: Callable[[Any], float]) -> float:
     """``read(process)`` summed over ``pid`` and its children (a Python worker may end meanwhile)."""
     import psutil
@@ -325,6 +376,8 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     from advertisex.generate.producer import register_bid_schemas
 
     work = Path(tempfile.mkdtemp(prefix="ax-bench-aon-"))
+    ui_port = _free_port()
+    args.overrides.append(f"spark.conf.spark.ui.port={ui_port}")
     cfg, overrides = _cfg(work, args)
     stack.up(cfg)
     stack.ensure_topics(cfg)
@@ -343,7 +396,7 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
         time.sleep(1)
     time.sleep(2 * args.trigger)
     cpu0 = _tree_sum(pipeline.pid, _cpu)
-    roles, jvm = CpuByRole(), JvmThreadCpu().__enter__()
+    roles, jvm, queries = CpuByRole(), JvmThreadCpu().__enter__(), CpuByQuery(f"http://127.0.0.1:{ui_port}")
     roles.sample()
 
     ctx = mp.get_context("spawn")
@@ -388,6 +441,7 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
             clicked, next_click = produced, next_click + args.click_every
         if int(elapsed) % 10 == 0:
             roles.sample()
+            queries.sample()
             s_age = f"{samples['silver_newest'][-1]:.1f}" if samples["silver_newest"] else "-"
             g_age = f"{samples['gold_count'][-1]:.1f}" if samples["gold_count"] else "-"
             print(f"{elapsed:6.0f} {produced:10,} {n_bronze:10,} {n_silver:10,} {n_gold:10,} {s_age:>10} {g_age:>9}",
@@ -397,6 +451,7 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
             break
     cpu1 = _tree_sum(pipeline.pid, _cpu)
     roles.sample()
+    queries.sample()
     jvm.__exit__()
     tl = {k: read_timeline(v) for k, v in timelines.items()}
     total = tl["impressions"][1][-1] + tl["bids"][1][-1]
@@ -422,6 +477,8 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     print(f"  CPU seconds over the run, by role (2 cores = {2 * elapsed:,.0f}): "
           + ", ".join(f"{role} {sec:,.0f}" for role, sec in roles.used().items() if sec >= 1))
     print(f"  the driver JVM since its start, by thread: {jvm.by_kind()}")
+    print("  executor CPU seconds since the start, by query or refresh step (Spark's UI): "
+          + ", ".join(f"{owner} {sec:,.1f}" for owner, sec in queries.used().items() if sec >= 0.1))
     print(f"  log: {work / 'pipeline.log'}")
     return 0
 
