@@ -38,7 +38,7 @@ from advertisex.io.delta import commits_since, last_commit
 from advertisex.io.lake import distinct_dates, read_table
 from advertisex.monitoring import metrics as M
 from advertisex.pipelines.parallel import run_concurrently
-from advertisex.pipelines.reattribute import settled_version
+from advertisex.pipelines.reattribute import ATTRIBUTED, settled_version
 from advertisex.quality import checks as K
 from advertisex.quality import reconcile as R
 from advertisex.quality.profile import NULL_PARTITION, Profile, profile
@@ -70,10 +70,10 @@ def validate_silver(spark: SparkSession, cfg: Config, *, since: Mapping[str, int
                     known: list[str] | None, now: dt.datetime | None,
                     seconds: dict[str, float]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Validate the partitions of each silver table changed since its version in ``since``
-    (none: all), up to its latest version (for the attributed tables, the one the last
-    re-attribution left). The tables are profiled at once (a small table's profile is mostly
-    driver-side latency), then validated in turn; the time spent profiling and in GX is added
-    to ``seconds``.
+    (none: all), up to its latest version (for the attributed tables, the newest whose rows
+    are all attributed; none while rows wait for re-attribution). The tables are profiled at
+    once (a small table's profile is mostly driver-side latency), then validated in turn; the
+    time spent profiling and in GX is added to ``seconds``.
 
     Returns:
         ``({table: what was done}, result rows)``; the rows are not stored yet (the caller
@@ -103,8 +103,10 @@ def _profile_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: 
     if read_table(spark, cfg, suite.table) is None:
         return "cannot run: the table does not exist yet", None, None
     version = int(last_commit(spark, path).version)
-    settled = settled_version(cfg, suite.table)
-    if settled is not None:
+    if suite.table in {t.name for t in ATTRIBUTED}:
+        settled = settled_version(spark, cfg, suite.table)
+        if settled is None:
+            return "rows wait for re-attribution: validated after it", None, None
         version = min(version, settled)  # rows appended since are not attributed yet
     if since == version:
         return f"version {version} validated before", None, None

@@ -182,8 +182,10 @@ class NewImpressions:
 # fail the rewrite's commit (or, read before it, be lost from it). In one driver the two
 # take turns on this lock; the pipeline runs one driver per lake.
 ATTRIBUTED_TABLES = threading.Lock()
-# The two tables' versions as the last re-attribution in this process left them (table path
-# → version): every row attributed. Between re-attributions, the click stream appends rows
+# The tables re-attribution keeps attributed.
+ATTRIBUTED: tuple[Table, ...] = (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS)
+# Their versions as the last re-attribution in this process left them (table path →
+# version): every row attributed. Between re-attributions, the click stream appends rows
 # not attributed yet (always on); the quality job validates these versions, not theirs.
 _settled: dict[str, int] = {}
 
@@ -193,17 +195,28 @@ def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     the dates whose silver rows changed (see the module's docstring)."""
     with ATTRIBUTED_TABLES:
         summary = _reattribute(spark, cfg)
-        for table in (tables.SILVER_CLICKS, tables.SILVER_CONVERSIONS):
+        for table in ATTRIBUTED:
             version = latest_version(spark, cfg.table_path(table))
             if version is not None:
                 _settled[cfg.table_path(table)] = version
         return summary
 
 
-def settled_version(cfg: Config, table: Table) -> int | None:
-    """The version of ``silver/clicks`` or ``silver/conversions`` at which the last
-    re-attribution in this process left every row attributed; None before one ran here."""
-    return _settled.get(cfg.table_path(table))
+def settled_version(spark: SparkSession, cfg: Config, table: Table | str) -> int | None:
+    """The newest version of ``silver/clicks`` or ``silver/conversions`` (``table``) whose
+    every row is attributed: the one the last re-attribution in this process left. Before
+    one ran here (always on, the tables may appear after the first refresh; or a lone job),
+    the latest version, unless clicks or conversions wait for re-attribution (their marks
+    are pending: they landed after the last one, here or in a process that stopped before
+    it); then None."""
+    path = cfg.table_path(table)
+    if path in _settled:
+        return _settled[path]
+    with ATTRIBUTED_TABLES:  # a click batch inserts its rows and marks them under it: both seen, or neither
+        marks = take_dirty(spark, cfg, [STAGE_ATTRIBUTION])
+        if marks.dates_of(STAGE_ATTRIBUTION, "clicks") or marks.dates_of(STAGE_ATTRIBUTION, "conversions"):
+            return None
+        return latest_version(spark, path)
 
 
 def _reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:

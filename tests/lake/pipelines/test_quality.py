@@ -21,13 +21,13 @@ from advertisex.generate import GenerateParams, Rates, generate
 from advertisex.io.delta import latest_version
 from advertisex.io.dirty_dates import STAGE_ANOMALY, STAGE_GOLD_CAMPAIGN, clear_dirty, record_dirty, take_dirty
 from advertisex.io.streaming import run_stream
-from advertisex.pipelines import backfill_impressions, gold, ingest_clicks, quality, silver
+from advertisex.pipelines import backfill_impressions, gold, ingest_clicks, quality, reference, silver
 from advertisex.pipelines.reattribute import reattribute, settled_version
 from advertisex.pipelines.runner import run_pipeline
 from advertisex.quality import checks as K
 from advertisex.quality import reconcile as R
 from conftest import make_cfg
-from support import read_table, write_file
+from support import read_table, write_file, write_references
 from support_quality import clean, frame
 
 pytestmark = pytest.mark.slow
@@ -238,13 +238,40 @@ def test_clicks_appended_after_the_last_reattribution_are_validated_once_attribu
 
     summary = quality.run(spark, cfg)  # no DataQualityError
     assert summary["open_critical"] == 0
-    settled = settled_version(cfg, tables.SILVER_CLICKS)
+    settled = settled_version(spark, cfg, tables.SILVER_CLICKS)
     assert settled is not None and settled < latest_version(spark, cfg.table_path(tables.SILVER_CLICKS))
 
     reattribute(spark, cfg)
     summary = quality.run(spark, cfg)
     latest = latest_version(spark, cfg.table_path(tables.SILVER_CLICKS))
-    assert settled_version(cfg, tables.SILVER_CLICKS) == latest
+    assert settled_version(spark, cfg, tables.SILVER_CLICKS) == latest
+    assert summary[tables.SILVER_CLICKS.name] == f"1 partition(s) of version {latest}"
+    assert summary["open_critical"] == 0
+
+
+def test_clicks_that_no_reattribution_in_this_process_settled_wait_for_one(spark, tmp_path):
+    """Always on, silver/clicks can appear after the first refresh's re-attribution found
+    nothing to do, and a lone job re-attributes nothing: until one runs, the quality job
+    leaves rows waiting for it alone, instead of finding each of them unattributed (a
+    critical finding, as an always-on run under load reported)."""
+    cfg = make_cfg(tmp_path, "kafka.enabled=false", "quality.freshness_hours=1000000")
+    write_references(cfg)
+    reference.run(spark, cfg)
+    rows = [f"early-click-{i},click,{START.isoformat()}T11:00:0{i}Z,u1,c0,cr,,," for i in range(3)]
+    write_file(Path(cfg.landing.clicks) / "clicks.csv", C.CLICK_CSV_HEADER + "\n" + "\n".join(rows) + "\n")
+    ingest_clicks.run(spark, cfg, once=True)
+    (clicks,) = silver.streams(spark, cfg)
+    run_stream(clicks, cfg, once=True)  # silver's click query alone: no re-attribution after it
+    assert read_table(spark, cfg, tables.SILVER_CLICKS).where("attribution_kind IS NULL").count() == 3
+    assert settled_version(spark, cfg, tables.SILVER_CLICKS) is None
+
+    summary = quality.run(spark, cfg, now=NOW)  # no DataQualityError
+    assert summary[tables.SILVER_CLICKS.name] == "rows wait for re-attribution: validated after it"
+    assert summary["open_critical"] == 0
+
+    reattribute(spark, cfg)
+    latest = latest_version(spark, cfg.table_path(tables.SILVER_CLICKS))
+    summary = quality.run(spark, cfg, now=NOW)
     assert summary[tables.SILVER_CLICKS.name] == f"1 partition(s) of version {latest}"
     assert summary["open_critical"] == 0
 
