@@ -148,6 +148,10 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
             summary = always_on.run(spark, cfg)
         finally:
             export.unwatch(spark)
+            # Its listener bus delivers the events already queued (one may be in flight to the
+            # removed listener) while Python still answers: under load the queue runs behind,
+            # and a process that just exits logs a py4j stack trace for that call.
+            spark.stop()
         _report(args, {"pipeline": summary})
         return 0
     spark = build_spark("advertisex-pipeline", cfg, progress=console.progress_bar(_verbosity(args)))
@@ -158,6 +162,7 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
         results = run_pipeline(spark, cfg, on_job=console.JobLines(_verbosity(args)))
     finally:
         export.unwatch(spark)
+        spark.stop()  # as above
         export.push(cfg, "pipeline")
     _report(args, results)
     return 0

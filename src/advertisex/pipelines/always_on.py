@@ -198,14 +198,20 @@ class AlwaysOn:
         """Stop every query after its current batch (bounded), then wait for the refresh and
         the checks."""
         deadline = time.monotonic() + self.cfg.pipeline.stop_timeout_seconds
-        for name, q in self.queries.items():
-            if q.handle is None:
-                continue
-            while q.handle.isActive and q.handle.status.get("isTriggerActive") and time.monotonic() < deadline:
+        # Each is stopped as soon as it is between batches: waiting for one query after
+        # another let the others start new batches meanwhile, and under load the last ones
+        # were still busy at the deadline (their batches interrupted, to be replayed).
+        running = {name: q for name, q in self.queries.items() if q.handle is not None}
+        while running:
+            for name, q in list(running.items()):
+                if q.handle.isActive and q.handle.status.get("isTriggerActive") and time.monotonic() < deadline:
+                    continue
+                q.handle.stop()
+                release_checkpoint(q.stream, self.cfg)
+                log.info("stopped %s", name)
+                del running[name]
+            if running:
                 time.sleep(0.1)
-            q.handle.stop()
-            release_checkpoint(q.stream, self.cfg)
-            log.info("stopped %s", name)
         for thread in (self._refresher, self._checker):
             if thread is not None:
                 thread.join()
