@@ -71,6 +71,17 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
         console.print_summary(name, summary)
 
 
+def _close(spark: Any) -> None:
+    """End a command's session: stop feeding the metrics from its queries, then stop Spark,
+    so its listener bus delivers the events already queued (one may be in flight to the
+    removed listener) while Python still answers; under load the queue runs behind, and a
+    process that just exits logs a py4j stack trace for that call."""
+    from advertisex.monitoring import export
+
+    export.unwatch(spark)
+    spark.stop()
+
+
 # --------------------------------------------------------------------------- handlers
 
 
@@ -116,7 +127,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     try:
         summary = run_job(args.job, spark, cfg, once=args.once)
     finally:
-        export.unwatch(spark)
+        _close(spark)
         export.push(cfg, args.job)  # a failed run pushes too: its last success stays old
     _report(args, {args.job: summary})
     return 0
@@ -147,11 +158,7 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
         try:
             summary = always_on.run(spark, cfg)
         finally:
-            export.unwatch(spark)
-            # Its listener bus delivers the events already queued (one may be in flight to the
-            # removed listener) while Python still answers: under load the queue runs behind,
-            # and a process that just exits logs a py4j stack trace for that call.
-            spark.stop()
+            _close(spark)
         _report(args, {"pipeline": summary})
         return 0
     spark = build_spark("advertisex-pipeline", cfg, progress=console.progress_bar(_verbosity(args)))
@@ -161,8 +168,7 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     try:
         results = run_pipeline(spark, cfg, on_job=console.JobLines(_verbosity(args)))
     finally:
-        export.unwatch(spark)
-        spark.stop()  # as above
+        _close(spark)
         export.push(cfg, "pipeline")
     _report(args, results)
     return 0
