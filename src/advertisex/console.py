@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from advertisex.io.streaming import BatchInterruptedError
 from advertisex.monitoring.metrics import TALLIED
 
 QUIET, NORMAL, VERBOSE = "quiet", "normal", "verbose"
@@ -24,6 +25,13 @@ def configure_logging(verbosity: str) -> None:
     """Python's own log lines at the level ``verbosity`` asks for (the JVM's: ``spark.log_level``)."""
     logging.basicConfig(level=PYTHON_LEVEL[verbosity], format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines are Spark's gateway chatter
+    logging.getLogger("py4j.clientserver").addFilter(_no_interrupted_batches)
+
+
+def _no_interrupted_batches(record: logging.LogRecord) -> bool:
+    """py4j logs each error a batch raises with its traceback; a batch interrupted by its
+    query's stop is no error (it is replayed), and the batch's own warning says so."""
+    return not (record.exc_info and isinstance(record.exc_info[1], BatchInterruptedError))
 
 
 def progress_bar(verbosity: str) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 
 import pytest
 
 from advertisex import cli, console
+from advertisex.io.streaming import BatchInterruptedError
 
 
 def test_figures_sum_what_every_stream_of_a_job_committed():
@@ -49,3 +52,17 @@ def test_a_failure_with_output_json_is_a_json_document_naming_it(capsys):
 def test_verbosity_sets_the_jvm_console_level_unless_a_set_says_otherwise(capsys, flags, level):
     assert cli.main(["config", "show", *flags]) == 0
     assert f"log_level: {level}" in capsys.readouterr().out
+
+
+def test_py4j_keeps_its_traceback_of_a_batch_to_itself_only_for_an_interrupted_one():
+    def record(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:  # noqa: BLE001 - a record as py4j's logger.exception makes it
+            return logging.LogRecord("py4j.clientserver", logging.ERROR, __file__, 1,
+                                     "There was an exception while executing the Python Proxy", (), sys.exc_info())
+
+    console.configure_logging(console.NORMAL)
+    py4j = logging.getLogger("py4j.clientserver")
+    assert not py4j.filter(record(BatchInterruptedError("interrupted")))
+    assert py4j.filter(record(RuntimeError("a batch that failed")))

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
+from py4j.java_gateway import is_instance_of
+from py4j.protocol import Py4JJavaError
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from advertisex.config import Config
@@ -56,6 +59,10 @@ FILE_AGE_UNLIMITED = "36500d"
 
 class StreamFailedError(AdvertisexError):
     """A streaming query stopped with an error."""
+
+
+class BatchInterruptedError(AdvertisexError):
+    """A batch interrupted by its query's stop; the next start replays it."""
 
 
 @dataclass(frozen=True)
@@ -184,13 +191,58 @@ def start_stream(stream: Stream, cfg: Config, *, once: bool) -> StreamingQuery:
     writer = (
         stream.source(resume).writeStream.queryName(stream.name)
         .option("checkpointLocation", cfg.checkpoint_path(stream.job, stream.query))
-        .foreachBatch(stream.batch(txn_app_id(cfg, stream.job, stream.query, resume.generation)))
+        .foreachBatch(interruptible(stream.name, stream.batch(txn_app_id(cfg, stream.job, stream.query,
+                                                                           resume.generation))))
     )
     if once:
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{cfg.streaming.trigger_interval_seconds:g} seconds")
     return writer.start()
+
+
+# The JVM exceptions Spark takes for an interruption (``StreamExecution.IO_EXCEPTION_NAMES``).
+_INTERRUPTIONS = ("java.lang.InterruptedException", "java.io.InterruptedIOException",
+                  "java.nio.channels.ClosedByInterruptException")
+
+
+def interruptible(name: str, fn: BatchFn) -> BatchFn:
+    """``fn``, the batch of query ``name``, whose interruption by its query's stop reaches
+    Spark as a one-line error (and the log as a one-line warning).
+
+    A query stopped mid-batch interrupts the batch's Spark calls. Spark tells that from a
+    failure by matching the Python error's text against a pattern (``StreamExecution.
+    PROXY_ERROR``: py4j's words, then the exception's class) that recurses once per
+    character: over py4j's own error, which holds the whole JVM stack trace, it overflows
+    the stack, and the stop is logged as a ``StackOverflowError`` and a thousand lines of
+    trace. The same words in one line, without the chained traceback, match quietly.
+    """
+
+    def batch(df: DataFrame, batch_id: int) -> None:
+        try:
+            fn(df, batch_id)
+        except Py4JJavaError as exc:
+            cause = interruption(exc.java_exception)
+            if cause is None:
+                raise
+            log.warning("%s: batch %d interrupted by the stop; it is replayed at the next start", name, batch_id)
+            raise BatchInterruptedError(f"py4j.protocol.Py4JJavaError: An error occurred while calling batch "
+                                        f"{batch_id}: {cause}") from None
+
+    return batch
+
+
+def interruption(java_exc: Any) -> str | None:
+    """The interruption (its class's name in :data:`_INTERRUPTIONS`) in the chain of causes of
+    the JVM exception ``java_exc``; None when there is none."""
+    gateway = SparkContext._gateway
+    while java_exc is not None:
+        found = next((name for name in _INTERRUPTIONS if is_instance_of(gateway, java_exc, name)), None)
+        if found:
+            return found
+        cause = java_exc.getCause()
+        java_exc = None if cause is None or cause.equals(java_exc) else cause
+    return None
 
 
 def run_stream(stream: Stream, cfg: Config, *, once: bool) -> dict[str, Any]:

@@ -17,8 +17,8 @@ In one driver (docs/CONTRACT.md §5, always on):
   stopped and the run ends with one line naming the query and the cause;
 * SIGINT or SIGTERM stops every query once its current batch is done (one still busy
   after ``pipeline.stop_timeout_seconds`` is stopped anyway, and its batch is replayed on
-  the next start, writing nothing twice), lets the refresh and the checks finish their
-  step, and returns.
+  the next start, writing nothing twice: :func:`~advertisex.io.streaming.interruptible`),
+  lets the refresh and the checks finish their step, and returns.
 
 A restart continues where the checkpoints stopped.
 """
