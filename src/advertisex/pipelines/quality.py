@@ -102,12 +102,14 @@ def _profile_silver(spark: SparkSession, cfg: Config, suite: K.Suite, *, since: 
     path = cfg.table_path(suite.table)
     if read_table(spark, cfg, suite.table) is None:
         return "cannot run: the table does not exist yet", None, None
-    version = int(last_commit(spark, path).version)
     if suite.table in {t.name for t in ATTRIBUTED}:
-        settled = settled_version(spark, cfg, suite.table)
-        if settled is None:
+        # Its own version, never one read before it: a re-attribution ending meanwhile would
+        # leave an older one, whose rows are not all attributed yet.
+        version = settled_version(spark, cfg, suite.table)
+        if version is None:
             return "rows wait for re-attribution: validated after it", None, None
-        version = min(version, settled)  # rows appended since are not attributed yet
+    else:
+        version = int(last_commit(spark, path).version)
     if since == version:
         return f"version {version} validated before", None, None
     df = spark.read.format("delta").option("versionAsOf", version).load(path)
