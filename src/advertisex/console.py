@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from advertisex.io.streaming import BatchInterruptedError
+from advertisex.errors import BatchInterruptedError
 from advertisex.monitoring.metrics import TALLIED
 
 QUIET, NORMAL, VERBOSE = "quiet", "normal", "verbose"

@@ -10,6 +10,10 @@ class AdvertisexError(RuntimeError):
     exit_code = 2
 
 
+class BatchInterruptedError(AdvertisexError):
+    """A streaming batch interrupted by its query's stop; the next start replays it."""
+
+
 class InputPathError(AdvertisexError):
     """A configured input path does not exist."""
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from advertisex import cli, console
-from advertisex.io.streaming import BatchInterruptedError
+from advertisex.errors import BatchInterruptedError
 
 
 def test_figures_sum_what_every_stream_of_a_job_committed():

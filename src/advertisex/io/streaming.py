@@ -30,7 +30,7 @@ from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from advertisex.config import Config
-from advertisex.errors import AdvertisexError
+from advertisex.errors import AdvertisexError, BatchInterruptedError
 from advertisex.io.checkpoints import (
     Resume,
     lock_checkpoint,
@@ -59,10 +59,6 @@ FILE_AGE_UNLIMITED = "36500d"
 
 class StreamFailedError(AdvertisexError):
     """A streaming query stopped with an error."""
-
-
-class BatchInterruptedError(AdvertisexError):
-    """A batch interrupted by its query's stop; the next start replays it."""
 
 
 @dataclass(frozen=True)
