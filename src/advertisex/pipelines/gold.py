@@ -34,8 +34,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import pyspark.sql.functions as F
-
 from advertisex import tables
 from advertisex.config import Config
 from advertisex.faults import crash_point
@@ -99,11 +97,8 @@ def stage(spark: SparkSession, cfg: Config, campaign_dates: set[dt.date],
         staged[tables.GOLD_CAMPAIGN_DAILY] = (daily, campaign_dates)
     if bid_dates:
         day_bids = read_or_empty(spark, cfg, tables.SILVER_BID_REQUESTS).where(dates_in("event_date", bid_dates))
-        matched = impressions.where(F.col("bid_request_id").isNotNull()).join(
-            day_bids.select("bid_request_id"), "bid_request_id", "left_semi"
-        )
-        staged[tables.GOLD_BID_DAILY] = (tables.GOLD_BID_DAILY.conform(G.bid_daily(day_bids, matched)).localCheckpoint(),
-                                         bid_dates)
+        daily = G.bid_daily(day_bids, impressions, ids_unique=True)
+        staged[tables.GOLD_BID_DAILY] = (tables.GOLD_BID_DAILY.conform(daily).localCheckpoint(), bid_dates)
     return staged
 
 

@@ -232,7 +232,7 @@ def campaign_daily_from_hourly(hourly: DataFrame) -> DataFrame:
     )
 
 
-def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
+def bid_daily(bid_requests: DataFrame, impressions: DataFrame, *, ids_unique: bool = False) -> DataFrame:
     """``gold/bid_daily``: one row per ``(event_date, exchange)`` of the bid requests.
 
     Args:
@@ -240,6 +240,10 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
             ``exchange``, ``bid_price_micros``, ``won``, ``clearing_price_micros``).
         impressions: valid silver impressions (``impression_id``, ``bid_request_id``),
             of any date: an impression counts on its bid request's date.
+        ids_unique: both inputs hold one row per id (``bid_request_id``, ``impression_id``),
+            as silver does; then rows are counted, without the distinct aggregations (each
+            shuffles every id, and three of them over one input are planned as three copies
+            of it) or the de-duplication of the requests before the join.
 
     Returns:
         Exactly :data:`GOLD_BID_DAILY_COLUMNS`: ``event_date`` date, ``exchange``
@@ -257,22 +261,22 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame) -> DataFrame:
     )
     won = F.coalesce(F.col("won"), F.lit(False))
     per_day = bids.groupBy("event_date", "exchange").agg(
-        F.count_distinct("bid_request_id").cast("long").alias("bid_requests"),
-        _distinct_where(F.col("bid_price_micros").isNotNull(), "bid_request_id").alias("bids"),
-        _distinct_where(won, "bid_request_id").alias("wins"),
+        _distinct_where(F.lit(True), "bid_request_id", ids_unique=ids_unique).alias("bid_requests"),
+        _distinct_where(F.col("bid_price_micros").isNotNull(), "bid_request_id", ids_unique=ids_unique).alias("bids"),
+        _distinct_where(won, "bid_request_id", ids_unique=ids_unique).alias("wins"),
         F.avg(F.when(won, F.col("clearing_price_micros").cast("double"))).alias(
             "avg_clearing_price_micros"
         ),
     )
-    request_keys = bids.select("bid_request_id", "event_date", "exchange").dropDuplicates(
-        ["bid_request_id"]
-    )
+    request_keys = bids.select("bid_request_id", "event_date", "exchange")
+    if not ids_unique:
+        request_keys = request_keys.dropDuplicates(["bid_request_id"])
     matched = (
         impressions.where(F.col("bid_request_id").isNotNull())
         .select("impression_id", F.col("bid_request_id").alias("_imp_bid_request_id"))
         .join(request_keys, F.col("_imp_bid_request_id") == F.col("bid_request_id"), "inner")
         .groupBy("event_date", "exchange")
-        .agg(F.count_distinct("impression_id").cast("long").alias("impressions_matched"))
+        .agg(_distinct_where(F.lit(True), "impression_id", ids_unique=ids_unique).alias("impressions_matched"))
     )
     return (
         per_day.join(matched, ["event_date", "exchange"], "left")

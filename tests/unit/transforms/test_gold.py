@@ -160,7 +160,7 @@ BID_DAILY_SCHEMA = (
 )
 
 
-def test_bid_daily_hand_computed(spark) -> None:
+def _bid_inputs(spark):
     bids = spark.createDataFrame(
         [
             ("b1", at(D1, 10), "ex1", 100, True, 80),
@@ -183,8 +183,13 @@ def test_bid_daily_hand_computed(spark) -> None:
         ],
         IMPRESSIONS_SCHEMA,
     )
+    return bids, impressions
 
-    actual = bid_daily(bids, impressions)
+
+@pytest.mark.parametrize("ids_unique", [False, True], ids=["distinct", "ids_unique"])
+def test_bid_daily_hand_computed(spark, ids_unique) -> None:
+    bids, impressions = _bid_inputs(spark)
+    actual = bid_daily(bids, impressions, ids_unique=ids_unique)
 
     expected = spark.createDataFrame(
         [
@@ -204,6 +209,17 @@ def test_bid_daily_hand_computed(spark) -> None:
         # A big batch's ids are shuffled with the table, which is never broadcast (Spark
         # would broadcast this small one).
         assert ("BroadcastExchange" in executed_plan(touched)) == broadcast
+
+
+def test_bid_daily_of_unique_ids_plans_no_distinct_aggregation(spark) -> None:
+    """Silver's one row per id lets gold count rows: a distinct count per measure is planned
+    as one copy of every request per measure (``Expand``), each shuffled by id."""
+    bids, impressions = _bid_inputs(spark)
+    assert "Expand" in executed_plan(bid_daily(bids, impressions))
+    plan = executed_plan(bid_daily(bids, impressions, ids_unique=True))
+    assert "Expand" not in plan and "count(distinct" not in plan.lower()
+    twice = bid_daily(bids.unionByName(bids), impressions.unionByName(impressions), ids_unique=True)
+    assert [r.bid_requests for r in twice.orderBy("event_date", "exchange").collect()] == [8, 2, 2]
 
 
 def test_campaign_daily_from_hourly_equals_campaign_daily(spark) -> None:
