@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 
 # How often the supervisor looks at its queries and the clock.
 POLL_SECONDS = 0.5
+# The refresh's Spark jobs share the cores with the queries' (FAIR mode) instead of waiting behind them.
+REFRESH_POOL = "refresh"
 
 
 @dataclass
@@ -233,6 +235,7 @@ class AlwaysOn:
         started = time.monotonic()
         if self.refreshes == 0:
             self._known_freshness()
+        self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", REFRESH_POOL)
         if self._run_steps(REFRESH):
             M.GOLD_REFRESH_DURATION.observe(time.monotonic() - started)
             self.refreshes += 1
