@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import io
 import json
 import multiprocessing as mp
@@ -311,7 +312,7 @@ class CpuByQuery:
                 self._jobs[j["jobId"]] = j
             for s in self._get(f"/api/v1/applications/{self._app}/stages?status=complete"):
                 self._stages[(s["stageId"], s["attemptId"])] = s
-        except OSError:  # the UI is not up yet, or already down
+        except (OSError, ValueError, http.client.HTTPException):  # the UI is not up yet, already down, or cut its answer short
             pass
 
     @staticmethod
