@@ -8,7 +8,9 @@ In one driver (docs/CONTRACT.md §5, always on):
 * silver's three queries run the same way, each started as soon as its bronze table exists;
 * every ``pipeline.refresh_seconds`` a refresh runs in a thread of its own: the reference
   dimensions (nothing is read while their files are untouched), re-attribution and gold
-  (with its audit), for the dates silver changed since the last refresh;
+  (with its audit), for the dates silver changed since the last refresh, its Spark jobs in
+  the scheduler pool ``refresh`` (in Spark's FAIR mode they share the cores with the
+  queries' batches instead of waiting behind them);
 * after a refresh, the anomaly and quality checks run in a thread of their own, unless the
   previous ones still run (then they start again when those end, covering both refreshes):
   under load they take longer than a refresh, and gold does not wait for them;

@@ -97,8 +97,8 @@ def stage(spark: SparkSession, cfg: Config, campaign_dates: set[dt.date],
         staged[tables.GOLD_CAMPAIGN_DAILY] = (daily, campaign_dates)
     if bid_dates:
         day_bids = read_or_empty(spark, cfg, tables.SILVER_BID_REQUESTS).where(dates_in("event_date", bid_dates))
-        daily = G.bid_daily(day_bids, impressions, ids_unique=True)
-        staged[tables.GOLD_BID_DAILY] = (tables.GOLD_BID_DAILY.conform(daily).localCheckpoint(), bid_dates)
+        per_exchange = G.bid_daily(day_bids, impressions, ids_unique=True)
+        staged[tables.GOLD_BID_DAILY] = (tables.GOLD_BID_DAILY.conform(per_exchange).localCheckpoint(), bid_dates)
     return staged
 
 

@@ -242,8 +242,8 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame, *, ids_unique: bo
             of any date: an impression counts on its bid request's date.
         ids_unique: both inputs hold one row per id (``bid_request_id``, ``impression_id``),
             as silver does; then rows are counted, without the distinct aggregations (each
-            shuffles every id, and three of them over one input are planned as three copies
-            of it) or the de-duplication of the requests before the join.
+            shuffles every id, and several over one input are planned as one copy of it per
+            measure) or the de-duplication of the requests before the join.
 
     Returns:
         Exactly :data:`GOLD_BID_DAILY_COLUMNS`: ``event_date`` date, ``exchange``
