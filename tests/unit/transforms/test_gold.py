@@ -202,6 +202,9 @@ def test_bid_daily_hand_computed(spark, ids_unique) -> None:
     assert tuple(actual.columns) == tables.GOLD_BID_DAILY.columns
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
+
+def test_an_impression_touches_its_bid_requests_date(spark) -> None:
+    bids, impressions = _bid_inputs(spark)
     for broadcast in (True, False):
         touched = bid_dates_of_impressions(impressions.where(F.col("impression_id") == "i2"), bids,
                                            broadcast=broadcast)
