@@ -179,3 +179,13 @@ def test_event_date_and_hour_are_utc(spark, tz: str) -> None:
 def test_empty_to_null_and_clean_id(spark) -> None:
     _check_text_rule(spark, N.clean_id, [(" C-1 ", " C-1 "), ("C-1", "C-1"), ("", None), ("  ", None), (None, None)])
     _check_text_rule(spark, N.empty_to_null, [(" a ", " a "), ("", None), (" ", None), (None, None)])
+
+
+def test_strip_removes_exactly_the_whitespace_class_at_either_end(spark) -> None:
+    ws = N.WHITESPACE
+    cases = [(f"{c}a b{c}", "a b") for c in ws] + [(f"{c}a", "a") for c in ws] + [(f"a{c}", "a") for c in ws]
+    cases += [
+        (ws + "x" + ws, "x"), (ws, ""), ("", ""), (None, None), ("a\tb", "a\tb"),  # inner whitespace is data
+        ("\u00a0a\u00a0", "\u00a0a\u00a0"), ("é ", "é"), (" 日本", "日本"),  # no-break space is data (§1.5)
+    ]
+    _check_text_rule(spark, N.strip, cases)
