@@ -1,6 +1,6 @@
 """Benchmark: the same impressions in four file layouts → gold, each run as a user runs it.
 
-    .venv/bin/python benchmarks/bench_layouts.py [--impressions 2000000] [--days 3] [--layouts a,b,c,d]
+    .venv/bin/python benchmarks/bench_layouts.py [--impressions 2000000] [--days 3] [--layouts a,b,c,d] [--profile] [--jfr]
 
 Generates one data set (files only, seed 7), lays its impression records out four ways, and
 for each layout times, in the same run:
@@ -14,7 +14,11 @@ and checks ``gold/campaign_daily`` against the generator's truth.
 With ``--profile`` each pipeline run also reports where its CPU went: the driver JVM's CPU
 seconds by kind of thread (executor tasks, the C2 and C1 JIT compilers, GC, py4j, streaming;
 sampled every second with psutil, named from ``/proc``: Linux only) and, from Spark's event
-log, how many Spark jobs ran and their tasks' wall and CPU seconds.
+log, how many Spark jobs ran and their tasks' wall and CPU seconds. With ``--jfr`` the driver
+JVM also runs Java Flight Recorder (``settings=profile``), and the run's Java execution samples
+are counted by what they were doing (:data:`OPERATIONS`: parsing JSON, writing Parquet,
+trimming, planning...), read with the JDK's ``jfr`` tool. The recorder costs a few percent of
+the run's time; the JIT compilers and GC are native threads, which it does not sample.
 
 Layouts: (a) ~70 mid-size plain files (about what the generator writes), (b) 4 plain files
 of the whole, (c) one gzip per event day, (d) ~3,000 small gzip files. Click and conversion
@@ -152,6 +156,45 @@ def event_log_summary(folder: Path) -> dict[str, float]:
     return {"spark_jobs": jobs, "task_seconds": round(wall, 1), "task_cpu_seconds": round(cpu, 1)}
 
 
+# What a Java execution sample was doing: the first of these whose pattern matches a frame of
+# its stack (so the order matters: a trim inside generated code is a trim).
+OPERATIONS = (
+    ("Janino compiling generated code", r"org\.codehaus\.(janino|commons)"),
+    ("class loading", r"ClassLoader\.(loadClass|defineClass)|ZipFile"),
+    ("JSON parsing (from_json)", r"JacksonParser|com\.fasterxml\.jackson|JsonToStructs"),
+    ("Delta statistics of written files", r"DeltaTaskStatisticsTracker|DeltaJobStatisticsTracker"),
+    ("Parquet writing", r"ParquetWriteSupport|ParquetOutputWriter|org\.apache\.parquet\.(column|hadoop)\."),
+    ("Parquet reading", r"VectorizedParquetRecordReader|VectorizedColumnReader|Vectorized\w*ValuesReader"),
+    ("regular expressions", r"java\.util\.regex"),
+    ("trimming (btrim)", r"UTF8String\.trim"),
+    ("hash joins (build and probe)", r"HashedRelation"),
+    ("aggregation", r"UnsafeFixedWidthAggregationMap|hashAgg_|ObjectAggregationIterator|SortBasedAggregat"),
+    ("sorting", r"UnsafeExternalSorter|UnsafeInMemorySorter|RadixSort|TimSort"),
+    ("shuffle I/O", r"UnsafeRowSerializer|DiskBlockObjectWriter|ShuffleBlockFetcher|BlockStoreShuffleReader|LZ4"),
+    ("reading text lines", r"LineReader|HadoopLineRecordReader|GzipCodec|Inflater"),
+    ("planning (analyzer, optimizer, planner)", r"catalyst\.(analysis|optimizer)|RuleExecutor|QueryPlanner"),
+    ("scheduling, task and closure serialisation", r"ObjectOutputStream|ObjectInputStream|ClosureCleaner|"
+     r"DAGScheduler|TaskSetManager|AsyncEventQueue|ListenerBus"),
+    ("Delta log and snapshots", r"org\.apache\.spark\.sql\.delta\.(Snapshot|DeltaLog|OptimisticTransaction|actions|"
+     r"stats\.DataSkipping|files\.Tahoe)"),
+    ("other generated code (fused row processing)", r"GeneratedClass"),
+    ("the rest of what Python's calls do (py4j)", r"py4j\."),
+)
+
+
+def jfr_operations(recording: Path) -> dict[str, int]:
+    """The recording's Java execution samples by :data:`OPERATIONS` (``other`` for the rest)."""
+    jfr = shutil.which("jfr") or str(Path(shutil.which("java") or "java").resolve().parent / "jfr")
+    text = subprocess.run([jfr, "print", "--events", "jdk.ExecutionSample", "--stack-depth", "64", str(recording)],
+                          capture_output=True, text=True, check=True).stdout
+    out = dict.fromkeys([name for name, _ in OPERATIONS] + ["other"], 0)
+    patterns = [(name, re.compile(pattern)) for name, pattern in OPERATIONS]
+    for sample in text.split("jdk.ExecutionSample {")[1:]:
+        stack = sample.split("stackTrace = [", 1)[-1]
+        out[next((name for name, pattern in patterns if pattern.search(stack)), "other")] += 1
+    return out
+
+
 def run_json(cmd: list[str]) -> tuple[float, dict]:
     t0 = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -197,6 +240,8 @@ def main() -> int:
     ap.add_argument("--workdir", default=None, help="default: a temporary folder (removed at the end)")
     ap.add_argument("--profile", action="store_true", help="also report each pipeline run's CPU by JVM thread kind "
                     "and its Spark jobs (event log)")
+    ap.add_argument("--jfr", action="store_true", help="also record each pipeline run with Java Flight Recorder and "
+                    "count its Java samples by operation")
     ap.add_argument("--floor", help=argparse.SUPPRESS)  # internal: one layout's floor and check
     ap.add_argument("--truth", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -238,6 +283,11 @@ def main() -> int:
             event_log.mkdir(parents=True, exist_ok=True)
             sets += ["spark.conf.spark.eventLog.enabled=true", f"spark.conf.spark.eventLog.dir={event_log.as_uri()}",
                      "spark.conf.spark.eventLog.compress=false"]
+        recording = root / "pipeline.jfr"
+        if args.jfr:  # added to the configured driver options (GC, JIT thresholds), not instead of them
+            java_options = base.spark.conf.get("spark.driver.extraJavaOptions", "")
+            sets.append(f"spark.conf.spark.driver.extraJavaOptions={java_options} "
+                        f"-Xlog:jfr+startup=off -XX:StartFlightRecording=filename={recording},settings=profile")
         sampler = JvmThreadCpu()
         with sampler if args.profile else contextlib.nullcontext():
             seconds, result = run_json([str(ROOT / ".venv" / "bin" / "advertisex"), "pipeline", "--once", "--quiet",
@@ -253,6 +303,8 @@ def main() -> int:
         if args.profile:
             row["jvm_cpu_s"] = sampler.by_kind()
             row.update(event_log_summary(event_log))
+        if args.jfr:
+            row["jfr_samples"] = jfr_operations(recording)
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(f"\n{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {args.impressions:,} impressions over {args.days} days")
@@ -271,6 +323,15 @@ def main() -> int:
             print(f"| {r['layout']} | {sum(cpu.values()):.1f} | {cpu.get('Executor task l', 0)} | "
                   f"{cpu.get('C2 CompilerThre', 0)} | {cpu.get('C1 CompilerThre', 0)} | {cpu.get('GC Thread', 0)} | "
                   f"{cpu.get('Thread', 0)} | {r['spark_jobs']} | {r['task_seconds']} ({r['task_cpu_seconds']}) |")
+    if args.jfr:
+        print("\nJava execution samples by operation (Java Flight Recorder; share of each run's samples):")
+        print("| operation | " + " | ".join(r["layout"] for r in rows) + " |")
+        print("|---|" + "---|" * len(rows))
+        names = sorted(rows[0]["jfr_samples"], key=lambda n: -sum(r["jfr_samples"][n] for r in rows))
+        for name in [*names, "samples"]:
+            cells = [str(sum(r["jfr_samples"].values())) if name == "samples" else
+                     f"{100 * r['jfr_samples'][name] / max(1, sum(r['jfr_samples'].values())):.1f} %" for r in rows]
+            print(f"| {name} | " + " | ".join(cells) + " |")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if all(r["gold_equal"] for r in rows) else 1
