@@ -327,11 +327,11 @@ def main() -> int:
         print("\nJava execution samples by operation (Java Flight Recorder; share of each run's samples):")
         print("| operation | " + " | ".join(r["layout"] for r in rows) + " |")
         print("|---|" + "---|" * len(rows))
-        names = sorted(rows[0]["jfr_samples"], key=lambda n: -sum(r["jfr_samples"][n] for r in rows))
-        for name in [*names, "samples"]:
-            cells = [str(sum(r["jfr_samples"].values())) if name == "samples" else
-                     f"{100 * r['jfr_samples'][name] / max(1, sum(r['jfr_samples'].values())):.1f} %" for r in rows]
+        totals = [sum(r["jfr_samples"].values()) for r in rows]
+        for name in sorted(rows[0]["jfr_samples"], key=lambda n: -sum(r["jfr_samples"][n] for r in rows)):
+            cells = [f"{100 * r['jfr_samples'][name] / max(1, total):.1f} %" for r, total in zip(rows, totals, strict=True)]
             print(f"| {name} | " + " | ".join(cells) + " |")
+        print("| samples | " + " | ".join(str(total) for total in totals) + " |")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if all(r["gold_equal"] for r in rows) else 1
