@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_always_on.py --seconds 600 --impressions-rate 10000 --bids-rate 25000
     .venv/bin/python benchmarks/bench_always_on.py --seconds 180 --metrics off    # the same without metrics
+    .venv/bin/python benchmarks/bench_always_on.py --seconds 600 --floor          # Spark's floor, same traffic
 
 Starts the local stack (Kafka, registry, Prometheus; conf/local.yaml), then `advertisex
 pipeline` (always on) as a user runs it, on a lake of its own. Two producer processes send
@@ -18,7 +19,12 @@ seconds. Every second the bench reads the tables' Delta logs (no Spark of its ow
   monitoring), the pipeline JVM's CPU by kind of thread (tasks, JIT, GC, ...), and its
   executors' CPU by query or refresh step (from the Spark UI's REST API).
 
-Prints percentiles and the figures for docs/BENCHMARKS.md.
+With ``--floor`` the bench runs ``benchmarks/floor_always_on.py`` instead of the pipeline:
+the least Spark does with the same traffic in the same driver settings (``--floor probe``:
+plus the pipeline's probe of silver for the ids it holds), measured the same way.
+
+Prints percentiles and the figures for docs/BENCHMARKS.md; with metrics on, also every
+metric family the pipeline serves and every alert rule's state at the end of the run.
 """
 
 from __future__ import annotations
@@ -330,6 +336,41 @@ class CpuByQuery:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def monitoring_sample(cfg: Config) -> list[str]:
+    """Lines for the closing note: every metric family the pipeline serves, with its number of
+    series and the series of the highest value, and every alert rule's state in Prometheus
+    with the number of series its expression returns now."""
+    import urllib.parse
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from advertisex.monitoring.queries import monitoring_dir, rule_queries
+
+    def get(url: str) -> str:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.read().decode()
+
+    lines = []
+    text = get(f"http://127.0.0.1:{cfg.monitoring.metrics_port}/metrics")
+    for family in text_string_to_metric_families(text):
+        samples = [s for s in family.samples if s.name.startswith("advertisex_")
+                   and not s.name.endswith(("_created", "_bucket"))]
+        if samples:
+            top = max(samples, key=lambda s: s.value)
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(top.labels.items()))
+            lines.append(f"    {family.name} ({family.type}, {len(samples)} series): {top.name}{{{labels}}} {top.value:,.6g}")
+    prom = cfg.monitoring.prometheus_url
+    states = {r["name"]: (r.get("state", "-"), r.get("health", "-"), len(r.get("alerts", [])))
+              for g in json.loads(get(f"{prom}/api/v1/rules"))["data"]["groups"] for r in g["rules"]}
+    for where, expr in rule_queries(monitoring_dir() / "rules"):
+        name = where.split(":", 1)[1]
+        found = json.loads(get(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})))["data"]["result"]
+        state, health, alerts = states.get(name, ("not loaded", "-", 0))
+        lines.append(f"    {name}: {state}, health {health}, {alerts} alert(s); its expression returns {len(found)} series now")
+    return lines
+
+
 def _free_port() -> int:
     import socket
 
@@ -371,6 +412,9 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     ap.add_argument("--partitions", type=int, default=2)
     ap.add_argument("--metrics", choices=("on", "off"), default="on")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--floor", nargs="?", const="plain", choices=("plain", "probe"),
+                    help="run Spark's floor (benchmarks/floor_always_on.py) instead of the pipeline; "
+                         "`probe`: its silver inserts only the ids silver lacks")
     args = ap.parse_args()
 
     from advertisex import stack
@@ -384,7 +428,9 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     stack.ensure_topics(cfg)
     _references(cfg)
     ids, _unknown = register_bid_schemas(cfg.schema_registry.url, cfg.schema_registry.subject)
-    pipeline = subprocess.Popen([sys.executable, "-m", "advertisex.cli", "pipeline", *(f"--set={o}" for o in overrides)],
+    command = ([str(ROOT / "benchmarks" / "floor_always_on.py"), *(["--probe"] if args.floor == "probe" else [])]
+               if args.floor else ["-m", "advertisex.cli", "pipeline"])
+    pipeline = subprocess.Popen([sys.executable, *command, *(f"--set={o}" for o in overrides)],
                                 stdout=open(work / "pipeline.log", "w"), stderr=subprocess.STDOUT,
                                 env={**os.environ, "ADVERTISEX_HOME": str(ROOT)}, start_new_session=True)
     silver_imp = DeltaLog(cfg.table_path("silver/impressions"))
@@ -451,6 +497,7 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
             print(f"the pipeline ended ({pipeline.returncode}); see {work / 'pipeline.log'}", flush=True)
             break
     cpu1 = _tree_sum(pipeline.pid, _cpu)
+    sampled = monitoring_sample(cfg) if args.metrics == "on" and not args.floor and pipeline.poll() is None else []
     roles.sample()
     queries.sample()
     jvm.__exit__()
@@ -464,7 +511,7 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     late = statistics.mean(x for _, x in lag[2 * third:]) if third else float("nan")
     print(f"\nsustained {args.seconds:.0f}s: impressions {args.impressions_rate:,.0f}/s, bids {args.bids_rate:,.0f}/s, "
           f"a click file every {args.click_every:.0f}s; trigger {args.trigger:g}s, refresh {args.refresh:g}s, "
-          f"metrics {args.metrics}")
+          f"metrics {args.metrics}" + (f"; Spark's floor ({args.floor}), not the pipeline" if args.floor else ""))
     for name, label in (("silver_newest", "produce → silver (newest record's age)"),
                         ("silver_count", "produce → silver (by count)"),
                         ("bids_newest", "produce → silver bid requests (newest's age)"),
@@ -480,6 +527,9 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     print(f"  the driver JVM since its start, by thread: {jvm.by_kind()}")
     print("  executor CPU seconds since the start, by query or refresh step (Spark's UI): "
           + ", ".join(f"{owner} {sec:,.1f}" for owner, sec in queries.used().items() if sec >= 0.1))
+    if sampled:
+        print("  at the end of the run, the pipeline's metrics (the highest series of each) and the alert rules:")
+        print("\n".join(sampled))
     print(f"  log: {work / 'pipeline.log'}")
     return 0
 
