@@ -36,6 +36,7 @@ import io
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import statistics
 import struct
@@ -371,6 +372,22 @@ def monitoring_sample(cfg: Config) -> list[str]:
     return lines
 
 
+def _clean_up(cfg: Config, work: Path) -> None:
+    """Delete the run's topics and lake (some 5 GB each at the target load; runs add up on one
+    disk), keeping the pipeline's log and the producers' timelines."""
+    from advertisex.stack.kafka import admin_client
+
+    admin = admin_client({"bootstrap.servers": cfg.kafka.bootstrap_servers}, 30)  # held until the futures resolve
+    for topic, done in admin.delete_topics([cfg.kafka.topics.impressions, cfg.kafka.topics.bids]).items():
+        try:
+            done.result(30)
+        except Exception as exc:  # noqa: BLE001 - said, and the lake is removed all the same
+            print(f"  topic {topic} not deleted: {exc}", flush=True)
+    for path in work.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _free_port() -> int:
     import socket
 
@@ -505,6 +522,7 @@ def main() -> int:  # noqa: PLR0915 - one measured run, read top to bottom
     total = tl["impressions"][1][-1] + tl["bids"][1][-1]
     pipeline.send_signal(signal.SIGTERM)
     code = pipeline.wait(300)
+    _clean_up(cfg, work)
 
     third = len(lag) // 3
     early = statistics.mean(x for _, x in lag[third:2 * third]) if third else float("nan")
