@@ -93,6 +93,14 @@ def _registry(collector: Collector) -> CollectorRegistry:
     return out
 
 
+def pushed_with_the_run(family: Metric) -> bool:
+    """Whether a family goes in a run's push under job ``advertisex``: all but last-success
+    (pushed per job, see :func:`push`) and ``advertisex_query_active``. A one-shot run's queries
+    stop once its input is read; their 0, kept by the Pushgateway until the next push, would
+    read as stopped queries (``AdvertisexQueryStopped``, critical) after every run."""
+    return family.name not in (M.LAST_SUCCESS._name, M.QUERY_ACTIVE._name)  # noqa: SLF001 - names without suffixes
+
+
 def push(cfg: Config, run: str) -> bool:
     """Push the metrics to ``monitoring.pushgateway_url`` (nothing when it is not set), grouped
     by ``run`` (``pipeline`` or the job's name); returns whether it was pushed.
@@ -105,7 +113,7 @@ def push(cfg: Config, run: str) -> bool:
     last_success = M.LAST_SUCCESS._name  # noqa: SLF001 - the family's name without suffixes
     try:
         push_to_gateway(url, job=PUSH_JOB, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,
-                        registry=_registry(_Only(lambda f: f.name != last_success)))
+                        registry=_registry(_Only(pushed_with_the_run)))
         families = M.REGISTRY.collect()  # driver-side: prometheus-client's registry, no Spark
         for job in sorted({s.labels["job"] for f in families if f.name == last_success for s in f.samples}):
             push_to_gateway(url, job=job, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,

@@ -28,11 +28,20 @@ def test_last_success_is_pushed_apart_from_the_rest() -> None:
     last-success goes on its own."""
     M.LAST_SUCCESS.labels(job="test_job_a").set(1)
     M.RECORDS_INGESTED.labels(source="test_source").inc(0)
-    rest = {f.name for f in export._Only(lambda f: f.name != "advertisex_last_success_timestamp_seconds").collect()}
+    rest = {f.name for f in export._Only(export.pushed_with_the_run).collect()}
     assert "advertisex_records_ingested" in rest and "advertisex_last_success_timestamp_seconds" not in rest
     only_a = list(export._Only(lambda f: f.name == "advertisex_last_success_timestamp_seconds",
                                lambda s: s.labels["job"] == "test_job_a").collect())
     assert [s.labels["job"] for f in only_a for s in f.samples] == ["test_job_a"]
+
+
+def test_a_runs_stopped_queries_are_not_pushed() -> None:
+    """A one-shot run's queries end with advertisex_query_active 0; pushed, that 0 would fire
+    AdvertisexQueryStopped for every query after every `pipeline --once`."""
+    M.QUERY_ACTIVE.labels(query="test_once.kafka").set(0)
+    M.ROWS_WRITTEN.labels(table="test/table").inc(0)
+    pushed = {f.name for f in export._Only(export.pushed_with_the_run).collect()}
+    assert "advertisex_rows_written" in pushed and "advertisex_query_active" not in pushed
 
 
 def test_no_pushgateway_configured_pushes_nothing(lake_cfg) -> None:
