@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from advertisex.config import load_config  # noqa: E402
 from advertisex.contract import bid_schema_text  # noqa: E402
+from advertisex.io.delta import is_delta  # noqa: E402
 from advertisex.io.lake import not_in  # noqa: E402
 from advertisex.session import build_spark  # noqa: E402
 
@@ -58,16 +59,15 @@ def main() -> int:
                 .option("checkpointLocation", str(checkpoints / table)).trigger(processingTime=trigger)
                 .queryName(table).start(cfg.table_path(table)))
 
-    def dedupe_into(table: str, key: str):
+    def dedupe_into(source: str, table: str, key: str):
         def batch(df, batch_id: int) -> None:
             df = df.dropDuplicates([key])
-            if args.probe and (Path(cfg.table_path(table)) / "_delta_log").is_dir():
+            if args.probe and is_delta(spark, cfg.table_path(table)):
                 df = not_in(df, spark.read.format("delta").load(cfg.table_path(table)).select(key), key, probe=True)
             (df.write.format("delta").mode("append").partitionBy("date")
              .option("txnAppId", f"floor-{table}").option("txnVersion", batch_id).save(cfg.table_path(table)))
 
-        source = spark.readStream.format("delta").load(cfg.table_path(table.replace("silver/", "bronze/")))
-        return (source.writeStream.foreachBatch(batch).option("checkpointLocation", str(checkpoints / table))
+        return (spark.readStream.format("delta").load(cfg.table_path(source)).writeStream.foreachBatch(batch).option("checkpointLocation", str(checkpoints / table))
                 .trigger(processingTime=trigger).queryName(table).start())
 
     impressions = (kafka(cfg.kafka.topics.impressions)
@@ -83,17 +83,17 @@ def main() -> int:
     # The bench starts its traffic once the pipeline's first refresh wrote silver/dim_users.
     spark.range(0).write.format("delta").mode("overwrite").save(cfg.table_path("silver/dim_users"))
     for table in ("bronze/impressions", "bronze/bid_requests"):
-        while not (Path(cfg.table_path(table)) / "_delta_log").is_dir():
+        while not is_delta(spark, cfg.table_path(table)):
             spark.streams.awaitAnyTermination(1)  # raises if a query failed
-    queries += [dedupe_into("silver/impressions", "impression_id"),
-                dedupe_into("silver/bid_requests", "bid_request_id")]
+    queries += [dedupe_into("bronze/impressions", "silver/impressions", "impression_id"),
+                dedupe_into("bronze/bid_requests", "silver/bid_requests", "bid_request_id")]
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while not stop.wait(cfg.pipeline.refresh_seconds):
-        silver = Path(cfg.table_path("silver/impressions"))
-        if (silver / "_delta_log").is_dir():
-            (spark.read.format("delta").load(str(silver)).groupBy("date", "campaign_id")
+        silver = cfg.table_path("silver/impressions")
+        if is_delta(spark, silver):
+            (spark.read.format("delta").load(silver).groupBy("date", "campaign_id")
              .agg(F.count("*").alias("impressions")).write.format("delta").mode("overwrite")
              .save(cfg.table_path("gold/campaign_daily")))
     for query in queries:
