@@ -38,6 +38,30 @@ def executed_plan(df: Any) -> str:
     return df._jdf.queryExecution().executedPlan().toString().split("== Initial Plan ==")[0]
 
 
+def broadcast_scans(plan: str) -> list[str]:
+    """The file scans a broadcast is built from directly (through nodes of one child only)."""
+    nodes = [(len(line) - len(line.lstrip(" :+-")), line.strip(" :+-")) for line in plan.splitlines() if line.strip()]
+
+    def children(i: int) -> list[int]:
+        depth, out = nodes[i][0], []
+        for j in range(i + 1, len(nodes)):
+            if nodes[j][0] <= depth:
+                break
+            if not out or nodes[j][0] == nodes[out[0]][0]:
+                out.append(j)
+        return out
+
+    found = []
+    for i, (_, name) in enumerate(nodes):
+        if name.startswith("BroadcastExchange"):
+            below = children(i)
+            while len(below) == 1:
+                if "Scan parquet" in nodes[below[0]][1]:
+                    found.append(nodes[below[0]][1])
+                below = children(below[0])
+    return found
+
+
 def read_table(spark: Any, cfg: Any, table: Any) -> Any:
     """The Delta table ``table`` of ``cfg``'s lake."""
     return spark.read.format("delta").load(cfg.table_path(table))

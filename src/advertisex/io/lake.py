@@ -159,6 +159,14 @@ def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: st
     return append_batch(df, cfg, table, app_id=app_id, version=version, observe=observe)
 
 
+def among(existing: DataFrame, keys: DataFrame, key: str) -> DataFrame:
+    """The rows of ``existing`` (a table's, growing with every batch) whose ``key`` is among
+    ``keys`` (one row per key, at most :data:`PROBE_BATCH_ROWS`): ``keys`` are broadcast and
+    ``existing`` is probed with them in one scan, neither shuffled nor broadcast itself (its
+    compressed files make Spark's estimate of it far smaller than its ids are in memory)."""
+    return existing.join(F.broadcast(keys), key, "left_semi")
+
+
 def not_in(df: DataFrame, existing: DataFrame, key: str, *, probe: bool = False,
            key_values: IdKeys | None = None, distinct_keys: DataFrame | None = None) -> DataFrame:
     """The rows of ``df`` whose ``key`` is not among ``existing``'s (a table's key column).
@@ -176,8 +184,7 @@ def not_in(df: DataFrame, existing: DataFrame, key: str, *, probe: bool = False,
     if few_enough(key_values):
         found = existing.where(in_ids(key, key_values))
     elif probe:
-        ids = df.select(key).distinct() if distinct_keys is None else distinct_keys
-        found = existing.join(F.broadcast(ids), key, "left_semi")
+        found = among(existing, df.select(key).distinct() if distinct_keys is None else distinct_keys, key)
     else:
         return df.join(existing.hint("merge"), key, "left_anti").select(*df.columns)
     return df.join(F.broadcast(found), key, "left_anti").select(*df.columns)

@@ -39,7 +39,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.io.delta import commits_since
 from advertisex.io.fs import list_files, read_text
-from advertisex.io.lake import read_table
+from advertisex.io.lake import among, can_probe, read_table
 from advertisex.quality import checks as K
 from advertisex.quality.profile import Profile
 from advertisex.tables import Table
@@ -142,10 +142,13 @@ def reconcile(spark: SparkSession, cfg: Config, source: Source, batches: dict[st
     rows = batched.select("ingest_batch", "origin", N.clean_id(F.col(source.id_column)).alias("_id"),
                           F.col("quarantine_reason").isNotNull().alias("_bad"))
     quarantined = _quarantined(spark, cfg, source, batched)
-    got, dups = _count(spark, cfg, source, rows, quarantined, dates_in("event_date", dates) if dates else None)
+    probe = can_probe(rows)
+    got, dups = _count(spark, cfg, source, rows, quarantined, dates_in("event_date", dates) if dates else None,
+                       probe=probe)
     short = [tag for tag, r in got.items() if r["received"] != r["in_silver"] + r["quarantined"]]
     if short:  # a duplicate's first copy may sit on another date: look in all of silver
-        more, more_dups = _count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), quarantined, None)
+        more, more_dups = _count(spark, cfg, source, rows.where(F.col("ingest_batch").isin(short)), quarantined, None,
+                                 probe=probe)
         got.update(more)
         dups = dups.where(~F.col("ingest_batch").isin(short)).unionByName(more_dups)
     with_duplicates = sorted(tag for tag, r in got.items() if r["duplicates"])
@@ -190,8 +193,24 @@ def _quarantined(spark: SparkSession, cfg: Config, source: Source, batch_rows: D
         & F.col("ingested_at").between(since, until)).groupBy("origin").agg(F.count(F.lit(1)).alias("_q"))
 
 
+def with_silver_ids(rows: DataFrame, ids: DataFrame, *, probe: bool) -> DataFrame:
+    """``rows`` (a batch's, by ``_id``) left-joined with silver's ``ids`` (``_id``,
+    ``_kept_origin``, ``_in_silver``).
+
+    Silver's side is never broadcast: a running pipeline's day grows with every batch, and
+    Spark, estimating it from its compressed files, broadcast its ids until the driver ran
+    out of memory. With ``probe`` (``rows`` are at most
+    :data:`~advertisex.io.lake.PROBE_BATCH_ROWS`) silver is first probed with the batch's ids
+    (:func:`~advertisex.io.lake.among`), so only the ids found are shuffled for the join, not
+    the whole day's.
+    """
+    if probe:
+        ids = among(ids, rows.select("_id").distinct(), "_id")
+    return rows.join(ids.hint("merge"), "_id", "left")
+
+
 def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, quarantined: DataFrame | None,
-           where: str | None) -> tuple[dict[str, dict], DataFrame]:
+           where: str | None, *, probe: bool) -> tuple[dict[str, dict], DataFrame]:
     """driver-side: per batch of ``rows``: received, invalid, valid found in silver (restricted
     to ``where``), duplicates, quarantine rows of their origins (``quarantined``:
     :func:`_quarantined`) and up to 3 missing ids; and the duplicates themselves
@@ -199,11 +218,11 @@ def _count(spark: SparkSession, cfg: Config, source: Source, rows: DataFrame, qu
 
     One pass over the join: it is grouped by batch and, for a duplicate, by the duplicate too,
     so the duplicates come out of the same pass as the counts (the grouped rows are kept for
-    both: the batches' rows plus one per duplicate).
+    both: the batches' rows plus one per duplicate). ``probe``: see :func:`with_silver_ids`.
     """
     ids = _silver_ids(spark, cfg, source, where)
     joined = rows.withColumn("_in_silver", F.lit(None).cast("boolean")).withColumn(
-        "_kept_origin", F.lit(None).cast("string")) if ids is None else rows.join(ids, "_id", "left")
+        "_kept_origin", F.lit(None).cast("string")) if ids is None else with_silver_ids(rows, ids, probe=probe)
     if quarantined is not None:
         joined = joined.join(quarantined, "origin", "left")
     else:

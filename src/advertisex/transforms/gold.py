@@ -271,9 +271,12 @@ def bid_daily(bid_requests: DataFrame, impressions: DataFrame, *, ids_unique: bo
     request_keys = bids.select("bid_request_id", "event_date", "exchange")
     if not ids_unique:
         request_keys = request_keys.dropDuplicates(["bid_request_id"])
+    # Both sides are a day of silver, growing with every batch of a running pipeline: never
+    # broadcast (Spark's estimate from the compressed files is far below their size in memory).
     matched = (
         impressions.where(F.col("bid_request_id").isNotNull())
         .select("impression_id", F.col("bid_request_id").alias("_imp_bid_request_id"))
+        .hint("merge")
         .join(request_keys, F.col("_imp_bid_request_id") == F.col("bid_request_id"), "inner")
         .groupBy("event_date", "exchange")
         .agg(_distinct_where(F.lit(True), "impression_id", ids_unique=ids_unique).alias("impressions_matched"))

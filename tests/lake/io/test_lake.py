@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 
 from advertisex.io.lake import PROBE_BATCH_ROWS, SMALL_BATCH_ROWS, can_probe, insert_new, is_small, not_in
 from advertisex.tables import Table
-from support import executed_plan
+from support import broadcast_scans, executed_plan
 
 SCHEMA = "event_id string, value long, event_date date"
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
@@ -44,30 +44,6 @@ def test_is_small_and_can_probe_count_up_to_their_thresholds(spark):
     assert not is_small(spark.range(SMALL_BATCH_ROWS + 1))
     assert can_probe(spark.range(PROBE_BATCH_ROWS))
     assert not can_probe(spark.range(PROBE_BATCH_ROWS + 1))
-
-
-def broadcast_scans(plan: str) -> list[str]:
-    """The file scans a broadcast is built from directly (through nodes of one child only)."""
-    nodes = [(len(line) - len(line.lstrip(" :+-")), line.strip(" :+-")) for line in plan.splitlines() if line.strip()]
-
-    def children(i: int) -> list[int]:
-        depth, out = nodes[i][0], []
-        for j in range(i + 1, len(nodes)):
-            if nodes[j][0] <= depth:
-                break
-            if not out or nodes[j][0] == nodes[out[0]][0]:
-                out.append(j)
-        return out
-
-    found = []
-    for i, (_, name) in enumerate(nodes):
-        if name.startswith("BroadcastExchange"):
-            below = children(i)
-            while len(below) == 1:
-                if "Scan parquet" in nodes[below[0]][1]:
-                    found.append(nodes[below[0]][1])
-                below = children(below[0])
-    return found
 
 
 @pytest.mark.parametrize("probe", [False, True], ids=["anti-join", "probe"])

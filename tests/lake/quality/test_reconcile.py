@@ -33,7 +33,7 @@ from advertisex.pipelines.runner import run_pipeline
 from advertisex.quality import checks as K
 from advertisex.quality import reconcile as R
 from conftest import make_cfg
-from support import assert_gold_equals_truth, cli, cli_env, read_table, write_references
+from support import assert_gold_equals_truth, broadcast_scans, cli, cli_env, executed_plan, read_table, write_references
 
 pytestmark = pytest.mark.slow
 
@@ -198,3 +198,27 @@ def test_a_batch_counts_only_the_quarantine_rows_of_its_own_ingestion(spark, tmp
     (day,) = [r[0] for r in bronze.select(F.to_date("ingested_at")).distinct().collect()]
     read = R._quarantined(spark, cfg, source, bronze).inputFiles()
     assert read and all(f"ingest_date={day}" in f for f in read)
+
+
+@pytest.mark.parametrize("probe", [False, True], ids=["shuffle", "probe"])
+def test_a_batch_is_joined_with_silver_without_broadcasting_silver(spark, tmp_path, probe):
+    """Silver's ids, on disk as small as Spark broadcasts by file size, are never broadcast
+    (a running pipeline's day outgrew the driver's memory that way); a probe broadcasts the
+    batch's ids instead."""
+    path = str(tmp_path / "silver")
+    spark.createDataFrame([(f"e{i}", f"kafka:t/0/{i}") for i in range(50)], "event_id string, origin string") \
+        .write.format("delta").save(path)
+    ids = spark.read.format("delta").load(path).select(
+        F.col("event_id").alias("_id"), F.col("origin").alias("_kept_origin"), F.lit(True).alias("_in_silver"))
+    rows = spark.createDataFrame([("b/1", "kafka:t/0/1", "e1", False), ("b/1", "kafka:t/0/99", "e1", False),
+                                  ("b/1", "kafka:t/0/100", "new", False), ("b/1", "kafka:t/0/101", None, True)],
+                                 "ingest_batch string, origin string, _id string, _bad boolean")
+    joined = R.with_silver_ids(rows, ids, probe=probe)
+    plan = executed_plan(joined)
+    assert sorted((r.origin, r._kept_origin, r._in_silver) for r in joined.collect()) == [
+        ("kafka:t/0/1", "kafka:t/0/1", True), ("kafka:t/0/100", None, None), ("kafka:t/0/101", None, None),
+        ("kafka:t/0/99", "kafka:t/0/1", True)]
+    assert not broadcast_scans(plan), plan
+    assert ("BroadcastExchange" in plan) == probe, plan
+    # The check itself: Spark's own choice for such a table is to broadcast its scan.
+    assert broadcast_scans(executed_plan(rows.join(ids, "_id", "left"))), "not a broadcast-sized table"
