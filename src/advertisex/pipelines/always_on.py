@@ -260,8 +260,9 @@ class AlwaysOn:
                 return False
             # Names the step's Spark jobs in the UI, as a query's name does its batches' (per thread).
             context.setJobDescription(f"{step.job} (refresh)")
+            started, summary = time.monotonic(), None
             try:
-                step.run(self.spark, self.cfg)
+                summary = step.run(self.spark, self.cfg)
             except DataQualityError as exc:
                 log.warning("refresh: %s", exc)  # gold stays published; the quality metrics tell
             except Exception as exc:  # noqa: BLE001 - kept running; the stale-refresh alert tells
@@ -270,6 +271,8 @@ class AlwaysOn:
             finally:
                 context.setJobDescription(None)  # type: ignore[arg-type]  # None clears it
             M.LAST_SUCCESS.labels(job=step.job).set(time.time())
+            # What a step did and how long it took: where an operator sees a refresh slow down.
+            log.info("refresh: %s done in %.1f s: %s", step.job, time.monotonic() - started, summary)
         return True
 
     def _known_freshness(self) -> None:

@@ -5,6 +5,7 @@ restarted with back-off and given up on, a stop request honoured."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import threading
 import time
@@ -56,7 +57,8 @@ def _gold_equals(spark, cfg: Config, truth_rows: list[dict]) -> bool:
     return {tuple(r) for r in got.collect()} == want
 
 
-def test_files_land_while_running_and_gold_follows(spark, tmp_path):
+def test_files_land_while_running_and_gold_follows(spark, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="advertisex.pipelines.always_on")
     cfg = _cfg(tmp_path)
     out = tmp_path / "generated"
     params = GenerateParams(seed=5, start_date=dt.date(2026, 11, 16), days=2, impressions_per_day=400, users=60,
@@ -83,6 +85,9 @@ def test_files_land_while_running_and_gold_follows(spark, tmp_path):
     summary = running.stop()
 
     assert summary["refreshes"] >= 2
+    # Each step of a refresh says what it did and how long it took (shown with --verbose).
+    done = [m for m in caplog.messages if m.startswith("refresh: gold done in ")]
+    assert len(done) >= 2 and "'campaign_dates'" in done[-1], done
     assert set(summary["queries"]) == {"ingest_clicks.files", "backfill_impressions.files", "silver.impressions",
                                        "silver.click_events"}  # no bid requests without Kafka
     assert all(q["restarts"] == 0 for q in summary["queries"].values())
