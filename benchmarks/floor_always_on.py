@@ -67,7 +67,8 @@ def main() -> int:
             (df.write.format("delta").mode("append").partitionBy("date")
              .option("txnAppId", f"floor-{table}").option("txnVersion", batch_id).save(cfg.table_path(table)))
 
-        return (spark.readStream.format("delta").load(cfg.table_path(source)).writeStream.foreachBatch(batch).option("checkpointLocation", str(checkpoints / table))
+        return (spark.readStream.format("delta").load(cfg.table_path(source)).writeStream.foreachBatch(batch)
+                .option("checkpointLocation", str(checkpoints / table))
                 .trigger(processingTime=trigger).queryName(table).start())
 
     impressions = (kafka(cfg.kafka.topics.impressions)

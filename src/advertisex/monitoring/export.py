@@ -93,12 +93,17 @@ def _registry(collector: Collector) -> CollectorRegistry:
     return out
 
 
+# Family names without suffixes: last-success is pushed per job, query-active not at all.
+_LAST_SUCCESS = M.LAST_SUCCESS._name  # noqa: SLF001
+_QUERY_ACTIVE = M.QUERY_ACTIVE._name  # noqa: SLF001
+
+
 def pushed_with_the_run(family: Metric) -> bool:
     """Whether a family goes in a run's push under job ``advertisex``: all but last-success
     (pushed per job, see :func:`push`) and ``advertisex_query_active``. A one-shot run's queries
     stop once its input is read; their 0, kept by the Pushgateway until the next push, would
     read as stopped queries (``AdvertisexQueryStopped``, critical) after every run."""
-    return family.name not in (M.LAST_SUCCESS._name, M.QUERY_ACTIVE._name)  # noqa: SLF001 - names without suffixes
+    return family.name not in (_LAST_SUCCESS, _QUERY_ACTIVE)
 
 
 def push(cfg: Config, run: str) -> bool:
@@ -110,14 +115,13 @@ def push(cfg: Config, run: str) -> bool:
     url = cfg.monitoring.pushgateway_url
     if not url or not cfg.monitoring.enabled:
         return False
-    last_success = M.LAST_SUCCESS._name  # noqa: SLF001 - the family's name without suffixes
     try:
         push_to_gateway(url, job=PUSH_JOB, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,
                         registry=_registry(_Only(pushed_with_the_run)))
         families = M.REGISTRY.collect()  # driver-side: prometheus-client's registry, no Spark
-        for job in sorted({s.labels["job"] for f in families if f.name == last_success for s in f.samples}):
+        for job in sorted({s.labels["job"] for f in families if f.name == _LAST_SUCCESS for s in f.samples}):
             push_to_gateway(url, job=job, grouping_key={"instance": run}, timeout=PUSH_TIMEOUT_SECONDS,
-                            registry=_registry(_Only(lambda f: f.name == last_success,
+                            registry=_registry(_Only(lambda f: f.name == _LAST_SUCCESS,
                                                      lambda s, job=job: s.labels["job"] == job)))
     except OSError as exc:
         log.warning("metrics not pushed: the Pushgateway at %s (monitoring.pushgateway_url) did not take them: %s",
