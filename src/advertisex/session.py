@@ -45,6 +45,8 @@ def local_jars(jars_dir: str | None) -> list[str]:
 
 # The driver's console: Spark's routine warnings hidden, the level from spark.log_level.
 LOG4J2_PROFILE = Path(__file__).with_name("log4j2.properties")
+# The FAIR scheduler's pools an always-on run puts its work in (the file says why).
+SCHEDULER_POOLS = Path(__file__).with_name("scheduler_pools.xml")
 
 # Parquet column paths written without dictionary encoding (see spark_conf).
 NO_DICTIONARY_COLUMNS = (
@@ -104,6 +106,9 @@ def spark_conf(app_name: str, cfg: Config, *, progress: bool = False) -> dict[st
         "spark.sql.redaction.options.regex": "(?i)url|jaas|password|secret",
         "spark.sql.redaction.string.regex": '(?i)password="[^"]*"',
     }
+    if SCHEDULER_POOLS.is_file():  # not inside a zip: pools undefined would share the cores equally
+        conf["spark.scheduler.mode"] = "FAIR"
+        conf["spark.scheduler.allocation.file"] = str(SCHEDULER_POOLS)
     if cfg.spark.master:
         conf["spark.master"] = cfg.spark.master
     if cfg.spark.driver_memory:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pyspark.sql.functions as F
@@ -14,6 +15,7 @@ from chispa import assert_df_equality
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
 
 from advertisex.config import load_config
+from advertisex.pipelines import always_on
 from advertisex.session import MissingJarsError, maven_coordinates, spark_conf
 from support import ROOT, TEST_CONF
 
@@ -115,6 +117,20 @@ def test_spark_conf_overridable_from_config(tmp_path: Path) -> None:
     jars = conf["spark.jars"].split(",")
     assert any("spark-sql-kafka-0-10_2.13-4.1.1" in j for j in jars)
     assert all(Path(j).is_file() for j in jars)
+
+
+def test_the_always_on_pools_come_with_the_package_and_put_the_checks_last() -> None:
+    conf = spark_conf("x", load_config(ROOT / "conf" / "test.yaml", [], environ={}))
+    assert conf["spark.scheduler.mode"] == "FAIR"
+    pools = {p.get("name"): p for p in ET.parse(conf["spark.scheduler.allocation.file"]).getroot().iter("pool")}
+    assert set(pools) == {always_on.PIPELINE_POOL, always_on.CHECKS_POOL}
+    share = {name: int(p.findtext("minShare")) for name, p in pools.items()}
+    # Offered every free core first, whatever the cluster's size; the checks take what is left.
+    assert share[always_on.PIPELINE_POOL] >= 10_000 and share[always_on.CHECKS_POOL] == 0
+    assert all(p.findtext("schedulingMode") == "FIFO" for p in pools.values())
+    overridden = spark_conf("x", load_config(ROOT / "conf" / "test.yaml", ["spark.conf={spark.scheduler.mode: FIFO}"],
+                                             environ={}))
+    assert overridden["spark.scheduler.mode"] == "FIFO"
 
 
 def test_missing_jars_dir_is_one_clear_error(tmp_path: Path) -> None:

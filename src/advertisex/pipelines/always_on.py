@@ -8,12 +8,14 @@ In one driver (docs/CONTRACT.md §5, always on):
 * silver's three queries run the same way, each started as soon as its bronze table exists;
 * every ``pipeline.refresh_seconds`` a refresh runs in a thread of its own: the reference
   dimensions (nothing is read while their files are untouched), re-attribution and gold
-  (with its audit), for the dates silver changed since the last refresh, its Spark jobs in
-  the scheduler pool ``refresh`` (in Spark's FAIR mode they share the cores with the
-  queries' batches instead of waiting behind them);
+  (with its audit), for the dates silver changed since the last refresh;
 * after a refresh, the anomaly and quality checks run in a thread of their own, unless the
   previous ones still run (then they start again when those end, covering both refreshes):
   under load they take longer than a refresh, and gold does not wait for them;
+* the queries' batches and the refresh run their Spark jobs in the scheduler pool
+  :data:`PIPELINE_POOL`, the checks in :data:`CHECKS_POOL`, which gets the cores the
+  others leave (``scheduler_pools.xml``): when the cores are full the checks wait, not
+  silver's and gold's freshness;
 * a query that fails is started again after ``pipeline.restart_backoff_seconds`` (doubled
   at each failure in a row) up to ``pipeline.max_restarts`` times; past that every query is
   stopped and the run ends with one line naming the query and the cause;
@@ -71,8 +73,11 @@ log = logging.getLogger(__name__)
 
 # How often the supervisor looks at its queries and the clock.
 POLL_SECONDS = 0.5
-# The refresh's Spark jobs share the cores with the queries' (FAIR mode) instead of waiting behind them.
-REFRESH_POOL = "refresh"
+# Spark's scheduler pools (src/advertisex/scheduler_pools.xml): a thread's jobs go to the pool
+# named in its local property, and a query's batches to the pool of the thread that started it.
+PIPELINE_POOL = "pipeline"
+CHECKS_POOL = "checks"
+POOL_PROPERTY = "spark.scheduler.pool"
 
 
 @dataclass
@@ -128,6 +133,8 @@ class AlwaysOn:
             StreamFailedError: a query failed more than ``pipeline.max_restarts`` times in a row.
         """
         project.warm_up(self.cfg)  # the first refresh's audit finds Great Expectations loaded
+        context = self.spark.sparkContext
+        context.setLocalProperty(POOL_PROPERTY, PIPELINE_POOL)  # for every query this thread starts
         reference.run(self.spark, self.cfg)  # silver needs the dimensions before its first batch
         for stream in self._ingest_streams() if self.ingest is None else self.ingest:
             self.queries[stream.name] = Supervised(stream)
@@ -140,6 +147,7 @@ class AlwaysOn:
                 self.stop.wait(POLL_SECONDS)
         finally:
             self._stop_all()
+            context.setLocalProperty(POOL_PROPERTY, None)  # type: ignore[arg-type]  # None clears it
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
@@ -237,8 +245,7 @@ class AlwaysOn:
         started = time.monotonic()
         if self.refreshes == 0:
             self._known_freshness()
-        self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", REFRESH_POOL)
-        if self._run_steps(REFRESH):
+        if self._run_steps(REFRESH, PIPELINE_POOL):
             M.GOLD_REFRESH_DURATION.observe(time.monotonic() - started)
             self.refreshes += 1
             self._checks_due.set()
@@ -247,14 +254,16 @@ class AlwaysOn:
         if not self._checks_due.is_set() or (self._checker is not None and self._checker.is_alive()):
             return
         self._checks_due.clear()
-        self._checker = threading.Thread(target=self._run_steps, args=(CHECKS,), name="advertisex-checks",
-                                         daemon=True)
+        self._checker = threading.Thread(target=self._run_steps, args=(CHECKS, CHECKS_POOL),
+                                         name="advertisex-checks", daemon=True)
         self._checker.start()
 
-    def _run_steps(self, steps: tuple[RefreshStep, ...]) -> bool:
-        """Run ``steps`` in turn; whether all ran. A failing step is logged and the next round
-        tries again (every step repeats safely), so the pipeline keeps ingesting meanwhile."""
+    def _run_steps(self, steps: tuple[RefreshStep, ...], pool: str) -> bool:
+        """Run ``steps`` in turn, their Spark jobs in scheduler ``pool``; whether all ran. A
+        failing step is logged and the next round tries again (every step repeats safely), so
+        the pipeline keeps ingesting meanwhile."""
         context = self.spark.sparkContext
+        context.setLocalProperty(POOL_PROPERTY, pool)  # this thread's jobs
         for step in steps:
             if self.stop.is_set():
                 return False

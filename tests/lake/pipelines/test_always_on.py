@@ -57,6 +57,19 @@ def _gold_equals(spark, cfg: Config, truth_rows: list[dict]) -> bool:
     return {tuple(r) for r in got.collect()} == want
 
 
+def _pools_by_work(spark) -> dict[str, set[str]]:
+    """The scheduler pool of every stage Spark still records, by what ran it: a query's name
+    or a refresh step's (the first line of the stage's job description)."""
+    store = spark.sparkContext._jsc.sc().statusStore()
+    stages = store.stageList(None, False, False, getattr(store, "stageList$default$4")(), None).iterator()
+    pools: dict[str, set[str]] = {}
+    while stages.hasNext():
+        stage = stages.next()
+        if stage.description().isDefined():
+            pools.setdefault(stage.description().get().split("\n")[0], set()).add(stage.schedulingPool())
+    return pools
+
+
 def test_files_land_while_running_and_gold_follows(spark, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="advertisex.pipelines.always_on")
     cfg = _cfg(tmp_path)
@@ -92,6 +105,13 @@ def test_files_land_while_running_and_gold_follows(spark, tmp_path, caplog):
                                        "silver.click_events"}  # no bid requests without Kafka
     assert all(q["restarts"] == 0 for q in summary["queries"].values())
     assert not spark.streams.active
+    # The queries' batches and the refresh first in line for the cores, the checks after them.
+    pools = _pools_by_work(spark)
+    for work in (*summary["queries"], "gold (refresh)", "reattribute (refresh)"):
+        assert pools.get(work) == {always_on.PIPELINE_POOL}, (work, pools)
+    for work in ("quality (refresh)", "anomaly (refresh)"):
+        assert pools.get(work) == {always_on.CHECKS_POOL}, (work, pools)
+    assert spark.sparkContext.getLocalProperty("spark.scheduler.pool") is None  # the caller's thread as it was
     want = spark.createDataFrame(
         [{**r, "event_date": dt.date.fromisoformat(r["event_date"])} for r in truth.campaign_daily],
         tables.GOLD_CAMPAIGN_DAILY.struct())
