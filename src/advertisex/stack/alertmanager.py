@@ -36,7 +36,7 @@ PIPELINE_DOWN = "AdvertisexPipelineDown"
 # without the always-on process too, and what they say about the data still holds.
 FOLLOWS_PIPELINE_DOWN = ("AdvertisexQueryStopped", "AdvertisexQueryRestarting", "AdvertisexEventLagHigh",
                          "AdvertisexKafkaOffsetsBehindGrowing", "AdvertisexGoldRefreshDelayed",
-                         "AdvertisexTableStale")
+                         "AdvertisexChecksDelayed", "AdvertisexTableStale")
 NULL_RECEIVER = "null"
 # Which severities each receiver gets: e-mail is for what cannot wait.
 ROUTED_SEVERITIES = {"webhook": "warning|critical", "slack": "warning|critical", "email": "critical"}

@@ -69,6 +69,7 @@ class PipelineMetrics:
         m.TABLE_FRESHNESS.labels(table="gold/campaign_daily").set(120)
         m.LAST_SUCCESS.labels(job="gold").set(time.time() - 7200)  # > 30m ago
         m.LAST_SUCCESS.labels(job="silver").set(time.time())
+        m.LAST_SUCCESS.labels(job="quality").set(time.time() - 7200)  # > 30m ago
         m.GOLD_REFRESH_DURATION.observe(12)
         m.QUALITY_FAILURES.labels(table="gold/campaign_daily", severity="critical").set(1)
         m.ANOMALIES_OPEN.labels(rule="ctr_spike", severity="warning").set(2)

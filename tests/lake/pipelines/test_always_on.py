@@ -111,7 +111,7 @@ def test_files_land_while_running_and_gold_follows(spark, tmp_path, caplog):
         assert pools.get(work) == {always_on.PIPELINE_POOL}, (work, pools)
     for work in ("quality (refresh)", "anomaly (refresh)"):
         assert pools.get(work) == {always_on.CHECKS_POOL}, (work, pools)
-    assert spark.sparkContext.getLocalProperty("spark.scheduler.pool") is None  # the caller's thread as it was
+    assert spark.sparkContext.getLocalProperty(always_on.POOL_PROPERTY) is None  # the caller's thread as it was
     want = spark.createDataFrame(
         [{**r, "event_date": dt.date.fromisoformat(r["event_date"])} for r in truth.campaign_daily],
         tables.GOLD_CAMPAIGN_DAILY.struct())

@@ -32,7 +32,7 @@ def test_every_artefact_contributes() -> None:
     assert sum(1 for w in wheres if w.startswith("consoles/") and "graph #" in w) == console.count("new PromConsole.Graph(")
     assert sum(1 for w in wheres if w.startswith("consoles/") and "drilldown" in w) == console.count(
         'template "prom_query_drilldown"')
-    assert sum(1 for w in wheres if w.startswith("rules/")) == 8
+    assert sum(1 for w in wheres if w.startswith("rules/")) == 9
 
 
 def test_every_expression_is_valid_promql(tmp_path: Path) -> None:

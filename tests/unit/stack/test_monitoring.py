@@ -38,7 +38,7 @@ def test_prometheus_config_is_valid(tmp_path: Path) -> None:
 
     out = run_tool("promtool", "check", "config", path)
 
-    assert "SUCCESS: 8 rules found" in out
+    assert "SUCCESS: 9 rules found" in out
     body = yaml.safe_load(path.read_text())
     jobs = {job["job_name"]: job for job in body["scrape_configs"]}
     assert jobs["advertisex"]["static_configs"] == [{"targets": ["127.0.0.1:19108"]}]
