@@ -243,9 +243,10 @@ class AlwaysOn:
     def _refresh(self) -> None:
         """One refresh of gold; the checks are due after it."""
         started = time.monotonic()
+        self.spark.sparkContext.setLocalProperty(POOL_PROPERTY, PIPELINE_POOL)  # this thread's jobs
         if self.refreshes == 0:
             self._known_freshness()
-        if self._run_steps(REFRESH, PIPELINE_POOL):
+        if self._run_steps(REFRESH):
             M.GOLD_REFRESH_DURATION.observe(time.monotonic() - started)
             self.refreshes += 1
             self._checks_due.set()
@@ -254,16 +255,18 @@ class AlwaysOn:
         if not self._checks_due.is_set() or (self._checker is not None and self._checker.is_alive()):
             return
         self._checks_due.clear()
-        self._checker = threading.Thread(target=self._run_steps, args=(CHECKS, CHECKS_POOL),
-                                         name="advertisex-checks", daemon=True)
+        self._checker = threading.Thread(target=self._check, name="advertisex-checks", daemon=True)
         self._checker.start()
 
-    def _run_steps(self, steps: tuple[RefreshStep, ...], pool: str) -> bool:
-        """Run ``steps`` in turn, their Spark jobs in scheduler ``pool``; whether all ran. A
-        failing step is logged and the next round tries again (every step repeats safely), so
-        the pipeline keeps ingesting meanwhile."""
+    def _check(self) -> None:
+        """One round of the checks, on the cores the queries and the refresh leave."""
+        self.spark.sparkContext.setLocalProperty(POOL_PROPERTY, CHECKS_POOL)  # this thread's jobs
+        self._run_steps(CHECKS)
+
+    def _run_steps(self, steps: tuple[RefreshStep, ...]) -> bool:
+        """Run ``steps`` in turn; whether all ran. A failing step is logged and the next round
+        tries again (every step repeats safely), so the pipeline keeps ingesting meanwhile."""
         context = self.spark.sparkContext
-        context.setLocalProperty(POOL_PROPERTY, pool)  # this thread's jobs
         for step in steps:
             if self.stop.is_set():
                 return False
