@@ -34,7 +34,8 @@ class Table:
     columns in order, as Spark DDL. ``stats_columns``: the columns Delta keeps min/max
     statistics for (``delta.dataSkippingStatsColumns``; empty: Delta's default, the first
     32). ``zorder``: the columns ``optimize`` clusters each partition by (they need
-    statistics). ``catalog``: registered by name in Spark SQL.
+    statistics). ``catalog``: registered by name in Spark SQL. ``change_feed``: Delta records
+    its change data feed (a step after its writer reads the rows each commit inserted).
     """
 
     name: str
@@ -46,6 +47,7 @@ class Table:
     zorder: tuple[str, ...] = ()
     catalog: bool = True
     evolves: bool = False  # takes the columns a newer bid-request schema adds (Delta's mergeSchema)
+    change_feed: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -91,6 +93,8 @@ class Table:
         out = {"mergeSchema": "true"} if self.evolves else {}
         if self.stats_columns:
             out["delta.dataSkippingStatsColumns"] = ",".join(self.stats_columns)
+        if self.change_feed:
+            out["delta.enableChangeDataFeed"] = "true"
         return out
 
 
@@ -169,6 +173,7 @@ SILVER_IMPRESSIONS = Table(
     "valid impressions, normalised, one per impression_id, with campaign and user attributes",
     stats_columns=("event_time", "campaign_id"),
     zorder=("campaign_id",),
+    change_feed=True,
 )
 SILVER_CLICKS = Table(
     "silver/clicks", SILVER,

@@ -37,6 +37,45 @@ def align_stats_columns(spark: SparkSession, path: str, table: Table) -> bool:
     return True
 
 
+CHANGE_FEED = "delta.enableChangeDataFeed"
+
+
+def enable_change_feed(spark: SparkSession, path: str) -> bool:
+    """Record Delta's change data feed for the table at ``path`` from its next commit on,
+    unless it does already; returns whether it changed (a table created by an older version
+    of the project)."""
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().properties or {}
+    if props.get(CHANGE_FEED) == "true":
+        return False
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')")
+    return True
+
+
+def inserted(spark: SparkSession, path: str, after: int | None, upto: int) -> DataFrame:
+    """The rows the commits after version ``after`` up to ``upto`` inserted into the append-only
+    Delta table at ``path`` (its change data feed); for ``after`` None, every row of
+    version ``upto``.
+
+    Lazy: a range the feed did not record (a commit before it was enabled, or one whose files
+    are gone) fails when the rows are read, with :func:`missed_changes` true of the error.
+    """
+    import pyspark.sql.functions as F
+
+    reader = spark.read.format("delta")
+    if after is None:
+        return reader.option("versionAsOf", upto).load(path)
+    changes = (reader.option("readChangeFeed", "true").option("startingVersion", after + 1)
+               .option("endingVersion", upto).load(path))
+    return changes.where(F.col("_change_type") == "insert").drop("_change_type", "_commit_version",
+                                                                 "_commit_timestamp")
+
+
+def missed_changes(exc: BaseException) -> bool:
+    """Whether ``exc`` says the change data feed does not hold a range (see :func:`inserted`):
+    not recorded, or its files removed since (``VACUUM``)."""
+    return any(code in str(exc) for code in ("DELTA_MISSING_CHANGE_DATA", "DELTA_FILE_NOT_FOUND", "FileNotFound"))
+
+
 # An append that loses a commit race is tried again, up to this many times in all.
 APPEND_ATTEMPTS = 3
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIRTY = "_pipeline/dirty_dates"
+CONSUMED = "_pipeline/consumed"  # how far a step has read a table's changes
 LEGACY_DIRTY = "_pipeline/dirty"  # the Delta table older versions kept marks in
 
 STAGE_ATTRIBUTION = "attribution"
@@ -126,6 +127,19 @@ def clear_dirty(spark: SparkSession, files: Iterable[str]) -> None:
     """Delete the consumed dirty-date files once the consuming step has committed."""
     for path in files:
         delete_file(spark, path)
+
+
+def consumed_version(spark: SparkSession, cfg: Config, consumer: str) -> int | None:
+    """The table version up to which ``consumer`` has taken a table's changes (None: never)."""
+    folder = join_path(cfg.lake.root, CONSUMED)
+    found = [p for p in list_files(spark, folder, ".json") if p.rsplit("/", 1)[-1] == f"{consumer}.json"]
+    return int(json.loads(read_text(spark, found[0]))["version"]) if found else None
+
+
+def record_consumed(spark: SparkSession, cfg: Config, consumer: str, version: int) -> None:
+    """Record that ``consumer`` has taken a table's changes up to ``version``: after the marks
+    they call for, so a crash in between takes them again (marking twice changes nothing)."""
+    write_text(spark, join_path(cfg.lake.root, CONSUMED, f"{consumer}.json"), json.dumps({"version": version}))
 
 
 def _migrate_legacy_dirty(spark: SparkSession, cfg: Config) -> None:

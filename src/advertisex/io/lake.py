@@ -21,7 +21,7 @@ from advertisex.io.checkpoints import query_of
 from advertisex.io.delta import idempotent_append, is_delta
 from advertisex.monitoring import metrics as M
 from advertisex.tables import Table
-from advertisex.transforms.keys import IdKeys, dates_in, few_enough, in_ids
+from advertisex.transforms.keys import dates_in
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
@@ -135,7 +135,7 @@ def _write_metrics(table: Table) -> tuple[Column, ...]:
 
 
 def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: str, version: int,
-               probe: bool = False, key_values: IdKeys | None = None, distinct_keys: DataFrame | None = None,
+               probe: bool = False, distinct_keys: DataFrame | None = None,
                also_in: Sequence[Table] = (), observe: Sequence[Column] = ()) -> dict[str, Any] | None:
     """Append the rows of ``df`` whose ``key`` is not yet in ``table`` (nor in the tables
     ``also_in``, which share its ids), once per ``(app_id, version)``.
@@ -147,7 +147,7 @@ def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: st
     same new id at once would not conflict. An append also commits in a fraction of a
     MERGE's time (no touched-file bookkeeping), which is most of a small late batch's cost.
 
-    ``probe``, ``key_values``, ``distinct_keys``: how the table's keys are matched (see
+    ``probe``, ``distinct_keys``: how the table's keys are matched (see
     :func:`not_in`). ``observe``: aggregate columns (e.g. ``F.collect_set("event_date")``)
     over the rows actually appended, returned by name; None for a replay.
     """
@@ -155,7 +155,7 @@ def insert_new(df: DataFrame, cfg: Config, table: Table, key: str, *, app_id: st
     held = [p for p in (cfg.table_path(t) for t in (table, *also_in)) if is_delta(spark, p)]
     if held:
         existing = reduce(DataFrame.unionByName, (spark.read.format("delta").load(p).select(key) for p in held))
-        df = not_in(df, existing, key, probe=probe, key_values=key_values, distinct_keys=distinct_keys)
+        df = not_in(df, existing, key, probe=probe, distinct_keys=distinct_keys)
     return append_batch(df, cfg, table, app_id=app_id, version=version, observe=observe)
 
 
@@ -168,23 +168,18 @@ def among(existing: DataFrame, keys: DataFrame, key: str) -> DataFrame:
 
 
 def not_in(df: DataFrame, existing: DataFrame, key: str, *, probe: bool = False,
-           key_values: IdKeys | None = None, distinct_keys: DataFrame | None = None) -> DataFrame:
+           distinct_keys: DataFrame | None = None) -> DataFrame:
     """The rows of ``df`` whose ``key`` is not among ``existing``'s (a table's key column).
 
     ``probe`` (the caller knows ``df`` has at most :data:`PROBE_BATCH_ROWS` rows): the
     batch's ids are broadcast and ``existing`` is probed with them in one scan, and only
     the ids found there are anti-joined. Otherwise ``existing`` is shuffled with the batch
     (sort-merge, never broadcast: a table's compressed files make Spark's estimate of it far
-    smaller than its ids are in memory, and it grows with every batch). ``key_values`` (a
-    small batch's keys, when the caller holds them): up to
-    :data:`~advertisex.transforms.keys.LITERAL_KEYS` of them filter the scan as literals
-    instead. ``distinct_keys`` (``df``'s keys, one row each, when the caller's plan has them
-    already): the probe broadcasts these instead of aggregating ``df``'s keys again.
+    smaller than its ids are in memory, and it grows with every batch). ``distinct_keys``
+    (``df``'s keys, one row each, when the caller's plan has them already): the probe
+    broadcasts these instead of aggregating ``df``'s keys again.
     """
-    if few_enough(key_values):
-        found = existing.where(in_ids(key, key_values))
-    elif probe:
-        found = among(existing, df.select(key).distinct() if distinct_keys is None else distinct_keys, key)
-    else:
+    if not probe:
         return df.join(existing.hint("merge"), key, "left_anti").select(*df.columns)
+    found = among(existing, df.select(key).distinct() if distinct_keys is None else distinct_keys, key)
     return df.join(F.broadcast(found), key, "left_anti").select(*df.columns)

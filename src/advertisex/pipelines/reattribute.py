@@ -7,12 +7,18 @@ New clicks and conversions (not attributed yet) are attributed. A click whose
 attribution changed can change the conversions of its user and campaign in the
 conversion window after it. Only rows whose attribution changed make their date
 partition be rewritten and their date marked for gold (plus the new impressions' own
-dates). When the new impressions' keys are not known (a big batch), every row of the
-dates is re-attributed, and the same comparison still finds what changed.
+dates). When the new impressions' keys are not known (more than
+:data:`~advertisex.io.lake.SMALL_BATCH_ROWS` of them), every row of the dates is
+re-attributed, and the same comparison still finds what changed.
+
+The new impressions are the rows silver/impressions' commits inserted since the last
+re-attribution, read from its change data feed (:func:`mark_new_impressions`); the silver
+batches of the other tables mark their own rows.
 
 Crash safety: the marks a step hands on (changed clicks → conversions; changed dates →
 gold) are recorded before that step commits, and the marks it consumed are cleared only
-at the end; a repeated step finds nothing changed and commits nothing.
+at the end; a repeated step finds nothing changed and commits nothing. The version up to
+which the new impressions were taken is recorded after their marks.
 """
 
 from __future__ import annotations
@@ -25,21 +31,25 @@ from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
 
+from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
 from advertisex.faults import crash_point
 from advertisex.io import lake
-from advertisex.io.delta import latest_version
+from advertisex.io.delta import enable_change_feed, inserted, latest_version, missed_changes
 from advertisex.io.dirty_dates import (
     STAGE_ATTRIBUTION,
     STAGE_CONVERSION_ATTRIBUTION,
+    STAGE_GOLD_BID,
     STAGE_GOLD_CAMPAIGN,
     Marks,
     clear_dirty,
+    consumed_version,
+    record_consumed,
     record_dirty,
     take_dirty,
 )
-from advertisex.io.lake import distinct_dates, is_small, read_or_empty, read_table, replace_partitions
+from advertisex.io.lake import count_up_to, distinct_dates, is_small, read_or_empty, read_table, replace_partitions
 from advertisex.tables import Table
 from advertisex.transforms import attribution as A
 from advertisex.transforms import dates as DT
@@ -52,6 +62,10 @@ if TYPE_CHECKING:
 Attribute = Callable[["DataFrame", bool], "DataFrame"]
 
 IMPRESSION_KEYS = ("impression_id", "event_time", "event_date", "user_id", "campaign_id")
+# What marking needs of a new impression (:func:`mark_new_impressions`).
+NEW_IMPRESSION_KEYS = ("impression_id", "event_date", "bid_request_id", "user_id", "campaign_id")
+# Who consumes silver/impressions' change feed (:func:`~advertisex.io.dirty_dates.consumed_version`).
+NEW_IMPRESSIONS_CONSUMER = "reattribute.impressions"
 CLICK_KEYS = ("event_id", "event_time", "event_date", "user_id", "campaign_id", "impression_id")
 
 
@@ -78,6 +92,96 @@ def _flag(df: DataFrame, pairs: PairKeys | None, ids: IdKeys | None) -> tuple[Da
             df = df.join(F.broadcast(table.withColumn("_id", F.lit(True))), "impression_id", "left")
             cond = cond | F.coalesce(F.col("_id"), F.lit(False))
     return df, cond
+
+
+def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
+                      id_values: IdKeys | None = None) -> set[dt.date]:
+    """driver-side: the dates of the silver ``clicks`` that name one of ``ids`` (new impressions)
+    and are waiting for it: attributed, but not by their ``impression_id``.
+
+    A click attributed by its ``impression_id`` keeps that attribution: silver holds one row
+    per impression id, so no later commit brings that impression again. A click not
+    attributed yet (inserted since the last re-attribution, e.g. by the click stream running
+    beside this one) is re-attributed anyway: its own batch marked its date. Only the others
+    can change, and they are usually few, often none. ``small`` ids are broadcast into a
+    scan of those clicks; big ones are scanned once against those clicks broadcast (when at
+    most :data:`~advertisex.io.lake.SMALL_BATCH_ROWS`), or not at all when no click waits,
+    instead of shuffling and de-duplicating all the ids. ``id_values``: the same ids, when
+    the caller holds them; few enough of them filter the scan as literals.
+    """
+    kind = F.col("attribution_kind")
+    waiting = clicks.where(
+        F.col("impression_id").isNotNull() & kind.isNotNull() & (kind != C.ATTRIBUTION_IMPRESSION_ID)
+    ).select("impression_id", "event_date")
+    if few_enough(id_values):
+        named = waiting.where(in_ids("impression_id", id_values))
+    elif small:
+        named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
+    else:
+        count = count_up_to(waiting)
+        if count == 0:
+            return set()
+        if count <= lake.SMALL_BATCH_ROWS:
+            named = ids.join(F.broadcast(waiting), "impression_id", "inner").select("event_date")
+        else:
+            named = waiting.join(ids, "impression_id", "left_semi")
+    return distinct_dates(named)
+
+
+def _new_impressions(spark: SparkSession, cfg: Config, after: int | None, upto: int) -> tuple[DataFrame, int]:
+    """:data:`NEW_IMPRESSION_KEYS` of the impressions silver's commits after ``after`` up to
+    ``upto`` inserted (materialised: read three times), and the version they reach. Every
+    impression counts as new, once, on a first call (``after`` None) and where the change
+    feed does not hold the range (a table from before the project recorded it, or a feed
+    cleaned up); the feed is switched on then if it was not."""
+    path = cfg.table_path(tables.SILVER_IMPRESSIONS)
+    if after is not None:
+        try:
+            return inserted(spark, path, after, upto).select(*NEW_IMPRESSION_KEYS).localCheckpoint(), upto
+        except Exception as exc:
+            if not missed_changes(exc):
+                raise
+    if enable_change_feed(spark, path):
+        upto = latest_version(spark, path)
+    return inserted(spark, path, None, upto).select(*NEW_IMPRESSION_KEYS).localCheckpoint(), upto
+
+
+def mark_new_impressions(spark: SparkSession, cfg: Config) -> dict[str, int]:
+    """Mark what the impressions silver inserted since the last call change: their dates (and,
+    for up to :data:`~advertisex.io.lake.SMALL_BATCH_ROWS` of them, their keys) for
+    re-attribution, the dates of the clicks waiting for one of them (:func:`named_click_dates`),
+    and their bid requests' dates for ``bid_daily``.
+
+    Read from silver/impressions' change data feed after the version the last call reached,
+    here rather than in each silver batch: two scans of whole silver tables (the clicks
+    waiting, every bid request) once per refresh instead of once per batch, and none on the
+    way from bronze to silver.
+    """
+    path = cfg.table_path(tables.SILVER_IMPRESSIONS)
+    upto = latest_version(spark, path)
+    after = consumed_version(spark, cfg, NEW_IMPRESSIONS_CONSUMER)
+    if upto is None or (after is not None and after == upto):
+        return {"new_impressions": 0}
+    new, upto = _new_impressions(spark, cfg, after if after is not None and after < upto else None, upto)
+    size = new.count()
+    small = size <= lake.SMALL_BATCH_ROWS
+    rows = new.collect() if small else []  # driver-side: ≤ SMALL_BATCH_ROWS short rows
+    ids = {r.impression_id for r in rows} if small else None
+    dates = {r.event_date for r in rows if r.event_date is not None} if small else distinct_dates(new)
+    dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in dates]
+    clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
+    if clicks is not None and size:
+        named = named_click_dates(clicks, new.select("impression_id"), small=small, id_values=ids)
+        dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in named]
+    # bid_daily counts impressions on their bid request's date.
+    bids = read_table(spark, cfg, tables.SILVER_BID_REQUESTS)
+    if bids is not None and size:
+        touched = DT.bid_dates_of_impressions(new, bids, broadcast=size <= lake.PROBE_BATCH_ROWS)
+        dirty += [(STAGE_GOLD_BID, "impressions", d) for d in distinct_dates(touched)]
+    keys = {(STAGE_ATTRIBUTION, "impressions"): {(r.impression_id, r.user_id, r.campaign_id) for r in rows}}
+    record_dirty(spark, cfg, dirty, app_id=NEW_IMPRESSIONS_CONSUMER, version=upto, keys=keys if small else None)
+    record_consumed(spark, cfg, NEW_IMPRESSIONS_CONSUMER, upto)
+    return {"new_impressions": size}
 
 
 @dataclass
@@ -193,8 +297,11 @@ _settled: dict[str, int] = {}
 def reattribute(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Re-attribute the clicks and conversions that new events can change, and mark for gold
     the dates whose silver rows changed (see the module's docstring)."""
+    # Not under the lock: the click stream appends meanwhile, and a click it adds is not
+    # attributed yet, so its own marks bring it to the re-attribution below or the next.
+    new = mark_new_impressions(spark, cfg)
     with ATTRIBUTED_TABLES:
-        summary = _reattribute(spark, cfg)
+        summary = {**new, **_reattribute(spark, cfg)}
         for table in ATTRIBUTED:
             version = latest_version(spark, cfg.table_path(table))
             if version is not None:

@@ -5,10 +5,11 @@ One Delta-source stream per bronze table, each with its own checkpoint, whose
 them (docs/CONTRACT.md §1.5), keeps one row per event id, enriches them with the reference
 attributes valid at event time, and appends the ids silver does not hold yet
 (:func:`~advertisex.io.lake.insert_new`: a duplicate from another file, batch or restart
-counts once, and a replayed batch is skipped by its Delta transaction id). Each batch
-also records the event dates it touched for the steps after it
-(:mod:`advertisex.io.dirty_dates`). Then the clicks and conversions the new events can
-change are re-attributed (:mod:`advertisex.pipelines.reattribute`).
+counts once, and a replayed batch is skipped by its Delta transaction id). The click and
+bid-request batches also record the event dates they touched for the steps after them
+(:mod:`advertisex.io.dirty_dates`); what new impressions touch is found from silver's
+change data feed when re-attribution runs. Then the clicks and conversions the new events
+can change are re-attributed (:mod:`advertisex.pipelines.reattribute`).
 
 Late data: an impression that arrives after its clicks marks its own date and the next
 ``click_window`` of dates dirty, so those clicks are re-attributed in the same run; a
@@ -18,30 +19,25 @@ is processed the tables equal the batch definition.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pyspark.sql.functions as F
 
-from advertisex import contract as C
 from advertisex import tables
 from advertisex.config import Config
 from advertisex.errors import InputPathError
 from advertisex.faults import crash_point
-from advertisex.io import lake
 from advertisex.io.delta import is_delta
 from advertisex.io.dirty_dates import STAGE_ATTRIBUTION, STAGE_GOLD_BID, record_dirty
-from advertisex.io.lake import can_probe, count_up_to, distinct_dates, insert_new, read_table
+from advertisex.io.lake import can_probe, distinct_dates, insert_new, read_table
 from advertisex.io.streaming import BatchFn, Stream, delta_source, run_stream
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.pipelines.reattribute import ATTRIBUTED_TABLES, reattribute
 from advertisex.tables import Table
-from advertisex.transforms import dates as DT
 from advertisex.transforms import dimensions as D
 from advertisex.transforms import silver as S
-from advertisex.transforms.keys import IdKeys, few_enough, in_ids
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -55,7 +51,6 @@ BRONZE_ONLY_COLUMNS = (
     "raw", "event_time_raw", "magic_byte", "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset",
     "kafka_timestamp", "source_file", "source_line", "ingest_batch",
 )
-IMPRESSION_KEY_COLUMNS = ("impression_id", "event_date", "bid_request_id", "user_id", "campaign_id")
 
 
 def dimensions(spark: SparkSession, cfg: Config) -> tuple[DataFrame, DataFrame]:
@@ -101,8 +96,7 @@ def _silver_keys(batch: DataFrame, to_silver: ToSilver, *columns: str) -> DataFr
 
 
 def _insert(batch: DataFrame, cfg: Config, table: Table, to_silver: ToSilver, key: str, *, app_id: str,
-            version: int, probe: bool, key_values: IdKeys | None = None,
-            observe: tuple[Column, ...] = ()) -> dict[str, Any] | None:
+            version: int, probe: bool, observe: tuple[Column, ...] = ()) -> dict[str, Any] | None:
     """Insert a bronze batch's silver rows whose ``key`` ``table`` lacks (:func:`insert_new`).
 
     A batch small enough to ``probe`` counts its keys once. That one aggregation serves the
@@ -111,85 +105,25 @@ def _insert(batch: DataFrame, cfg: Config, table: Table, to_silver: ToSilver, ke
     """
     counted = S.copies(_silver_keys(batch, to_silver, key), key) if probe else None
     return insert_new(table.conform(_silver_rows(batch, cfg, to_silver, key, counted)), cfg, table, key,
-                      app_id=app_id, version=version, probe=probe, key_values=key_values,
+                      app_id=app_id, version=version, probe=probe,
                       distinct_keys=None if counted is None else S.counted_keys(counted, key), observe=observe)
-
-
-def named_click_dates(clicks: DataFrame, ids: DataFrame, *, small: bool,
-                      id_values: IdKeys | None = None) -> set[dt.date]:
-    """driver-side: the dates of the silver ``clicks`` that name one of ``ids`` (new impressions)
-    and are waiting for it: attributed, but not by their ``impression_id``.
-
-    A click attributed by its ``impression_id`` keeps that attribution: silver holds one row
-    per impression id, so no later batch brings that impression again. A click not
-    attributed yet (inserted since the last re-attribution, e.g. by the click stream running
-    beside this one) is re-attributed anyway: its own batch marked its date. Only the others
-    can change, and they are usually few, often none. A ``small`` batch broadcasts its ids
-    into a scan of those clicks; a big one is scanned once against those clicks broadcast
-    (when at most :data:`~advertisex.io.lake.SMALL_BATCH_ROWS`), or not at all when no click waits, instead of
-    shuffling and de-duplicating all its ids. ``id_values``: the same ids, when the caller
-    holds them; few enough of them filter the scan as literals.
-    """
-    kind = F.col("attribution_kind")
-    waiting = clicks.where(
-        F.col("impression_id").isNotNull() & kind.isNotNull() & (kind != C.ATTRIBUTION_IMPRESSION_ID)
-    ).select("impression_id", "event_date")
-    if few_enough(id_values):
-        named = waiting.where(in_ids("impression_id", id_values))
-    elif small:
-        named = waiting.join(F.broadcast(ids.distinct()), "impression_id", "left_semi")
-    else:
-        count = count_up_to(waiting)
-        if count == 0:
-            return set()
-        if count <= lake.SMALL_BATCH_ROWS:
-            named = ids.join(F.broadcast(waiting), "impression_id", "inner").select("event_date")
-        else:
-            named = waiting.join(ids, "impression_id", "left_semi")
-    return distinct_dates(named)
 
 
 # --------------------------------------------------------------------------- the three streams
 
 
 def impressions_batch(cfg: Config, app_id: str) -> BatchFn:
-    """foreachBatch body for ``bronze/impressions`` → ``silver/impressions``."""
+    """foreachBatch body for ``bronze/impressions`` → ``silver/impressions``.
+
+    Only the insert: what the new impressions change (their dates, the clicks waiting for
+    them, their bid requests' dates) is marked from silver's change data feed when
+    re-attribution runs next (:func:`~advertisex.pipelines.reattribute.mark_new_impressions`).
+    """
 
     def fn(batch: DataFrame, batch_id: int) -> None:
-        spark = batch.sparkSession
-        size = count_up_to(batch, lake.PROBE_BATCH_ROWS)
-        small, probe = size <= lake.SMALL_BATCH_ROWS, size <= lake.PROBE_BATCH_ROWS
-        keys = _silver_keys(batch, S.silver_impressions, *IMPRESSION_KEY_COLUMNS)
-        # A small batch's keys: the insert probes silver with its ids, attribution narrows its work to them.
-        rows = keys.collect() if small else []  # driver-side: ≤ SMALL_BATCH_ROWS short rows
-        ids = {r.impression_id for r in rows} if small else None
-        # A big batch's dates are observed on the rows it inserts (a small one collected its keys).
-        observed = _insert(batch, cfg, tables.SILVER_IMPRESSIONS, S.silver_impressions, "impression_id",
-                           app_id=app_id, version=batch_id, probe=probe, key_values=ids,
-                           observe=() if small else (F.collect_set("event_date").alias("dates"),))
+        _insert(batch, cfg, tables.SILVER_IMPRESSIONS, S.silver_impressions, "impression_id",
+                app_id=app_id, version=batch_id, probe=can_probe(batch))
         crash_point("silver_insert", JOB)
-        marked_keys = {}
-        if small:
-            dates = {r.event_date for r in rows if r.event_date is not None}
-            marked_keys[(STAGE_ATTRIBUTION, "impressions")] = {(r.impression_id, r.user_id, r.campaign_id)
-                                                               for r in rows}
-            keys = spark.createDataFrame(rows, keys.schema)
-        elif observed is not None:
-            dates = set(observed["dates"])  # the new rows' dates (duplicates of silver rows change nothing)
-        else:
-            dates = distinct_dates(keys)  # a replayed batch: its write ran nothing to observe
-        dirty = [(STAGE_ATTRIBUTION, "impressions", d) for d in dates]
-        # Clicks that name one of these impressions (of any date) must be re-attributed.
-        clicks = read_table(spark, cfg, tables.SILVER_CLICKS)
-        if clicks is not None:
-            named = named_click_dates(clicks, keys.select("impression_id"), small=small, id_values=ids)
-            dirty += [(STAGE_ATTRIBUTION, "clicks", d) for d in named]
-        # bid_daily counts impressions on their bid request's date.
-        bids = read_table(spark, cfg, tables.SILVER_BID_REQUESTS)
-        if bids is not None:
-            touched = DT.bid_dates_of_impressions(keys, bids, broadcast=probe)
-            dirty += [(STAGE_GOLD_BID, "impressions", d) for d in distinct_dates(touched)]
-        record_dirty(spark, cfg, dirty, app_id=app_id, version=batch_id, keys=marked_keys)
 
     return fn
 
@@ -262,11 +196,11 @@ def run(spark: SparkSession, cfg: Config, *, once: bool = True, **_: Any) -> dic
     """Insert new bronze rows into silver, then re-attribute what they change.
 
     The three streams write different silver tables; with ``pipeline.concurrent`` they run
-    at once. What one reads of another's table while it writes cannot be missed: an
-    impressions batch looks up the stored clicks that name its impressions and the stored
-    bid requests they match, and a click, conversion or bid request inserted meanwhile is
-    new itself, so its own marks bring it to re-attribution (new clicks and conversions
-    are always attributed) and to gold (a bid request's date).
+    at once. What re-attribution reads of their tables cannot be missed: it looks up the
+    stored clicks that name new impressions and the stored bid requests they match, and a
+    click, conversion or bid request inserted meanwhile (always on) is new itself, so its
+    own marks bring it to re-attribution (new clicks and conversions are always
+    attributed) and to gold (a bid request's date).
     """
     found = {s.query: s for s in streams(spark, cfg)}
 
