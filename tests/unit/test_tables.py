@@ -36,4 +36,4 @@ def test_conform_orders_casts_and_fills_columns(spark) -> None:
     assert got.collect()[0].asDict() == {"a": "7", "b": 1, "c": None}
     assert t.write_options == {}
     assert tables.SILVER_IMPRESSIONS.write_options == {
-        "delta.dataSkippingStatsColumns": "event_time,campaign_id"}
+        "delta.dataSkippingStatsColumns": "event_time,campaign_id", "delta.enableChangeDataFeed": "true"}
