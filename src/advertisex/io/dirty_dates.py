@@ -1,7 +1,8 @@
 """The dirty-date hand-off: which event dates a step changed, for the step after it.
 
-Silver records, per micro-batch, the event dates it touched (and, for a small batch, the
-keys of its new events); re-attribution consumes those marks, re-attributes what they
+Silver records, per micro-batch, the event dates it touched (re-attribution marks the new
+impressions', with their keys when few, from silver's change data feed); re-attribution
+consumes those marks, re-attributes what they
 can change and records the dates whose silver rows changed; gold consumes those and
 recomputes exactly those dates and hands them on to the anomaly checks. A mark is ``(stage, source, event_date)``: the stage
 that must look at it (:data:`STAGE_ATTRIBUTION`, ...), and which kind of event put it
@@ -14,6 +15,10 @@ to clear, which was most of a small incremental run. Crash safety: a file appear
 or not at all (:func:`~advertisex.io.fs.write_text`); a consumer deletes the files it
 took only after its own commit, and records what it hands on before that commit, so a
 crash in between repeats the step, which then finds nothing left to change.
+
+Beside the marks, ``{lake.root}/_pipeline/consumed/{consumer}.json`` records the table version
+up to which a step has read a table's change data feed (re-attribution: the impressions
+silver inserted), written after the marks those changes call for.
 """
 
 from __future__ import annotations
