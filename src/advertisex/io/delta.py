@@ -21,33 +21,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def align_stats_columns(spark: SparkSession, path: str, table: Table) -> bool:
-    """Set the statistics columns of the table at ``path`` to ``table``'s declared ones when it
-    holds another list (a table created by an older version); returns whether it changed.
+def align_table_properties(spark: SparkSession, path: str, table: Table) -> bool:
+    """Set the Delta properties ``table`` declares (its ``delta.*`` writer options: statistics
+    columns, change data feed) on the table at ``path`` where it holds other values (a table
+    created by an older version); returns whether any changed.
 
-    Files written before keep their statistics until rewritten (``OPTIMIZE`` rewrites them).
+    Files written before keep their statistics until rewritten (``OPTIMIZE`` rewrites them),
+    and the change data feed is recorded from the next commit on.
     """
-    if not table.stats_columns:
-        return False
-    want = ",".join(table.stats_columns)
+    want = {k: v for k, v in table.write_options.items() if k.startswith("delta.")}
     props = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().properties or {}
-    if props.get("delta.dataSkippingStatsColumns") == want:
+    changed = {k: v for k, v in want.items() if props.get(k) != v}
+    if not changed:
         return False
-    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.dataSkippingStatsColumns' = '{want}')")
-    return True
-
-
-CHANGE_FEED = "delta.enableChangeDataFeed"
-
-
-def enable_change_feed(spark: SparkSession, path: str) -> bool:
-    """Record Delta's change data feed for the table at ``path`` from its next commit on,
-    unless it does already; returns whether it changed (a table created by an older version
-    of the project)."""
-    props = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().properties or {}
-    if props.get(CHANGE_FEED) == "true":
-        return False
-    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')")
+    settings = ", ".join(f"'{k}' = '{v}'" for k, v in changed.items())
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
     return True
 
 

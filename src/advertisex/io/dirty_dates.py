@@ -136,9 +136,9 @@ def clear_dirty(spark: SparkSession, files: Iterable[str]) -> None:
 
 def consumed_version(spark: SparkSession, cfg: Config, consumer: str) -> int | None:
     """The table version up to which ``consumer`` has taken a table's changes (None: never)."""
-    folder = join_path(cfg.lake.root, CONSUMED)
-    found = [p for p in list_files(spark, folder, ".json") if p.rsplit("/", 1)[-1] == f"{consumer}.json"]
-    return int(json.loads(read_text(spark, found[0]))["version"]) if found else None
+    path = join_path(cfg.lake.root, CONSUMED, f"{consumer}.json")
+    fs, hpath = hadoop_path(spark, path)
+    return int(json.loads(read_text(spark, path))["version"]) if fs.exists(hpath) else None
 
 
 def record_consumed(spark: SparkSession, cfg: Config, consumer: str, version: int) -> None:

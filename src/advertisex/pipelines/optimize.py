@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from advertisex import tables
 from advertisex.config import Config
-from advertisex.io.delta import align_stats_columns, is_delta
+from advertisex.io.delta import align_table_properties, is_delta
 from advertisex.tables import Table
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def run(spark: SparkSession, cfg: Config, **_: Any) -> dict[str, Any]:
             continue
         # Z-ordering needs statistics on its columns; tables created by an older version may
         # list others (the rewrite below then collects the current ones).
-        align_stats_columns(spark, path, table)
+        align_table_properties(spark, path, table)
         metrics = spark.sql(optimize_statement(path, table.zorder, table.partition_by, since)).select(
             "metrics.*").first()
         summary[table.name] = f"files -{metrics.numFilesRemoved} +{metrics.numFilesAdded}"

@@ -36,7 +36,7 @@ from advertisex import tables
 from advertisex.config import Config
 from advertisex.faults import crash_point
 from advertisex.io import lake
-from advertisex.io.delta import enable_change_feed, inserted, latest_version, missed_changes
+from advertisex.io.delta import align_table_properties, inserted, latest_version, missed_changes
 from advertisex.io.dirty_dates import (
     STAGE_ATTRIBUTION,
     STAGE_CONVERSION_ATTRIBUTION,
@@ -134,16 +134,21 @@ def _new_impressions(spark: SparkSession, cfg: Config, after: int | None, upto: 
     impression counts as new, once, on a first call (``after`` None) and where the change
     feed does not hold the range (a table from before the project recorded it, or a feed
     cleaned up); the feed is switched on then if it was not."""
-    path = cfg.table_path(tables.SILVER_IMPRESSIONS)
+    table = tables.SILVER_IMPRESSIONS
+    path = cfg.table_path(table)
+
+    def keys(since: int | None, version: int) -> tuple[DataFrame, int]:
+        return inserted(spark, path, since, version).select(*NEW_IMPRESSION_KEYS).localCheckpoint(), version
+
     if after is not None:
         try:
-            return inserted(spark, path, after, upto).select(*NEW_IMPRESSION_KEYS).localCheckpoint(), upto
+            return keys(after, upto)
         except Exception as exc:
             if not missed_changes(exc):
                 raise
-    if enable_change_feed(spark, path):
+    if align_table_properties(spark, path, table):
         upto = latest_version(spark, path)
-    return inserted(spark, path, None, upto).select(*NEW_IMPRESSION_KEYS).localCheckpoint(), upto
+    return keys(None, upto)
 
 
 def mark_new_impressions(spark: SparkSession, cfg: Config) -> dict[str, int]:
@@ -157,12 +162,13 @@ def mark_new_impressions(spark: SparkSession, cfg: Config) -> dict[str, int]:
     waiting, every bid request) once per refresh instead of once per batch, and none on the
     way from bronze to silver.
     """
-    path = cfg.table_path(tables.SILVER_IMPRESSIONS)
-    upto = latest_version(spark, path)
+    upto = latest_version(spark, cfg.table_path(tables.SILVER_IMPRESSIONS))
     after = consumed_version(spark, cfg, NEW_IMPRESSIONS_CONSUMER)
-    if upto is None or (after is not None and after == upto):
+    if upto is None or after == upto:
         return {"new_impressions": 0}
-    new, upto = _new_impressions(spark, cfg, after if after is not None and after < upto else None, upto)
+    if after is not None and after > upto:  # the table was created anew: all of it is new
+        after = None
+    new, upto = _new_impressions(spark, cfg, after, upto)
     size = new.count()
     small = size <= lake.SMALL_BATCH_ROWS
     rows = new.collect() if small else []  # driver-side: ≤ SMALL_BATCH_ROWS short rows
