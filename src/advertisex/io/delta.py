@@ -185,6 +185,16 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
     return max((int(n) for n in names if n.isdigit()), default=None)
 
 
+def latest_commit_text(spark: SparkSession, path: str) -> tuple[int, str] | None:
+    """driver-side: the table's newest version and the text of its commit file (its actions and
+    their ids, which tell a table made anew at the same path from the one before); None
+    without a commit."""
+    from advertisex.io.fs import read_text
+
+    version = latest_version(spark, path)
+    return None if version is None else (version, read_text(spark, f"{_log_dir(path)}/{version:020d}.json"))
+
+
 def commit_metadata(spark: SparkSession, path: str, prefix: str) -> str | None:
     """The ``userMetadata`` of the table's latest commit after ``prefix``; None when that commit
     carries no such metadata."""

@@ -8,6 +8,7 @@ conform their rows to its declared columns.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from functools import reduce
@@ -18,7 +19,7 @@ from pyspark.sql import DataFrame
 
 from advertisex.config import Config
 from advertisex.io.checkpoints import query_of
-from advertisex.io.delta import idempotent_append, is_delta
+from advertisex.io.delta import idempotent_append, is_delta, latest_commit_text
 from advertisex.monitoring import metrics as M
 from advertisex.tables import Table
 from advertisex.transforms.keys import dates_in
@@ -31,6 +32,36 @@ def read_table(spark: SparkSession, cfg: Config, table: Table) -> DataFrame | No
     """The Delta table at ``lake.root/table``, or None when it does not exist yet."""
     path = cfg.table_path(table)
     return spark.read.format("delta").load(path) if is_delta(spark, path) else None
+
+
+# The tables read through :func:`read_held`, by Spark application and table: the path and
+# commit (version and commit text) each holds, and its cached rows.
+_HELD: dict[tuple[str, str], tuple[tuple[str, int, str], DataFrame]] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def read_held(spark: SparkSession, cfg: Config, table: Table) -> DataFrame | None:
+    """``table`` as of its latest commit, like :func:`read_table`, but held in Spark's cache until
+    a later commit replaces it: for a small table every micro-batch reads (the reference
+    dimensions), whose scan would otherwise list the table's files again in each batch (a
+    Spark job, waiting for a core like any other).
+
+    Checking for a later commit reads only the table's log folder and newest commit file.
+    """
+    path = cfg.table_path(table)
+    latest = latest_commit_text(spark, path) if is_delta(spark, path) else None
+    if latest is None:
+        return None
+    commit = (path, *latest)
+    key = (spark.sparkContext.applicationId, table.name)
+    with _HELD_LOCK:  # the streams of one driver read the same tables at once
+        held = _HELD.get(key)
+        if held is None or held[0] != commit:
+            if held is not None:
+                held[1].unpersist()
+            rows = spark.read.format("delta").option("versionAsOf", latest[0]).load(path).persist()
+            _HELD[key] = held = (commit, rows)
+        return held[1]
 
 
 def read_or_empty(spark: SparkSession, cfg: Config, table: Table) -> DataFrame:

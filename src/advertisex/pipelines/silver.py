@@ -31,7 +31,7 @@ from advertisex.errors import InputPathError
 from advertisex.faults import crash_point
 from advertisex.io.delta import is_delta
 from advertisex.io.dirty_dates import STAGE_ATTRIBUTION, STAGE_GOLD_BID, record_dirty
-from advertisex.io.lake import can_probe, distinct_dates, insert_new, read_table
+from advertisex.io.lake import can_probe, distinct_dates, insert_new, read_held
 from advertisex.io.streaming import BatchFn, Stream, delta_source, run_stream
 from advertisex.pipelines.parallel import run_concurrently
 from advertisex.pipelines.reattribute import ATTRIBUTED_TABLES, reattribute
@@ -54,13 +54,14 @@ BRONZE_ONLY_COLUMNS = (
 
 
 def dimensions(spark: SparkSession, cfg: Config) -> tuple[DataFrame, DataFrame]:
-    """The campaigns and users dimensions.
+    """The campaigns and users dimensions, as of their latest commit (held in memory from one
+    batch to the next while no commit changes them: :func:`~advertisex.io.lake.read_held`).
 
     Raises:
         InputPathError: the ``reference`` job has not run yet.
     """
-    campaigns = read_table(spark, cfg, tables.DIM_CAMPAIGNS)
-    users = read_table(spark, cfg, tables.DIM_USERS)
+    campaigns = read_held(spark, cfg, tables.DIM_CAMPAIGNS)
+    users = read_held(spark, cfg, tables.DIM_USERS)
     if campaigns is None or users is None:
         raise InputPathError(
             f"reference dimensions missing under {cfg.lake.root}/silver: run the `reference` job first"

@@ -8,7 +8,7 @@ import pyspark.sql.functions as F
 import pytest
 from chispa import assert_df_equality
 
-from advertisex.io.lake import PROBE_BATCH_ROWS, SMALL_BATCH_ROWS, can_probe, insert_new, is_small, not_in
+from advertisex.io.lake import PROBE_BATCH_ROWS, SMALL_BATCH_ROWS, can_probe, insert_new, is_small, not_in, read_held
 from advertisex.tables import Table
 from support import broadcast_scans, executed_plan
 
@@ -77,3 +77,32 @@ def test_insert_new_observes_the_rows_it_appends_and_nothing_on_a_replay(spark, 
     assert insert_new(later, lake_cfg, table, "event_id", app_id=app, version=1, observe=dates) is None
     assert insert_new(later, lake_cfg, table, "event_id", app_id=app, version=2) is None
     assert spark.read.format("delta").load(lake_cfg.table_path(table)).count() == 3
+
+
+def test_read_held_keeps_a_table_in_memory_until_a_later_commit(spark, lake_cfg):
+    table = Table("silver/held_test", "silver", SCHEMA, "a test table")
+    path = lake_cfg.table_path(table)
+    assert read_held(spark, lake_cfg, table) is None
+
+    def write(rows, mode="append"):
+        spark.createDataFrame(rows, SCHEMA).write.format("delta").mode(mode).save(path)
+
+    write([("a", 1, D1)])
+    first = read_held(spark, lake_cfg, table)
+    assert [r.event_id for r in first.collect()] == ["a"]
+    assert first.is_cached
+    # No commit since: the same cached rows, no new read of the table.
+    assert read_held(spark, lake_cfg, table) is first
+
+    write([("b", 2, D1)])
+    second = read_held(spark, lake_cfg, table)
+    assert sorted(r.event_id for r in second.collect()) == ["a", "b"]
+    assert not first.is_cached
+
+    # A table made anew at the same path numbers its commits from 0 again: still told apart.
+    import shutil
+
+    shutil.rmtree(path)
+    write([("c", 3, D2)])
+    write([("d", 4, D2)])
+    assert sorted(r.event_id for r in read_held(spark, lake_cfg, table).collect()) == ["c", "d"]
