@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -148,9 +149,33 @@ def idempotent_append(
                 raise
             log.info("append to %s lost a commit race (%s); retrying", path, type(exc).__name__)
             continue
+        prepare_next_append(df.sparkSession, path, app_id)
         # `get` waits for the metrics of an executed plan: asked only when the write ran.
         return seen.get if seen is not None else None
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def prepare_next_append(spark: SparkSession, path: str, app_id: str) -> threading.Thread:
+    """Start reading, in a thread of its own, the state of the version an append just committed.
+
+    The next append of the same query needs that state before it writes anything (Delta checks
+    its ``txnVersion`` against the table's transactions, and a silver batch also lists the
+    table's files to probe its ids); computing it is two or three Spark jobs. Started now, they
+    run while the query plans and reads its next batch, instead of in front of its write. The
+    thread inherits the caller's local properties (scheduler pool, job description); a failure
+    only costs the next append the wait.
+    """
+    from pyspark import InheritableThread
+
+    def read_state() -> None:
+        try:
+            last_txn_version(spark, path, app_id)
+        except Exception as exc:  # noqa: BLE001 - the next append computes the state itself
+            log.debug("state of %s not read ahead: %s", path, exc)
+
+    thread = InheritableThread(target=read_state, name="advertisex-next-append", daemon=True)
+    thread.start()
+    return thread
 
 
 def last_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:

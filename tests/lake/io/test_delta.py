@@ -70,3 +70,29 @@ def test_commits_since_reads_partitions_and_batch_tags_from_the_log(spark, tmp_p
     assert commits[2]["adds"] == commits[2]["removes"] == [] and commits[2]["txn"] is None
     assert [c["version"] for c in commits_since(spark, path, 1)] == [2]
     assert commits_since(spark, path, 2) == []
+
+
+def test_an_append_reads_ahead_the_state_its_next_append_checks(spark, tmp_path) -> None:
+    # The next append of a query checks its txnVersion against the state of the version the
+    # previous one committed; read ahead, that state costs the next append no Spark job.
+    from advertisex.io.delta import prepare_next_append
+
+    path = str(tmp_path / "bronze")
+    context = spark.sparkContext
+
+    def jobs_of_plain_append(version: int, group: str) -> int:
+        context.setJobGroup(group, group)
+        try:
+            (spark.createDataFrame([(version,)], "n int").write.format("delta").mode("append")
+             .option("txnAppId", "q").option("txnVersion", str(version)).save(path))
+        finally:
+            context.setLocalProperty("spark.jobGroup.id", None)
+        return len(context.statusTracker().getJobIdsForGroup(group))
+
+    for version in range(3):  # past the table's first versions, whose state is trivial
+        jobs_of_plain_append(version, f"setup-{version}")
+    without = jobs_of_plain_append(3, "without")
+    prepare_next_append(spark, path, "q").join()
+    with_ = jobs_of_plain_append(4, "with")
+    assert with_ < without, (with_, without)
+    assert spark.read.format("delta").load(path).count() == 5
