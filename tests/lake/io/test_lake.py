@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pyspark.sql.functions as F
 import pytest
@@ -84,8 +85,8 @@ def test_read_held_keeps_a_table_in_memory_until_a_later_commit(spark, lake_cfg)
     path = lake_cfg.table_path(table)
     assert read_held(spark, lake_cfg, table) is None
 
-    def write(rows, mode="append"):
-        spark.createDataFrame(rows, SCHEMA).write.format("delta").mode(mode).save(path)
+    def write(rows):
+        spark.createDataFrame(rows, SCHEMA).write.format("delta").mode("append").save(path)
 
     write([("a", 1, D1)])
     first = read_held(spark, lake_cfg, table)
@@ -100,8 +101,6 @@ def test_read_held_keeps_a_table_in_memory_until_a_later_commit(spark, lake_cfg)
     assert not first.is_cached
 
     # A table made anew at the same path numbers its commits from 0 again: still told apart.
-    import shutil
-
     shutil.rmtree(path)
     write([("c", 3, D2)])
     write([("d", 4, D2)])
