@@ -49,7 +49,7 @@ def read_held(spark: SparkSession, cfg: Config, table: Table) -> DataFrame | Non
     Checking for a later commit reads only the table's log folder and newest commit file.
     """
     path = cfg.table_path(table)
-    latest = latest_commit_text(spark, path) if is_delta(spark, path) else None
+    latest = latest_commit_text(spark, path)  # None without a commit: no table yet
     if latest is None:
         return None
     commit = (path, *latest)
